@@ -1,0 +1,286 @@
+"""Build, run and resume the Ray Tune experiments of a study (the only Ray calls of `study/`).
+
+A study directory holds `study.json`, `optuna.db` (one Optuna study per space, openable with
+`optuna-dashboard`), and one Ray experiment folder per space (`multi/`, or the three parts of
+`all`). Each experiment is a Tuner with OptunaSearch (seeded TPE, the seed's configuration
+enqueued first) and an ASHA or FIFO scheduler over `trainables.trainable.train_trial`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from search_spaces import SPACES, Space
+from study.settings import SETTINGS_FILE, StudySettings, space_tasks, trial_constants
+from trainables.data import TaskData, prepare_tasks, task_name
+from trainables.errors import UserError
+
+OPTUNA_DB = "optuna.db"
+LOCK_FILE = ".lock"
+
+
+# ---------------------------------------------------------------------------------------------
+# study directory: create once, lock while running
+
+
+def create_study_dir(settings: StudySettings) -> Path:
+    """Make the study folder; refuse (never overwrite) when the name is taken."""
+    folder = settings.study_dir
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir()  # atomic: of two studies started at once under one name, one wins
+    except FileExistsError:
+        raise UserError(
+            f"study {settings.name!r} already exists in {folder.parent}; resume it with: "
+            f"python -m study.run --resume {folder}  (or pick another --name)"
+        ) from None
+    (folder / SETTINGS_FILE).write_text(settings.to_json())
+    return folder
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold the study's lock for the whole run; a second driver is refused, not interleaved."""
+    with open(folder / LOCK_FILE, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"study {folder} is being run by another process right now") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        yield
+
+
+# ---------------------------------------------------------------------------------------------
+# data: validated and decoded once in the driver, then shared through Ray's object store
+
+
+def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
+    """Every task each space needs, keyed by space then task name; raises UserError early."""
+    specs = sorted({t for s in SPACES[settings.space].leaves for t in space_tasks(settings, s.name)})
+    loaded = dict(
+        zip(
+            specs,
+            prepare_tasks(
+                specs, settings.data, settings.data_root, limit_train=settings.limit_train,
+                limit_val=settings.limit_val, cache_dir=settings.cache_dir, seed=settings.seed,
+            ).values(),
+        )
+    )  # fmt: skip
+    return {
+        s.name: {loaded[t].name: loaded[t] for t in space_tasks(settings, s.name)}
+        for s in SPACES[settings.space].leaves
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray
+
+
+def init_ray(settings: StudySettings, address: str | None, num_cpus=None, num_gpus=None,  # noqa: ANN001
+             dashboard: bool = False) -> None:  # fmt: skip
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic, compact trial table
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(
+            num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
+            dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
+            configure_logging=True, logging_level="WARNING",
+        )  # fmt: skip
+    if settings.gpus_per_trial:
+        total = ray.cluster_resources().get("GPU", 0)
+        if settings.gpus_per_trial > total:
+            ray.shutdown()
+            raise UserError(
+                f"--gpus-per-trial {settings.gpus_per_trial:g} is more than the cluster's "
+                f"{total:g} GPU(s)"
+            )
+
+
+def _define(trial: Any, define: Callable[..., dict], tasks: tuple[str, ...],
+            constants: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The space's suggestions plus the study's constants (module-level: it is pickled)."""
+    define(trial, tasks)
+    return constants
+
+
+def _trainable(settings: StudySettings, data: dict[str, TaskData]):  # noqa: ANN202
+    from ray import tune
+
+    from trainables.trainable import train_trial
+
+    resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+    return tune.with_resources(tune.with_parameters(train_trial, tasks=data), resources)
+
+
+def _run_config(settings: StudySettings, space: Space):  # noqa: ANN202
+    from ray import tune
+    from ray.tune import CLIReporter
+
+    tasks = [task_name(t) for t in space_tasks(settings, space.name)]
+    reporter = CLIReporter(
+        metric_columns={"epoch": "epoch", "score": "score", **{f"acc/{t}": t for t in tasks}},
+        parameter_columns={"optimizer": "opt", "lr": "lr", **(
+            {"scheme": "scheme"} if len(tasks) > 1 else {})},
+        max_report_frequency=30,
+        sort_by_metric=True,
+    )  # fmt: skip
+    return tune.RunConfig(
+        name=space.name,
+        storage_path=str(settings.study_dir),
+        failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        progress_reporter=reporter,
+        verbose=1,
+    )
+
+
+def _tune_config(settings: StudySettings, space: Space):  # noqa: ANN202
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    tasks = space_tasks(settings, space.name)
+    searcher = OptunaSearch(
+        space=functools.partial(
+            _define, define=space.define, tasks=tuple(task_name(t) for t in tasks),
+            constants=trial_constants(settings, space.name),
+        ),
+        metric="score",
+        mode="max",
+        points_to_evaluate=[space.seed_point],
+        sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        study_name=space.name,
+        storage=optuna.storages.RDBStorage(f"sqlite:///{settings.study_dir / OPTUNA_DB}"),
+    )  # fmt: skip
+    if settings.scheduler == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration", max_t=settings.max_epochs,
+            grace_period=max(1, settings.max_epochs // 4), reduction_factor=3,
+        )  # fmt: skip
+    else:
+        scheduler = FIFOScheduler()
+    return tune.TuneConfig(
+        metric="score",
+        mode="max",
+        search_alg=searcher,
+        scheduler=scheduler,
+        num_samples=settings.num_samples,
+        max_concurrent_trials=settings.max_concurrent,
+        reuse_actors=True,  # one process per concurrent slot: no re-import of torch per trial
+        trial_dirname_creator=_trial_dirname,
+    )
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"  # short and stable; the config is in params.json
+
+
+def experiment_state_ok(folder: Path) -> bool:
+    """Ray can restore this experiment: tuner.pkl and a parseable experiment state exist."""
+    if not (folder / "tuner.pkl").is_file():
+        return False
+    states = sorted(folder.glob("experiment_state-*.json"))
+    if not states:
+        return False
+    try:
+        json.loads(states[-1].read_text())
+    except (OSError, ValueError):
+        return False
+    return any(folder.glob("searcher-state-*.pkl"))
+
+
+def has_trial_results(folder: Path) -> bool:
+    return any(p.stat().st_size > 0 for p in folder.glob("*/result.json"))
+
+
+def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):  # noqa: ANN201
+    """Run (or continue) one space's experiment to its full number of trials."""
+    from ray import tune
+
+    folder = settings.study_dir / space.name
+    trainable = _trainable(settings, data)
+    if experiment_state_ok(folder):
+        tuner = tune.Tuner.restore(
+            str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True,
+        )  # fmt: skip
+    else:
+        if folder.exists():
+            if has_trial_results(folder):
+                raise UserError(
+                    f"{folder}: trial results exist but Ray's experiment state is missing or "
+                    "damaged; refusing to start over (copy the study elsewhere to inspect it)"
+                )
+            shutil.rmtree(folder)  # killed during start-up: nothing of value was written
+            _drop_optuna_study(settings, space.name)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=_tune_config(settings, space),
+            run_config=_run_config(settings, space),
+        )
+    grid = tuner.fit()
+    if len(grid) < settings.num_samples:
+        print(
+            f"warning: {space.name}: {len(grid)} of {settings.num_samples} trials exist; "
+            f"resume with: python -m study.run --resume {settings.study_dir}"
+        )
+    return grid
+
+
+def _drop_optuna_study(settings: StudySettings, name: str) -> None:
+    import optuna
+
+    db = settings.study_dir / OPTUNA_DB
+    if not db.exists():
+        return
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    try:
+        optuna.delete_study(study_name=name, storage=storage)
+    except KeyError:
+        pass
+
+
+def summarize(settings: StudySettings, space: Space, grid: Any) -> str:
+    """Best trial per task: config, score and checkpoint path."""
+    synthetic = " (synthetic data)" if settings.data == "synthetic" else ""
+    lines = [f"== {space.name}: {len(grid)} trials{synthetic}"]
+    for spec in space_tasks(settings, space.name):
+        name = task_name(spec)
+        try:
+            best = grid.get_best_result(metric=f"acc/{name}", mode="max", scope="all")
+        except (RuntimeError, KeyError, ValueError):
+            lines.append(f"  {name}: no finished epoch yet")
+            continue
+        df = best.metrics_dataframe
+        acc = df[f"acc/{name}"].max() if df is not None and len(df) else float("nan")
+        keys = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p",
+                "temperature", "loss_weights")  # fmt: skip
+        shown = {k: best.config[k] for k in keys if k in best.config}
+        ckpt = best.checkpoint.path if best.checkpoint else "none"
+        lines.append(f"  best {name}: {acc:.2%}  config {shown}")
+        lines.append(f"    trial {best.path}\n    checkpoint {ckpt}")
+    return "\n".join(lines)
+
+
+def run_study(settings: StudySettings, data: dict[str, dict[str, TaskData]]) -> list[str]:
+    """Run every space of the study in order; returns the summary lines."""
+    summaries = []
+    for space in SPACES[settings.space].leaves:
+        grid = run_space(settings, space, data[space.name])
+        summaries.append(summarize(settings, space, grid))
+    return summaries

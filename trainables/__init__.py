@@ -1,0 +1,1 @@
+"""One trial: data, model, sampling schemes, engine (pure torch) and the thin Ray adapter."""

@@ -1,0 +1,47 @@
+"""Atomic checkpoint save and safe load.
+
+A checkpoint is one folder holding `state.pt`, written to a temporary name and renamed into
+place, so a kill mid-write never leaves a half file that looks complete. Loading uses
+`torch.load(..., weights_only=True)`: tensors and plain containers only, never pickled code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+STATE_FILE = "state.pt"
+
+
+class CorruptCheckpoint(Exception):
+    """A checkpoint file exists but cannot be read; the message names its path."""
+
+
+def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / STATE_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / STATE_FILE
+
+
+def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(folder) / STATE_FILE
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CorruptCheckpoint(f"checkpoint {path} is missing") from None
+    except Exception as exc:
+        raise CorruptCheckpoint(f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,564 @@
+"""Tasks as uint8 tensors: loaders behind a registry, an on-disk cache, subsets, batch augmentation.
+
+A task is decoded once into `N x 3 x 32 x 32` uint8 tensors and cached on disk, so no trial ever
+decodes an image twice. Loaders are registered by task kind:
+
+- `cifar10`     the standard python batches under `<data_root>/cifar-10-batches-py`
+- `fashionrgb`  the seed's JSON layout or an ImageFolder tree (see `load_fashionrgb`)
+- `imagefolder` any `<path>/{train,val}/<class>/<image>` tree, as `imagefolder:<path>`
+- `synthetic`   generated stand-ins with the real tasks' shapes and class counts (no download)
+
+Augmentation (random crop with 4-pixel zero padding, horizontal flip) and normalization are pure
+functions over whole batches on the training device, in the style of airbench.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import pickle
+import re
+import tempfile
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables.errors import UserError
+
+IMAGE_SIZE = 32  # pixels; every task is resized to 3 x 32 x 32 at load time
+CACHE_VERSION = 1  # bump when decoding changes, so stale caches are ignored
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+FASHIONRGB_CLASSES = ("Blouse", "Dress", "Jeans", "Skirt", "Tank")
+KNOWN_CLASSES = {"cifar10": CIFAR10_CLASSES, "fashionrgb": FASHIONRGB_CLASSES}
+# synthetic stand-ins: (train, val) images per task, ratios like the real sets (50k:5k, 10k:5k)
+SYNTHETIC_SIZES = {"cifar10": (5000, 1000), "fashionrgb": (2500, 1000)}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskData:
+    """One task's decoded images and labels (uint8 images, int64 labels)."""
+
+    name: str
+    classes: tuple[str, ...]
+    train_x: torch.Tensor  # N x 3 x 32 x 32 uint8
+    train_y: torch.Tensor  # N int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    synthetic: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to(self, device: torch.device | str) -> TaskData:
+        move = {f: getattr(self, f).to(device, non_blocking=True) for f in _TENSOR_FIELDS}
+        return dataclasses.replace(self, **move)
+
+    def channel_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std of the training images, in [0, 1] units."""
+        x = self.train_x.float().div_(255)
+        return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3)).clamp_min(1e-3)
+
+
+_TENSOR_FIELDS = ("train_x", "train_y", "val_x", "val_y")
+
+
+# ---------------------------------------------------------------------------------------------
+# task specs and the registry
+
+
+def parse_task(spec: str) -> tuple[str, str]:
+    """`cifar10` -> ("cifar10", ""); `imagefolder:/data/x` -> ("imagefolder", "/data/x")."""
+    kind, _, arg = spec.partition(":")
+    if kind not in LOADERS or kind == "synthetic":
+        known = ", ".join(k for k in LOADERS if k != "synthetic")
+        raise UserError(f"unknown task {spec!r}; expected one of {known} (imagefolder:<path>)")
+    if kind == "imagefolder" and not arg:
+        raise UserError("task 'imagefolder' needs a path: imagefolder:<path>")
+    if kind != "imagefolder" and arg:
+        raise UserError(f"task {kind!r} takes no argument, got {spec!r}")
+    return kind, arg
+
+
+def task_name(spec: str) -> str:
+    """Short identifier of a task: its kind, or `imagefolder` tasks' sanitized folder name."""
+    kind, arg = parse_task(spec)
+    if kind != "imagefolder":
+        return kind
+    stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(arg).resolve().name).strip("_").lower()
+    return stem or "imagefolder"
+
+
+Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
+Loader = Callable[[str, Path], Splits]  # (arg, data_root) -> (train_x, train_y, val_x, val_y, classes)
+LOADERS: dict[str, Loader] = {}
+
+
+def register(kind: str) -> Callable[[Loader], Loader]:
+    def wrap(fn: Loader) -> Loader:
+        LOADERS[kind] = fn
+        return fn
+
+    return wrap
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR-10: python pickle batches, read with an unpickler that only builds numpy arrays
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Refuses every global except the ones numpy needs to rebuild an array: no code runs."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArrayOnlyUnpickler(f, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        images = data.reshape(-1, 3, IMAGE_SIZE, IMAGE_SIZE)
+    except Exception as exc:  # any damage to a user's file is a user error
+        raise UserError(
+            f"corrupt CIFAR-10 batch {path}: {type(exc).__name__}: {exc} "
+            "(expected a python pickle with b'data' (N x 3072 uint8) and b'labels')"
+        ) from None
+    if len(images) != len(labels) or labels.min() < 0 or labels.max() >= 10:
+        raise UserError(f"corrupt CIFAR-10 batch {path}: labels do not match images or 0..9")
+    return images, labels
+
+
+@register("cifar10")
+def load_cifar10(arg: str, data_root: Path) -> Splits:
+    folder = data_root / "cifar-10-batches-py"
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    if not all((folder / n).is_file() for n in names):
+        _try_download_cifar10(data_root)
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise UserError(
+            f"CIFAR-10 not found: {folder} lacks {', '.join(missing)} (expected the python version "
+            "'cifar-10-python.tar.gz' unpacked there; see README 'Datasets')"
+        )
+    train = [_read_cifar_batch(folder / n) for n in names[:5]]
+    val_x, val_y = _read_cifar_batch(folder / "test_batch")
+    classes = CIFAR10_CLASSES
+    meta = folder / "batches.meta"
+    if meta.is_file():
+        with open(meta, "rb") as f:
+            try:
+                names_meta = _ArrayOnlyUnpickler(f, encoding="bytes").load()[b"label_names"]
+                classes = tuple(n.decode() for n in names_meta)
+            except Exception:
+                raise UserError(f"corrupt CIFAR-10 metadata {meta}") from None
+    train_x = np.concatenate([x for x, _ in train])
+    train_y = np.concatenate([y for _, y in train])
+    return train_x, train_y, val_x, val_y, classes
+
+
+def _try_download_cifar10(data_root: Path) -> None:
+    """torchvision's downloader, into a temporary folder first; silent when offline."""
+    if os.environ.get("MTL_STUDY_OFFLINE", "") == "1":
+        return
+    import socket
+
+    try:
+        from torchvision.datasets import CIFAR10
+    except ImportError:
+        return
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)
+    try:
+        data_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=data_root) as tmp:
+            CIFAR10(tmp, download=True)
+            os.replace(Path(tmp) / "cifar-10-batches-py", data_root / "cifar-10-batches-py")
+    except Exception:  # offline or blocked: the caller reports the missing files
+        return
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# image files: FashionRGB (seed JSON layout or ImageFolder) and any ImageFolder tree
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """Any size/mode (RGB, RGBA, L, P, JPEG/PNG) -> 3 x 32 x 32 uint8, resized once here."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "P" or img.mode in ("RGBA", "LA"):
+                img = img.convert("RGBA")
+                background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, img)
+            img = img.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8).transpose(2, 0, 1).copy()
+    except FileNotFoundError:
+        raise UserError(f"image listed but missing: {path}") from None
+    except Exception as exc:
+        raise UserError(f"unreadable image {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _decode_all(paths: Sequence[Path]) -> np.ndarray:
+    out = np.empty((len(paths), 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        out[i] = decode_image(path)
+    return out
+
+
+def _read_split_json(json_path: Path, classes: Sequence[str]) -> list[tuple[str, str]]:
+    """[[class, file], ...] or [{<class field>: .., <file field>: ..}, ...] -> [(class, file)].
+
+    Which element is the class is found by the class names themselves, so either order works.
+    """
+    try:
+        entries = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{json_path}: not valid JSON ({exc})") from None
+    expected = "a list of [class name, image file] pairs"
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{json_path}: expected {expected}")
+    rows: list[list[str]] = []
+    for entry in entries:
+        values = list(entry.values()) if isinstance(entry, dict) else entry
+        if not isinstance(values, list) or len(values) != 2:
+            raise UserError(f"{json_path}: expected {expected}, found entry {entry!r}")
+        if not all(isinstance(v, str) for v in values):
+            raise UserError(f"{json_path}: expected {expected}, found entry {entry!r}")
+        rows.append(values)
+    lower = {c.lower(): c for c in classes}
+    for class_col in (0, 1):
+        if all(row[class_col].lower() in lower for row in rows):
+            return [(lower[row[class_col].lower()], row[1 - class_col]) for row in rows]
+    bad = next(r for r in rows if not any(v.lower() in lower for v in r))
+    raise UserError(f"{json_path}: entry {bad} names no class of {list(classes)}")
+
+
+def _check_classes(where: Path, classes: Sequence[str], labels: np.ndarray) -> None:
+    counts = np.bincount(labels, minlength=len(classes))
+    empty = [c for c, n in zip(classes, counts) if n == 0]
+    if empty:
+        raise UserError(f"{where}: class(es) {empty} have no images; every class needs some")
+
+
+def _imagefolder_split(split_dir: Path) -> tuple[list[Path], list[str]]:
+    if not split_dir.is_dir():
+        raise UserError(f"missing split folder {split_dir} (expected <root>/{{train,val}}/<class>/)")
+    class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise UserError(f"{split_dir}: no class folders (expected {split_dir}/<class>/<image>)")
+    paths: list[Path] = []
+    labels: list[str] = []
+    for class_dir in class_dirs:
+        files = sorted(
+            p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            raise UserError(f"{class_dir}: empty class (no images); every class needs some")
+        paths += files
+        labels += [class_dir.name] * len(files)
+    return paths, labels
+
+
+def _load_imagefolder_tree(root: Path, classes: Sequence[str] | None) -> Splits:
+    train_paths, train_names = _imagefolder_split(root / "train")
+    val_paths, val_names = _imagefolder_split(root / "val")
+    train_set, val_set = sorted(set(train_names)), sorted(set(val_names))
+    if train_set != val_set:
+        raise UserError(f"{root}: class folders differ between train {train_set} and val {val_set}")
+    if classes is not None:
+        lower = {c.lower(): c for c in classes}
+        if sorted(n.lower() for n in train_set) != sorted(lower):
+            raise UserError(f"{root}: class folders {train_set}, expected {list(classes)}")
+        train_names = [lower[n.lower()] for n in train_names]
+        val_names = [lower[n.lower()] for n in val_names]
+    classes = tuple(classes) if classes is not None else tuple(train_set)
+    index = {c: i for i, c in enumerate(classes)}
+    return (
+        _decode_all(train_paths),
+        np.array([index[n] for n in train_names], dtype=np.int64),
+        _decode_all(val_paths),
+        np.array([index[n] for n in val_names], dtype=np.int64),
+        classes,
+    )
+
+
+def fashionrgb_candidates(data_root: Path) -> list[Path]:
+    return [data_root / "FashionRGB", data_root / "fashionrgb", data_root]
+
+
+@register("fashionrgb")
+def load_fashionrgb(arg: str, data_root: Path) -> Splits:
+    """Seed layout `train.json + train/`, `val.json + val/` (in `<root>/FashionRGB` or the root
+    itself), or an ImageFolder tree `<root>/FashionRGB/{train,val}/<class>/<image>`."""
+    classes = FASHIONRGB_CLASSES
+    for base in fashionrgb_candidates(data_root):
+        if (base / "train.json").is_file() or (base / "val.json").is_file():
+            splits = []
+            for split in ("train", "val"):
+                json_path = base / f"{split}.json"
+                if not json_path.is_file():
+                    raise UserError(f"FashionRGB: {json_path} is missing (need train and val)")
+                rows = _read_split_json(json_path, classes)
+                paths = [base / split / file for _, file in rows]
+                labels = np.array([classes.index(c) for c, _ in rows], dtype=np.int64)
+                _check_classes(json_path, classes, labels)
+                splits += [_decode_all(paths), labels]
+            return splits[0], splits[1], splits[2], splits[3], classes
+        if (base / "train").is_dir() and base != data_root:
+            return _load_imagefolder_tree(base, classes)
+    raise UserError(
+        f"FashionRGB not found under {data_root}: expected {data_root}/FashionRGB/train.json + "
+        f"train/ and val.json + val/, or {data_root}/FashionRGB/{{train,val}}/<class>/<image>"
+    )
+
+
+@register("imagefolder")
+def load_imagefolder(arg: str, data_root: Path) -> Splits:
+    root = Path(arg).expanduser()
+    if not root.is_dir():
+        raise UserError(f"imagefolder task: {root} is not a folder (expected <path>/train, val)")
+    return _load_imagefolder_tree(root, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic stand-ins
+
+
+@register("synthetic")
+def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
+    """Learnable, not trivial: each image blends its class's smooth colour pattern with a random
+    other class's (own weight 0.35..1, so some images are ambiguous), shifted, rescaled and noised.
+    `arg` is the real task it stands in for; same class names, counts in SYNTHETIC_SIZES."""
+    classes = KNOWN_CLASSES[arg]
+    n_train, n_val = SYNTHETIC_SIZES[arg]
+    g = torch.Generator().manual_seed(zlib.crc32(f"{arg}:{seed}".encode()))
+    k = len(classes)
+    low = torch.rand(k, 3, 4, 4, generator=g)  # coarse per-class colour layout
+    canvas = IMAGE_SIZE + 8  # pixels; each image is a random 32 x 32 window of its pattern
+    protos = torch.nn.functional.interpolate(low, size=canvas, mode="bicubic")
+    protos = (protos - protos.mean(dim=(1, 2, 3), keepdim=True)) * 2.5  # contrast, zero mean
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = torch.arange(n) % k  # balanced classes
+        y = y[torch.randperm(n, generator=g)]
+        other = (y + torch.randint(1, k, (n,), generator=g)) % k  # always a different class
+        own = 0.35 + 0.65 * torch.rand(n, 1, 1, 1, generator=g)
+        x = own * protos[y] + (1 - own) * protos[other]
+        dy, dx = torch.randint(0, canvas - IMAGE_SIZE + 1, (2, n, 1), generator=g)
+        x = _gather_crops(x, dy, dx, torch.zeros(n, 1, dtype=torch.bool), IMAGE_SIZE, IMAGE_SIZE)
+        x = x * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=g))  # contrast jitter
+        x = x + 0.35 * torch.randn(x.shape, generator=g)  # pixel noise
+        x = ((x * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        return x.numpy(), y.numpy().astype(np.int64)
+
+    train_x, train_y = sample(n_train)
+    val_x, val_y = sample(n_val)
+    return train_x, train_y, val_x, val_y, classes
+
+
+# ---------------------------------------------------------------------------------------------
+# preparation: validate, decode once, cache, subset
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mtl-study"
+
+
+def _source_fingerprint(kind: str, arg: str, data_root: Path) -> str:
+    """Hash of the files a loader would read (relative path, size, mtime), to key the cache."""
+    if kind == "cifar10":
+        roots = [data_root / "cifar-10-batches-py"]
+    elif kind == "fashionrgb":
+        roots = [p for p in fashionrgb_candidates(data_root) if p.is_dir()][:1]
+        if roots and roots[0] == data_root:  # seed layout unpacked into the root itself
+            roots = [data_root / n for n in ("train.json", "val.json", "train", "val")]
+    else:
+        roots = [Path(arg).expanduser()]
+    h = hashlib.sha256(f"{CACHE_VERSION}:{kind}:{arg}:{data_root.resolve()}".encode())
+    for root in roots:
+        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in files:
+            if path.is_file():
+                st = path.stat()
+                h.update(f"{path.relative_to(data_root) if path.is_relative_to(data_root) else path}"
+                         f":{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_cache(path: Path) -> dict | None:
+    try:
+        with open(path, "rb") as f:
+            return torch.load(io.BytesIO(f.read()), weights_only=True)
+    except Exception:  # unreadable cache: decode again and overwrite it
+        return None
+
+
+def load_task(
+    spec: str,
+    data: str = "real",
+    data_root: str | Path = "./dataset",
+    *,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+) -> TaskData:
+    """Decode (or read from cache) one task. Raises UserError for anything wrong with the data."""
+    kind, arg = parse_task(spec)
+    name = task_name(spec)
+    if data == "synthetic":
+        if kind not in KNOWN_CLASSES:
+            raise UserError(f"no synthetic stand-in for task {spec!r}; use --data real")
+        tx, ty, vx, vy, classes = make_synthetic(kind, Path(data_root), seed=seed)
+        return _as_task(name, classes, tx, ty, vx, vy, synthetic=True)
+    root = Path(data_root).expanduser()
+    if kind != "imagefolder" and not root.is_dir():
+        raise UserError(f"data root {root} does not exist (expected a folder with the datasets)")
+    cache_path = Path(cache_dir or default_cache_dir()) / (
+        f"{name}-{_source_fingerprint(kind, arg, root)}.pt"
+    )
+    cached = _load_cache(cache_path) if cache_path.is_file() else None
+    if cached is None:
+        tx, ty, vx, vy, classes = LOADERS[kind](arg, root)
+        _check_classes(root, classes, ty)
+        _check_classes(root, classes, vy)
+        cached = {
+            "classes": list(classes),
+            **{f: torch.from_numpy(np.ascontiguousarray(a)) for f, a in
+               zip(_TENSOR_FIELDS, (tx, ty, vx, vy))},
+        }  # fmt: skip
+        _save_atomic(cached, cache_path)
+    return TaskData(
+        name, tuple(cached["classes"]), *(cached[f] for f in _TENSOR_FIELDS), synthetic=False
+    )
+
+
+def _as_task(name, classes, tx, ty, vx, vy, *, synthetic: bool) -> TaskData:  # noqa: ANN001
+    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (tx, ty, vx, vy)]
+    return TaskData(name, tuple(classes), *tensors, synthetic=synthetic)
+
+
+def balanced_subset(labels: torch.Tensor, limit: int | None, num_classes: int) -> torch.Tensor:
+    """Indices of a deterministic, class-balanced subset of at most `limit` items (sorted)."""
+    n = len(labels)
+    if limit is None or limit >= n:
+        return torch.arange(n)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    by_class = [order[labels[order] == c] for c in range(num_classes)]
+    quota = [0] * num_classes
+    left = limit
+    while left > 0:  # hand out one per class in turn, skipping exhausted classes
+        progressed = False
+        for c in range(num_classes):
+            if left and quota[c] < len(by_class[c]):
+                quota[c] += 1
+                left -= 1
+                progressed = True
+        if not progressed:
+            break
+    return torch.cat([idx[:q] for idx, q in zip(by_class, quota)]).sort().values
+
+
+def subset(task: TaskData, limit_train: int | None, limit_val: int | None) -> TaskData:
+    ti = balanced_subset(task.train_y, limit_train, task.num_classes)
+    vi = balanced_subset(task.val_y, limit_val, task.num_classes)
+    return dataclasses.replace(
+        task, train_x=task.train_x[ti], train_y=task.train_y[ti],
+        val_x=task.val_x[vi], val_y=task.val_y[vi],
+    )  # fmt: skip
+
+
+def prepare_tasks(
+    specs: Sequence[str],
+    data: str,
+    data_root: str | Path,
+    *,
+    limit_train: int | None = None,
+    limit_val: int | None = None,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+) -> dict[str, TaskData]:
+    """Load, validate and subset every task, keyed by task name (the study runner's up-front step)."""
+    tasks = {}
+    for spec in specs:
+        task = load_task(spec, data, data_root, cache_dir=cache_dir, seed=seed)
+        tasks[task.name] = subset(task, limit_train, limit_val)
+    return tasks
+
+
+# ---------------------------------------------------------------------------------------------
+# batch augmentation on the training device
+
+
+def augment(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding and random horizontal flip, per image, as one
+    gather over the whole uint8 batch (B x 3 x 32 x 32 -> same)."""
+    b, _, h, w = images.shape
+    pad = 4  # pixels
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    dev = images.device
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), device=dev, generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), device=dev, generator=generator)
+    flip = torch.rand(b, 1, device=dev, generator=generator) < 0.5
+    return _gather_crops(padded, dy, dx, flip, h, w)
+
+
+def _gather_crops(
+    padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, h: int, w: int
+) -> torch.Tensor:
+    """Per-image h x w windows at offsets (dy, dx) (each B x 1), read mirrored where `flip`."""
+    b, dev = padded.shape[0], padded.device
+    rows = dy + torch.arange(h, device=dev)  # B x H
+    cols = torch.arange(w, device=dev).expand(b, w)
+    cols = torch.where(flip, cols.flip(1), cols) + dx  # B x W, flipped read order
+    batch_index = torch.arange(b, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)  # B x 3 x H x W, channels_last strides
+
+
+def normalize(
+    images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels_last: bool = True
+) -> torch.Tensor:
+    """uint8 -> float32 standardized with per-channel mean/std (in [0, 1] units)."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = images.to(memory_format=fmt).float().div_(255)
+    return x.sub_(mean.view(1, 3, 1, 1)).div_(std.view(1, 3, 1, 1))

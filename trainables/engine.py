@@ -1,0 +1,238 @@
+"""Training and evaluation of one trial: plain functions, no Ray, no files, no globals.
+
+Read top to bottom: `lr_factor` (the schedule, a pure function of progress), `BatchStream` (a
+task's endlessly reshuffled batches), `setup` (model, optimizer, sampler for a config),
+`train_epoch`, `evaluate`, and `run_epoch`, which is all the Ray adapter calls.
+
+An epoch is `ceil(largest training set / batch_size)` iterations; the task-sampling scheme decides
+which task(s) train in each. All randomness derives from (seed, epoch) or (seed, iteration), so a
+trial resumed from a checkpoint continues exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainables.config import TrialConfig
+from trainables.data import TaskData, augment, normalize
+from trainables.model import MultiTaskNet, build_model
+from trainables.sampling import TaskSampler
+
+EVAL_BATCH = 512  # images per evaluation batch
+
+
+def lr_factor(schedule: str, progress: float) -> float:
+    """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
+    p = min(max(progress, 0.0), 1.0)
+    if schedule == "step":  # the seed's: x0.1 at 50%, x0.01 at 75%
+        return 0.1 ** ((p >= 0.5) + (p >= 0.75))
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * p))
+    if schedule == "onecycle":  # linear warm-up over the first 25% from 1/25, then cosine to 0
+        if p < 0.25:
+            return 0.04 + 0.96 * p / 0.25
+        return 0.5 * (1 + math.cos(math.pi * (p - 0.25) / 0.75))
+    raise ValueError(f"unknown lr schedule {schedule!r}")
+
+
+class BatchStream:
+    """Batches of one task's training indices: a fresh permutation per pass, from (seed, task,
+    pass); a batch that crosses the end of a pass continues into the next. State: pass, pos."""
+
+    def __init__(self, size: int, seed: int, task_index: int) -> None:
+        self.size, self.seed, self.task_index = size, seed, task_index
+        self.pass_, self.pos = 0, 0
+
+    def _perm(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, 1 + self.task_index, self.pass_]).permutation(
+            self.size
+        )
+
+    def next(self, batch: int) -> torch.Tensor:
+        parts, need = [], batch
+        while need:
+            take = min(need, self.size - self.pos)
+            parts.append(self._perm()[self.pos : self.pos + take])
+            self.pos += take
+            need -= take
+            if self.pos == self.size:
+                self.pass_, self.pos = self.pass_ + 1, 0
+        return torch.from_numpy(np.concatenate(parts))
+
+    def state_dict(self) -> dict[str, int]:
+        return {"pass": self.pass_, "pos": self.pos}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        self.pass_, self.pos = int(state["pass"]), int(state["pos"])
+
+
+@dataclasses.dataclass
+class TrialState:
+    """Everything that changes while a trial trains; `state_dict` is its checkpoint."""
+
+    config: TrialConfig
+    device: torch.device
+    model: MultiTaskNet
+    optimizer: torch.optim.Optimizer
+    sampler: TaskSampler
+    streams: list[BatchStream]
+    stats: dict[str, tuple[torch.Tensor, torch.Tensor]]  # per-task normalization mean, std
+    iters_per_epoch: int
+    epoch: int = 0  # epochs completed
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "streams": [s.state_dict() for s in self.streams],
+            "config": self.config.to_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        for stream, s in zip(self.streams, state["streams"]):
+            stream.load_state_dict(s)
+        self.epoch = int(state["epoch"])
+
+
+def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):  # noqa: ANN201
+    fused = {"fused": True} if device.type == "cuda" else {}
+    params, lr, wd = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True,
+                           weight_decay=wd, **fused)  # fmt: skip
+
+
+def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.device) -> TrialState:
+    """Fresh trial state; `tasks` (already on `device`) in the order of `config.tasks`."""
+    torch.manual_seed(config.seed)
+    names = list(tasks)
+    model = build_model({n: t.num_classes for n, t in tasks.items()}, device, config.channels_last)
+    sizes = [len(t.train_y) for t in tasks.values()]
+    params = {name: getattr(config, name) for name in ("coin_p", "temperature")}
+    return TrialState(
+        config=config,
+        device=device,
+        model=model,
+        optimizer=build_optimizer(config, model, device),
+        sampler=TaskSampler(config.scheme, sizes, seed=config.seed, params=params),
+        streams=[BatchStream(n, config.seed, i) for i, n in enumerate(sizes)],
+        stats={n: tuple(s.to(device) for s in tasks[n].channel_stats()) for n in names},
+        iters_per_epoch=math.ceil(max(sizes) / config.batch_size),
+    )
+
+
+def _autocast(config: TrialConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    if bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any]:
+    """One epoch; returns per-task train loss/accuracy, steps taken, and `diverged`."""
+    cfg, model, opt, dev = state.config, state.model, state.optimizer, state.device
+    names = list(tasks)
+    weights = cfg.loss_weights or {}
+    total_iters = cfg.max_epochs * state.iters_per_epoch
+    gen = torch.Generator(dev).manual_seed(cfg.seed * 1_000_003 + state.epoch)  # augmentation
+    loss_sum = torch.zeros(len(names), device=dev)
+    correct = torch.zeros(len(names), device=dev)
+    seen = [0] * len(names)
+    steps = [0] * len(names)
+    model.train()
+    for it in range(state.iters_per_epoch):
+        progress = state.sampler.iteration / total_iters
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg.lr_schedule, progress)
+        for step in state.sampler.next(progress):
+            loss = 0.0
+            for i in step:
+                task = tasks[names[i]]
+                idx = state.streams[i].next(cfg.batch_size).to(dev, non_blocking=True)
+                x = normalize(augment(task.train_x[idx], gen), *state.stats[names[i]],
+                              cfg.channels_last)  # fmt: skip
+                y = task.train_y[idx]
+                with _autocast(cfg, dev):
+                    logits = model(x, names[i])
+                task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                loss = loss + weights.get(names[i], 1.0) * task_loss
+                loss_sum[i] += task_loss.detach() * len(y)
+                correct[i] += (logits.argmax(1) == y).sum()
+                seen[i] += len(y)
+                steps[i] += 1
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if it % 8 == 7 and not torch.isfinite(loss_sum).all():  # a rare sync, to stop early
+            break
+    out: dict[str, Any] = {"diverged": not bool(torch.isfinite(loss_sum).all())}
+    for i, name in enumerate(names):
+        n = max(seen[i], 1)
+        out[name] = {"loss": float(loss_sum[i]) / n, "acc": float(correct[i]) / n, "steps": steps[i]}
+    return out
+
+
+@torch.inference_mode()
+def evaluate(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, dict[str, Any]]:
+    """Per task: mean loss, top-1 accuracy and the confusion matrix (rows = true class)."""
+    model, dev, cfg = state.model, state.device, state.config
+    model.eval()
+    out = {}
+    for name, task in tasks.items():
+        k = task.num_classes
+        loss_sum = torch.zeros((), device=dev)
+        confusion = torch.zeros(k * k, dtype=torch.long, device=dev)
+        for start in range(0, len(task.val_y), EVAL_BATCH):
+            x = normalize(task.val_x[start : start + EVAL_BATCH], *state.stats[name],
+                          cfg.channels_last)  # fmt: skip
+            y = task.val_y[start : start + EVAL_BATCH]
+            with _autocast(cfg, dev):
+                logits = model(x, name).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            confusion += torch.bincount(y * k + logits.argmax(1), minlength=k * k)
+        matrix = confusion.view(k, k).cpu()
+        out[name] = {
+            "loss": float(loss_sum) / len(task.val_y),
+            "acc": float(matrix.diag().sum()) / len(task.val_y),
+            "confusion": matrix.tolist(),
+        }
+    return out
+
+
+def run_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any]:
+    """Train one epoch, evaluate, advance `state.epoch`; returns the flat metrics to report."""
+    train = train_epoch(state, tasks)
+    val = evaluate(state, tasks)
+    state.epoch += 1
+    total_steps = sum(train[n]["steps"] for n in tasks) or 1
+    metrics: dict[str, Any] = {
+        "epoch": state.epoch,
+        "score": float(np.mean([val[n]["acc"] for n in tasks])),  # the study metric
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "diverged": train["diverged"],
+    }
+    for name in tasks:
+        metrics[f"acc/{name}"] = val[name]["acc"]
+        metrics[f"loss/{name}"] = val[name]["loss"]
+        metrics[f"train_loss/{name}"] = train[name]["loss"]
+        metrics[f"train_acc/{name}"] = train[name]["acc"]
+        metrics[f"steps/{name}"] = train[name]["steps"]
+        metrics[f"step_share/{name}"] = train[name]["steps"] / total_steps
+        metrics[f"confusion/{name}"] = val[name]["confusion"]
+    return metrics
