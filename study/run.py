@@ -41,7 +41,7 @@ def _run(args) -> int:  # noqa: ANN001
     else:
         settings = settings_from_args(args)
     data = runner.prepare_data(settings)  # decode + validate every task before Ray starts
-    folder = settings.study_dir if args.resume else runner.create_study_dir(settings)
+    folder = settings.study_dir if args.resume else runner.create_study_dir(settings, data)
     with runner.locked(folder):
         runner.init_ray(settings, args.address, args.num_cpus, args.num_gpus, args.dashboard)
         summaries = runner.run_study(settings, data)

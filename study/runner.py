@@ -31,7 +31,10 @@ LOCK_FILE = ".lock"
 # study directory: create once, lock while running
 
 
-def create_study_dir(settings: StudySettings) -> Path:
+TASKS_FILE = "tasks.json"
+
+
+def create_study_dir(settings: StudySettings, data: dict[str, dict[str, TaskData]]) -> Path:
     """Make the study folder; refuse (never overwrite) when the name is taken."""
     folder = settings.study_dir
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +46,12 @@ def create_study_dir(settings: StudySettings) -> Path:
             f"python -m study.run --resume {folder}  (or pick another --name)"
         ) from None
     (folder / SETTINGS_FILE).write_text(settings.to_json())
+    tasks = {t.name: t for space in data.values() for t in space.values()}
+    (folder / TASKS_FILE).write_text(json.dumps({
+        name: {"classes": list(t.classes), "train_size": len(t.train_y),
+               "val_size": len(t.val_y), "synthetic": t.synthetic}
+        for name, t in tasks.items()
+    }, indent=2))  # fmt: skip
     return folder
 
 
