@@ -355,7 +355,7 @@ def load_imagefolder(arg: str, data_root: Path) -> Splits:
 @register("synthetic")
 def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
     """Learnable, not trivial: each image blends its class's smooth colour pattern with a random
-    other class's (own weight 0.35..1, so some images are ambiguous), shifted, rescaled and noised.
+    other class's (own weight 0.4..1, so some images are ambiguous), shifted, rescaled and noised.
     `arg` is the real task it stands in for; same class names, counts in SYNTHETIC_SIZES."""
     classes = KNOWN_CLASSES[arg]
     n_train, n_val = SYNTHETIC_SIZES[arg]
@@ -364,18 +364,18 @@ def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
     low = torch.rand(k, 3, 4, 4, generator=g)  # coarse per-class colour layout
     canvas = IMAGE_SIZE + 8  # pixels; each image is a random 32 x 32 window of its pattern
     protos = torch.nn.functional.interpolate(low, size=canvas, mode="bicubic")
-    protos = (protos - protos.mean(dim=(1, 2, 3), keepdim=True)) * 2.5  # contrast, zero mean
+    protos = (protos - 0.5) * 2.5  # in about [-1.25, 1.25]; each class keeps its mean colour
 
     def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = torch.arange(n) % k  # balanced classes
         y = y[torch.randperm(n, generator=g)]
         other = (y + torch.randint(1, k, (n,), generator=g)) % k  # always a different class
-        own = 0.35 + 0.65 * torch.rand(n, 1, 1, 1, generator=g)
+        own = 0.4 + 0.6 * torch.rand(n, 1, 1, 1, generator=g)
         x = own * protos[y] + (1 - own) * protos[other]
         dy, dx = torch.randint(0, canvas - IMAGE_SIZE + 1, (2, n, 1), generator=g)
         x = _gather_crops(x, dy, dx, torch.zeros(n, 1, dtype=torch.bool), IMAGE_SIZE, IMAGE_SIZE)
         x = x * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=g))  # contrast jitter
-        x = x + 0.35 * torch.randn(x.shape, generator=g)  # pixel noise
+        x = x + 0.3 * torch.randn(x.shape, generator=g)  # pixel noise
         x = ((x * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         return x.numpy(), y.numpy().astype(np.int64)
 

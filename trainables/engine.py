@@ -31,9 +31,9 @@ EVAL_BATCH = 512  # images per evaluation batch
 
 def lr_factor(schedule: str, progress: float) -> float:
     """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
-    p = min(max(progress, 0.0), 1.0)
+    p = min(max(float(progress), 0.0), 1.0)
     if schedule == "step":  # the seed's: x0.1 at 50%, x0.01 at 75%
-        return 0.1 ** ((p >= 0.5) + (p >= 0.75))
+        return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * p))
     if schedule == "onecycle":  # linear warm-up over the first 25% from 1/25, then cosine to 0
@@ -223,7 +223,8 @@ def run_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any
     total_steps = sum(train[n]["steps"] for n in tasks) or 1
     metrics: dict[str, Any] = {
         "epoch": state.epoch,
-        "score": float(np.mean([val[n]["acc"] for n in tasks])),  # the study metric
+        # the study metric; a diverged trial scores 0 so the searcher sees a bad result, not NaN
+        "score": 0.0 if train["diverged"] else float(np.mean([val[n]["acc"] for n in tasks])),
         "lr": state.optimizer.param_groups[0]["lr"],
         "diverged": train["diverged"],
     }

@@ -1,0 +1,202 @@
+"""Datasets: real on-disk formats, synthetic stand-ins, cache, subsets, batch augmentation."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+
+import numpy as np
+import pytest
+import torch
+from fixtures import write_cifar10, write_fashion_json, write_imagefolder
+
+from trainables.data import (
+    CIFAR10_CLASSES,
+    FASHIONRGB_CLASSES,
+    augment,
+    balanced_subset,
+    load_task,
+    make_synthetic,
+    normalize,
+    prepare_tasks,
+    task_name,
+)
+from trainables.errors import UserError
+
+
+def test_cifar10_reads_real_pickle_batches(tmp_path):
+    write_cifar10(tmp_path)
+    task = load_task("cifar10", "real", tmp_path, cache_dir=tmp_path / "cache")
+    assert task.train_x.shape == (100, 3, 32, 32) and task.train_x.dtype == torch.uint8
+    assert task.val_x.shape == (30, 3, 32, 32)
+    assert task.classes == CIFAR10_CLASSES
+    assert not task.synthetic
+    with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb") as f:
+        raw = pickle.load(f, encoding="bytes")
+    assert np.array_equal(task.train_x[:20].reshape(20, -1).numpy(), raw[b"data"])
+    assert task.train_y[:20].tolist() == raw[b"labels"]
+
+
+def test_cifar10_refuses_pickles_that_carry_code(tmp_path):
+    folder = write_cifar10(tmp_path)
+    evil = {b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"x": eval}  # a global
+    with open(folder / "data_batch_3", "wb") as f:
+        pickle.dump(evil, f, protocol=2)
+    with pytest.raises(UserError, match="data_batch_3.*refusing"):
+        load_task("cifar10", "real", tmp_path, cache_dir=tmp_path / "cache")
+
+
+def test_cifar10_missing_and_corrupt(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="cifar-10-batches-py"):
+        load_task("cifar10", "real", tmp_path / "empty", cache_dir=tmp_path / "cache")
+    folder = write_cifar10(tmp_path / "bad")
+    (folder / "test_batch").write_bytes(b"\x80\x02}q\x00(truncated")
+    with pytest.raises(UserError, match="corrupt CIFAR-10 batch .*test_batch"):
+        load_task("cifar10", "real", tmp_path / "bad", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("objects,file_first", [(False, False), (False, True), (True, False)])
+def test_fashionrgb_json_layouts(tmp_path, objects, file_first):
+    write_fashion_json(tmp_path, objects=objects, file_first=file_first)
+    task = load_task("fashionrgb", "real", tmp_path, cache_dir=tmp_path / "cache")
+    assert task.classes == FASHIONRGB_CLASSES
+    assert task.train_x.shape == (15, 3, 32, 32) and task.val_x.shape == (15, 3, 32, 32)
+    assert sorted(task.train_y.tolist()) == sorted([c for c in range(5) for _ in range(3)])
+
+
+def test_fashionrgb_imagefolder_layout_and_cache(tmp_path, monkeypatch):
+    write_imagefolder(tmp_path / "FashionRGB")
+    cache = tmp_path / "cache"
+    first = load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
+    assert len(list(cache.glob("fashionrgb-*.pt"))) == 1
+
+    def no_decoding(path):  # noqa: ANN001, ANN202
+        raise AssertionError(f"decoded {path} again")
+
+    monkeypatch.setattr("trainables.data.decode_image", no_decoding)
+    second = load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
+    assert torch.equal(first.train_x, second.train_x)
+    assert torch.equal(first.val_y, second.val_y)
+    (tmp_path / "FashionRGB" / "val" / "Tank" / "9.png").write_bytes(b"")  # data changed
+    with pytest.raises(AssertionError, match="decoded"):
+        load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
+
+
+def test_imagefolder_task_brings_own_classes(tmp_path):
+    write_imagefolder(tmp_path / "My Birds", classes=("crow", "owl"), per_class=2)
+    spec = f"imagefolder:{tmp_path / 'My Birds'}"
+    task = load_task(spec, "real", tmp_path, cache_dir=tmp_path / "cache")
+    assert task.name == task_name(spec) == "my_birds"
+    assert task.classes == ("crow", "owl") and len(task.train_y) == 4
+
+
+def _break(kind: str, root):  # noqa: ANN001, ANN202
+    base = root / "FashionRGB"
+    if kind == "no val split":
+        (base / "val.json").unlink()
+    elif kind == "not a list of pairs":
+        (base / "train.json").write_text(json.dumps({"Blouse": "a.png"}))
+    elif kind == "listed file missing":
+        next((base / "train").glob("*.png")).unlink()
+    elif kind == "unknown class":
+        rows = json.loads((base / "val.json").read_text())
+        rows[0][0] = "Sweater"
+        (base / "val.json").write_text(json.dumps(rows))
+    elif kind == "empty class":
+        rows = [r for r in json.loads((base / "train.json").read_text()) if r[0] != "Tank"]
+        (base / "train.json").write_text(json.dumps(rows))
+    elif kind == "unreadable image":
+        next((base / "val").glob("*.png")).write_bytes(b"not an image at all")
+    elif kind == "invalid json":
+        (base / "train.json").write_text("[[")
+
+
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        ("no val split", "val.json is missing"),
+        ("not a list of pairs", "list of \\[class name, image file\\] pairs"),
+        ("listed file missing", "image listed but missing"),
+        ("unknown class", "names no class"),
+        ("empty class", "Tank.*no images"),
+        ("unreadable image", "unreadable image"),
+        ("invalid json", "not valid JSON"),
+    ],
+)
+def test_fashionrgb_bad_layouts_name_the_problem(tmp_path, kind, message):
+    write_fashion_json(tmp_path)
+    _break(kind, tmp_path)
+    cache = tmp_path / "cache"
+    with pytest.raises(UserError, match=message) as err:
+        load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
+    assert "\n" not in str(err.value)
+    assert not cache.exists()  # nothing half-written
+
+
+def test_imagefolder_bad_trees(tmp_path):
+    write_imagefolder(tmp_path / "a", classes=("x", "y"))
+    (tmp_path / "a" / "val" / "y").rename(tmp_path / "a" / "val" / "z")
+    with pytest.raises(UserError, match="differ between train"):
+        load_task(f"imagefolder:{tmp_path / 'a'}", "real", tmp_path, cache_dir=tmp_path / "c")
+    write_imagefolder(tmp_path / "b", classes=("x", "y"))
+    for f in (tmp_path / "b" / "train" / "y").iterdir():
+        f.unlink()
+    with pytest.raises(UserError, match="empty class"):
+        load_task(f"imagefolder:{tmp_path / 'b'}", "real", tmp_path, cache_dir=tmp_path / "c")
+    with pytest.raises(UserError, match="not a folder"):
+        load_task(f"imagefolder:{tmp_path / 'nope'}", "real", tmp_path)
+    with pytest.raises(UserError, match="does not exist"):
+        load_task("fashionrgb", "real", tmp_path / "nope")
+    with pytest.raises(UserError, match="unknown task"):
+        load_task("imagenet", "real", tmp_path)
+
+
+def test_synthetic_is_deterministic_fast_and_shaped_like_the_real_tasks():
+    start = time.perf_counter()
+    a = make_synthetic("cifar10", None)
+    b = make_synthetic("fashionrgb", None)
+    assert time.perf_counter() - start < 3.0  # generous: "well under a second" on a quiet core
+    assert a[0].shape[1:] == (3, 32, 32) and a[0].dtype == np.uint8
+    assert len(a[4]) == 10 and len(b[4]) == 5
+    assert np.array_equal(a[0], make_synthetic("cifar10", None)[0])
+    assert not np.array_equal(a[0][:100], make_synthetic("cifar10", None, seed=1)[0][:100])
+    task = load_task("cifar10", "synthetic")
+    assert task.synthetic and task.classes == CIFAR10_CLASSES
+
+
+def test_balanced_subset_is_deterministic_and_balanced():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 5)
+    idx = balanced_subset(labels, 30, 3)
+    assert torch.equal(idx, balanced_subset(labels, 30, 3))
+    assert torch.bincount(labels[idx]).tolist() == [13, 12, 5]  # the small class is exhausted
+    assert len(balanced_subset(labels, None, 3)) == 85
+    tasks = prepare_tasks(["cifar10", "fashionrgb"], "synthetic", ".", limit_train=50, limit_val=20)
+    assert torch.bincount(tasks["cifar10"].train_y).tolist() == [5] * 10
+    assert len(tasks["fashionrgb"].val_y) == 20
+
+
+def test_augment_is_a_crop_of_the_padded_image_or_its_mirror():
+    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    y = augment(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and y.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(len(x)):
+        windows = [
+            padded[i, :, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)
+        ]  # fmt: skip
+        assert any(torch.equal(y[i], w) or torch.equal(y[i], w.flip(2)) for w in windows)
+    flipped = sum(not any(torch.equal(y[i], padded[i, :, a:a + 32, b:b + 32])
+                          for a in range(9) for b in range(9)) for i in range(len(x)))  # fmt: skip
+    assert 10 < flipped < 54  # about half are mirrored
+
+
+def test_normalize_standardizes_channels():
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    mean = x.float().div(255).mean(dim=(0, 2, 3))
+    std = x.float().div(255).std(dim=(0, 2, 3))
+    z = normalize(x, mean, std)
+    assert z.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)

@@ -1,0 +1,130 @@
+"""Engine: LR schedules, batch streams, training that learns, exact resume, checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, save_checkpoint
+from trainables.config import TrialConfig
+from trainables.data import prepare_tasks
+from trainables.engine import BatchStream, evaluate, lr_factor, run_epoch, setup
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return prepare_tasks(["cifar10", "fashionrgb"], "synthetic", ".", limit_train=48, limit_val=20)
+
+
+def config(**kw) -> TrialConfig:  # noqa: ANN003
+    base = dict(tasks=["cifar10", "fashionrgb"], max_epochs=2, batch_size=16, scheme="coin")
+    return TrialConfig.from_dict({**base, **kw})
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
+def test_lr_schedules_are_bounded_and_end_low(schedule):
+    values = [lr_factor(schedule, p) for p in np.linspace(0, 1, 101)]
+    assert all(0 <= v <= 1 for v in values)
+    assert max(values) == pytest.approx(1.0, abs=0.02)
+    assert values[-1] <= 0.01 + 1e-12
+
+
+def test_step_schedule_is_the_seeds():
+    assert [lr_factor("step", p) for p in (0, 0.49, 0.5, 0.74, 0.75, 1)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
+    with pytest.raises(ValueError):
+        lr_factor("linear", 0.5)
+
+
+def test_batch_stream_covers_each_pass_once_and_resumes():
+    stream = BatchStream(10, seed=0, task_index=0)
+    drawn = torch.cat([stream.next(4) for _ in range(5)])  # two passes exactly
+    assert sorted(drawn[:10].tolist()) == list(range(10))
+    assert sorted(drawn[10:].tolist()) == list(range(10))
+    state = stream.state_dict()
+    after = stream.next(7)
+    other = BatchStream(10, seed=0, task_index=0)
+    other.load_state_dict(state)
+    assert torch.equal(other.next(7), after)
+
+
+def test_run_epoch_reports_per_task_metrics(tiny):
+    state = setup(config(), tiny, CPU)
+    metrics = run_epoch(state, tiny)
+    assert metrics["epoch"] == 1 and not metrics["diverged"]
+    for task, k in (("cifar10", 10), ("fashionrgb", 5)):
+        confusion = np.array(metrics[f"confusion/{task}"])
+        assert confusion.shape == (k, k) and confusion.sum() == 20
+        assert metrics[f"acc/{task}"] == pytest.approx(np.trace(confusion) / 20)
+    shares = metrics["step_share/cifar10"] + metrics["step_share/fashionrgb"]
+    assert shares == pytest.approx(1.0)
+    assert metrics["score"] == pytest.approx((metrics["acc/cifar10"] + metrics["acc/fashionrgb"]) / 2)
+
+
+def test_resume_from_checkpoint_is_exact(tiny, tmp_path):
+    torch.set_num_threads(1)
+    straight = setup(config(), tiny, CPU)
+    run_epoch(straight, tiny)
+    run_epoch(straight, tiny)
+
+    first = setup(config(), tiny, CPU)
+    run_epoch(first, tiny)
+    save_checkpoint(tmp_path, first.state_dict())
+    resumed = setup(config(), tiny, CPU)
+    resumed.load_state_dict(load_checkpoint(tmp_path))
+    assert resumed.epoch == 1
+    run_epoch(resumed, tiny)
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert straight.sampler.state_dict() == resumed.sampler.state_dict()
+
+
+def test_checkpoint_corruption_names_the_path(tmp_path):
+    save_checkpoint(tmp_path, {"epoch": 3, "w": torch.ones(2)})
+    assert load_checkpoint(tmp_path)["epoch"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no temporary left behind
+    data = (tmp_path / "state.pt").read_bytes()
+    (tmp_path / "state.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptCheckpoint, match=str(tmp_path / "state.pt")):
+        load_checkpoint(tmp_path)
+    with pytest.raises(CorruptCheckpoint, match="missing"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_checkpoint_refuses_pickled_code(tmp_path):
+    torch.save({"f": print}, tmp_path / "state.pt")  # a global, as a malicious file would hold
+    with pytest.raises(CorruptCheckpoint):
+        load_checkpoint(tmp_path)
+
+
+def test_divergence_stops_with_the_worst_score(tiny):
+    state = setup(config(optimizer="sgd", lr=1e6, scheme="joint"), tiny, CPU)
+    metrics = run_epoch(state, tiny)
+    assert metrics["diverged"] and metrics["score"] == 0.0
+
+
+@pytest.mark.parametrize("scheme", ["joint", "round_robin", "temperature"])
+def test_every_scheme_trains(tiny, scheme):
+    state = setup(config(scheme=scheme, loss_weights=None), tiny, CPU)
+    before = [p.clone() for p in state.model.backbone.parameters()][:3]
+    run_epoch(state, tiny)
+    after = list(state.model.backbone.parameters())[:3]
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert evaluate(state, tiny)["cifar10"]["loss"] > 0
+
+
+@pytest.mark.slow
+def test_synthetic_is_learnable_but_not_trivial():
+    """Two short epochs: clearly above chance (10%), clearly below 100%."""
+    torch.set_num_threads(2)
+    tasks = prepare_tasks(["cifar10"], "synthetic", ".", limit_train=1500, limit_val=500)
+    cfg = TrialConfig.from_dict(
+        dict(tasks=["cifar10"], max_epochs=2, batch_size=32, lr=5e-3, lr_schedule="cosine")
+    )
+    state = setup(cfg, tasks, CPU)
+    scores = [run_epoch(state, tasks)["score"] for _ in range(2)]
+    assert 0.25 < scores[-1] < 0.9, scores
