@@ -153,7 +153,7 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             "(e.g. 0.25 packs four trials per GPU) or a whole number of GPUs"
         )
     if args.address is None and gpus > visible:
-        raise UserError(f"--gpus-per-trial {gpus} is more than the {visible:g} GPU(s) here")
+        raise UserError(f"--gpus-per-trial {gpus:g} is more than the {visible:g} GPU(s) here")
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
     if tasks is not None and len(tasks) < 2:
         raise UserError("--tasks needs at least two comma-separated tasks for the multi space")

@@ -1,0 +1,86 @@
+"""User errors end before Ray starts: exit status 2, one line naming the problem, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from conftest import run_cli
+from fixtures import write_fashion_json
+
+from study.run import main
+
+BAD = [
+    (["--space", "mega"], "unknown space 'mega'"),
+    (["--scheduler", "pbt"], "unknown scheduler 'pbt'"),
+    (["--num-samples", "0"], "--num-samples must be a positive number"),
+    (["--max-epochs", "-1"], "--max-epochs must be a positive number"),
+    (["--max-concurrent", "0"], "--max-concurrent must be a positive number"),
+    (["--limit-train", "0"], "--limit-train must be a positive number"),
+    (["--batch-size", "0"], "--batch-size must be a positive number"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial must be a positive number"),
+    (["--max-failures", "-1"], "--max-failures must be >= 0"),
+    (["--gpus-per-trial", "1.5"], "cannot be scheduled"),
+    (["--gpus-per-trial", "-0.25"], "cannot be scheduled"),
+    (["--gpus-per-trial", "1"], r"--gpus-per-trial 1 is more than the 0 GPU\(s\) here"),
+    (["--data", "imagenet"], "--data must be 'real' or 'synthetic'"),
+    (["--tasks", "cifar10"], "--tasks needs at least two"),
+    (["--tasks", "cifar10,imagenet"], "unknown task 'imagenet'"),
+    (["--data", "real", "--data-root", "{tmp}/nothing"], "data root .*nothing does not exist"),
+    (["--data", "real", "--data-root", "{tmp}/data"], "CIFAR-10 not found"),
+    (["--resume", "{tmp}/nothing"], "no such study directory"),
+    (["--resume", "{tmp}/data"], "is not a study"),
+    (["--name", "../escape"], "must be a plain folder name"),
+    (["--storage", "s3://bucket/x"], "only local or mounted"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_user_errors_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, argv, message):
+    (tmp_path / "data").mkdir()
+    write_fashion_json(tmp_path / "data")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--resume" not in argv and "--storage" not in argv:
+        argv += ["--quick", "--storage", str(tmp_path / "studies")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert re.search(message, err), err
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, no study dir
+    cache = os.environ["XDG_CACHE_HOME"]
+    assert not os.path.exists(cache) or not any(os.scandir(cache))
+
+
+def test_existing_study_is_never_overwritten(tmp_path, capsys):
+    study = tmp_path / "studies" / "mine"
+    study.mkdir(parents=True)
+    (study / "study.json").write_text(json.dumps({"name": "mine"}))
+    code = main(["--quick", "--storage", str(tmp_path / "studies"), "--name", "mine"])
+    err = capsys.readouterr().err
+    assert code == 2 and "already exists" in err and f"--resume {study}" in err
+    assert [p.name for p in study.iterdir()] == ["study.json"]
+
+
+def test_resume_refuses_a_study_writable_by_others(tmp_path, capsys):
+    study = tmp_path / "open"
+    study.mkdir()
+    (study / "study.json").write_text("{}")
+    study.chmod(0o777)
+    assert main(["--resume", str(study)]) == 2
+    assert "writable by others" in capsys.readouterr().err
+
+
+def test_list_spaces_and_real_subprocess_error(tmp_path):
+    listed = run_cli("--list-spaces", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "single-cifar10", "single-fashionrgb", "multi", "all"
+    ]  # fmt: skip
+    bad = run_cli("--space", "nope", "--storage", str(tmp_path / "s"), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: unknown space") and "Traceback" not in bad.stderr
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,151 @@
+"""End to end through the CLI with real Ray and real Optuna (slow: each run starts Ray)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--quick", "--limit-train", "320", "--limit-val", "64", "--max-epochs", "3",
+         "--scheduler", "fifo", "--max-concurrent", "2"]  # fmt: skip
+
+
+def results(trial_dir: Path) -> list[dict]:
+    path = trial_dir / "result.json"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line being written right now
+            break
+    return rows
+
+
+def trials(experiment: Path) -> dict[str, list[dict]]:
+    return {p.name: results(p) for p in sorted(experiment.glob("trial_*"))}
+
+
+@pytest.fixture(scope="module")
+def resumed_study(tmp_path_factory) -> dict:
+    """A multi study interrupted (Ctrl-C) once a trial finished and another was mid-way,
+    then resumed with `--resume`."""
+    tmp = tmp_path_factory.mktemp("resume")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "study.run", *SMALL, "--space", "multi", "--num-samples", "4",
+           "--storage", str(tmp), "--name", "r"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    experiment = tmp / "r" / "multi"
+    deadline = time.time() + 400
+    before: dict[str, list[dict]] = {}
+    while time.time() < deadline and proc.poll() is None:
+        before = trials(experiment)
+        done = [t for t, rows in before.items() if len(rows) == 3]
+        partial = [t for t, rows in before.items() if 1 <= len(rows) < 3]
+        if done and partial:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "study ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    first_out, _ = proc.communicate(timeout=120)
+    interrupted = trials(experiment)
+    resumed = run_cli("--resume", str(tmp / "r"), cwd=tmp, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    return {"dir": tmp / "r", "before": interrupted, "after": trials(experiment),
+            "first_out": first_out, "out": resumed.stdout}  # fmt: skip
+
+
+def test_resume_finishes_exactly_the_requested_trials(resumed_study):
+    after = resumed_study["after"]
+    assert len(after) == 4
+    assert all([r["epoch"] for r in rows] == [1, 2, 3] for rows in after.values()), after
+    storage = f"sqlite:///{resumed_study['dir'] / 'optuna.db'}"
+    study = optuna.load_study(study_name="multi", storage=storage)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 4, states
+
+
+def test_finished_trials_are_not_rerun_and_interrupted_ones_continue(resumed_study):
+    before, after = resumed_study["before"], resumed_study["after"]
+    for name, rows in before.items():
+        if len(rows) == 3:  # finished before the interruption: untouched
+            assert after[name] == rows
+    continued = [
+        name for name, rows in after.items()
+        if 1 <= len(before.get(name, [])) < 3
+        and rows[len(before[name])]["pid"] != rows[0]["pid"]  # a new process after resume
+        and rows[len(before[name])]["epoch"] == len(before[name]) + 1  # from its checkpoint
+    ]  # fmt: skip
+    assert continued, (before, after)
+
+
+def test_study_directory_holds_everything(resumed_study):
+    study_dir = resumed_study["dir"]
+    assert json.loads((study_dir / "study.json").read_text())["space"] == "multi"
+    assert json.loads((study_dir / "tasks.json").read_text())["fashionrgb"]["synthetic"] is True
+    experiment = study_dir / "multi"
+    assert (experiment / "tuner.pkl").exists()
+    assert list(experiment.glob("experiment_state-*.json"))
+    for trial in experiment.glob("trial_*"):
+        assert list(trial.glob("checkpoint_*/state.pt")), trial
+        assert list(trial.glob("events.out.tfevents.*")), "no TensorBoard event file"
+        config = json.loads((trial / "trial_config.json").read_text())
+        assert config["tasks"] == ["cifar10", "fashionrgb"] and config["data"] == "synthetic"
+    storage = f"sqlite:///{study_dir / 'optuna.db'}"
+    first = optuna.load_study(study_name="multi", storage=storage).trials[0]
+    assert first.params == {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+                            "lr_schedule": "step", "scheme": "coin", "coin_p": 0.5}  # fmt: skip
+
+
+def test_summary_names_best_trials_and_resume_hint(resumed_study):
+    out = resumed_study["out"]
+    assert "(synthetic data)" in out
+    assert "best cifar10:" in out and "best fashionrgb:" in out and "checkpoint " in out
+    assert "python -m analysis.report" in out
+
+
+def _intervals(experiment: Path) -> list[tuple[float, float]]:
+    spans = []
+    for rows in trials(experiment).values():
+        assert rows, "a trial reported nothing"
+        spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    return spans
+
+
+def _max_overlap(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    live = best = 0
+    for _, delta in events:
+        live += delta
+        best = max(best, live)
+    return best
+
+
+@pytest.mark.parametrize("fraction,expected", [(0.25, 4), (0.5, 2)])
+def test_fractional_gpus_pack_trials(tmp_path, fraction, expected):
+    """A Ray instance declaring 1 logical GPU: 0.25 per trial runs 4 at once, 0.5 runs 2."""
+    out = run_cli(
+        "--space", "single-fashionrgb", "--data", "synthetic", "--num-samples", "4",
+        "--max-epochs", "3", "--limit-train", "384", "--limit-val", "64", "--batch-size", "32",
+        "--scheduler", "fifo", "--num-gpus", "1", "--num-cpus", "4",
+        "--gpus-per-trial", str(fraction), "--cpus-per-trial", "0.5",
+        "--storage", str(tmp_path), "--name", "g", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    spans = _intervals(tmp_path / "g" / "single-fashionrgb")
+    assert len(spans) == 4
+    assert _max_overlap(spans) == expected, spans
+    config = json.loads(next((tmp_path / "g" / "single-fashionrgb").glob("*/params.json")).read_text())
+    assert config["gpus"] == fraction
