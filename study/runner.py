@@ -106,8 +106,10 @@ def init_ray(settings: StudySettings, address: str | None, num_cpus=None, num_gp
         ray.init(address=address, log_to_driver=True)
     else:
         ray.init(
+            address="local",  # always a new instance, never a stale `ray start` left on the host
             num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
-            dashboard_host="127.0.0.1", _node_ip_address="127.0.0.1",
+            dashboard_host="127.0.0.1",  # only when --dashboard; Ray 2.60 maps a 127.0.0.1
+            # node address back to the host's IP, so its own servers rely on token auth
             configure_logging=True, logging_level="WARNING",
         )  # fmt: skip
     if settings.gpus_per_trial:
@@ -153,6 +155,7 @@ def _run_config(settings: StudySettings, space: Space):  # noqa: ANN202
         storage_path=str(settings.study_dir),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        sync_config=tune.SyncConfig(sync_artifacts=True),  # trial_config.json beside results
         progress_reporter=reporter,
         verbose=1,
     )

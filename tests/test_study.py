@@ -45,8 +45,8 @@ def resumed_study(tmp_path_factory) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "study.run", *SMALL, "--space", "multi", "--num-samples", "4",
            "--storage", str(tmp), "--name", "r"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    log = open(tmp / "first-run.log", "w")  # a file, not a pipe: a full pipe would block Ray
+    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     experiment = tmp / "r" / "multi"
     deadline = time.time() + 400
     before: dict[str, list[dict]] = {}
@@ -59,7 +59,9 @@ def resumed_study(tmp_path_factory) -> dict:
         time.sleep(0.2)
     assert proc.poll() is None, "study ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
-    first_out, _ = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    log.close()
+    first_out = (tmp / "first-run.log").read_text()
     interrupted = trials(experiment)
     resumed = run_cli("--resume", str(tmp / "r"), cwd=tmp, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
