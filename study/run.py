@@ -42,9 +42,14 @@ def _run(args) -> int:  # noqa: ANN001
         settings = settings_from_args(args)
     data = runner.prepare_data(settings)  # decode + validate every task before Ray starts
     folder = settings.study_dir if args.resume else runner.create_study_dir(settings, data)
+    if args.resume:
+        runner.check_experiments(settings)
     with runner.locked(folder):
         runner.init_ray(settings, args.address, args.num_cpus, args.num_gpus, args.dashboard)
-        summaries = runner.run_study(settings, data)
+        try:
+            summaries = runner.run_study(settings, data)
+        except runner.StudyInterrupted:
+            return 130  # interrupted but resumable; the resume command was printed
     print("\n".join(summaries))
     print(f"\nstudy directory: {folder}")
     print(f"report:  python -m analysis.report {folder}")

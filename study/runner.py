@@ -76,7 +76,9 @@ def locked(folder: Path) -> Iterator[None]:
 
 def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
     """Every task each space needs, keyed by space then task name; raises UserError early."""
-    specs = sorted({t for s in SPACES[settings.space].leaves for t in space_tasks(settings, s.name)})
+    specs = sorted(
+        {t for s in SPACES[settings.space].leaves for t in space_tasks(settings, s.name)}
+    )
     loaded = dict(
         zip(
             specs,
@@ -112,8 +114,17 @@ def init_ray(settings: StudySettings, address: str | None, num_cpus=None, num_gp
             # node address back to the host's IP, so its own servers rely on token auth
             configure_logging=True, logging_level="WARNING",
         )  # fmt: skip
+    resources = ray.cluster_resources()
+    slots = resources.get("CPU", 1) // settings.cpus_per_trial
     if settings.gpus_per_trial:
-        total = ray.cluster_resources().get("GPU", 0)
+        slots = min(slots, resources.get("GPU", 0) // settings.gpus_per_trial)
+    if settings.max_concurrent:
+        slots = min(slots, settings.max_concurrent)
+    # Tune keeps one trial pending at a time when a searcher is used: trials would start one
+    # actor start-up (seconds) apart. Let as many start together as can run together.
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(1, int(slots))))
+    if settings.gpus_per_trial:
+        total = resources.get("GPU", 0)
         if settings.gpus_per_trial > total:
             ray.shutdown()
             raise UserError(
@@ -221,6 +232,24 @@ def has_trial_results(folder: Path) -> bool:
     return any(p.stat().st_size > 0 for p in folder.glob("*/result.json"))
 
 
+def check_experiments(settings: StudySettings) -> None:
+    """Before Ray starts: refuse to resume an experiment whose state cannot be restored.
+
+    `Tuner.restore` would otherwise silently start a fresh, smaller study over its results.
+    """
+    for space in SPACES[settings.space].leaves:
+        folder = settings.study_dir / space.name
+        if folder.exists() and not experiment_state_ok(folder) and has_trial_results(folder):
+            raise UserError(
+                f"{folder}: trial results exist but Ray's experiment state is missing or "
+                "damaged; refusing to start over (copy the study elsewhere to inspect it)"
+            )
+
+
+class StudyInterrupted(Exception):
+    """A space's experiment stopped before all its trials ended (Ctrl-C, lost nodes)."""
+
+
 def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):  # noqa: ANN201
     """Run (or continue) one space's experiment to its full number of trials."""
     from ray import tune
@@ -232,13 +261,9 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):
             str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True,
         )  # fmt: skip
     else:
-        if folder.exists():
-            if has_trial_results(folder):
-                raise UserError(
-                    f"{folder}: trial results exist but Ray's experiment state is missing or "
-                    "damaged; refusing to start over (copy the study elsewhere to inspect it)"
-                )
-            shutil.rmtree(folder)  # killed during start-up: nothing of value was written
+        if folder.exists():  # killed during start-up: no results, nothing of value written
+            check_experiments(settings)
+            shutil.rmtree(folder)
             _drop_optuna_study(settings, space.name)
         tuner = tune.Tuner(
             trainable,
@@ -246,11 +271,13 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):
             run_config=_run_config(settings, space),
         )
     grid = tuner.fit()
-    if len(grid) < settings.num_samples:
+    ended = grid.num_terminated + grid.num_errors
+    if len(grid) < settings.num_samples or ended < len(grid):
         print(
-            f"warning: {space.name}: {len(grid)} of {settings.num_samples} trials exist; "
-            f"resume with: python -m study.run --resume {settings.study_dir}"
+            f"{space.name}: {ended} of {settings.num_samples} trials ended; the study is not "
+            f"complete. Resume it with: python -m study.run --resume {settings.study_dir}"
         )
+        raise StudyInterrupted(space.name)
     return grid
 
 
@@ -270,7 +297,8 @@ def _drop_optuna_study(settings: StudySettings, name: str) -> None:
 def summarize(settings: StudySettings, space: Space, grid: Any) -> str:
     """Best trial per task: config, score and checkpoint path."""
     synthetic = " (synthetic data)" if settings.data == "synthetic" else ""
-    lines = [f"== {space.name}: {len(grid)} trials{synthetic}"]
+    errored = f", {len(grid.errors)} errored" if grid.errors else ""
+    lines = [f"== {space.name}: {len(grid)} trials{errored}{synthetic}"]
     for spec in space_tasks(settings, space.name):
         name = task_name(spec)
         try:

@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-concurrent", type=int, help="trials at once at most (default: resources decide)")
     add("--scheduler", default="asha", help="asha (early stopping) or fifo")
     add("--seed", type=int, default=0)
-    add("--data", help="real (files under --data-root) or synthetic (default real; quick synthetic)")
+    add(
+        "--data", help="real (files under --data-root) or synthetic (default real; quick synthetic)"
+    )
     add("--data-root", default="./dataset", help="where the datasets are (default ./dataset)")
     add("--cache-dir", help="decoded-dataset cache (default ~/.cache/mtl-study)")
     add("--tasks", help="comma-separated tasks of the multi space, e.g. cifar10,imagefolder:/x")
@@ -98,11 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--limit-val", type=int, help="validation images per task (class-balanced subset)")
     add("--batch-size", type=int, help="images per task per step (default 128; quick 32)")
     add("--cpus-per-trial", type=float, help="CPU share of each trial (default 1)")
-    add("--gpus-per-trial", type=float,
-        help="GPU share of each trial, e.g. 0.25 packs four on a GPU (default 0.25 with a GPU)")
+    add(
+        "--gpus-per-trial",
+        type=float,
+        help="GPU share of each trial, e.g. 0.25 packs four on a GPU (default 0.25 with a GPU)",
+    )
     add("--max-failures", type=int, default=2, help="retries of a crashing trial (default 2)")
-    add("--address", default=os.environ.get("RAY_ADDRESS"),
-        help="join this Ray cluster (default $RAY_ADDRESS; none: start a local instance)")
+    add(
+        "--address",
+        default=os.environ.get("RAY_ADDRESS"),
+        help="join this Ray cluster (default $RAY_ADDRESS; none: start a local instance)",
+    )
     add("--num-cpus", type=float, help=argparse.SUPPRESS)  # logical resources of a local Ray
     add("--num-gpus", type=float, help=argparse.SUPPRESS)
     add("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")

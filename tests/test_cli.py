@@ -1,4 +1,4 @@
-"""User errors end before Ray starts: exit status 2, one line naming the problem, nothing written."""
+"""User errors end before Ray starts: exit 2, one line naming the problem, nothing written."""
 
 from __future__ import annotations
 

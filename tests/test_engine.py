@@ -62,7 +62,9 @@ def test_run_epoch_reports_per_task_metrics(tiny):
         assert metrics[f"acc/{task}"] == pytest.approx(np.trace(confusion) / 20)
     shares = metrics["step_share/cifar10"] + metrics["step_share/fashionrgb"]
     assert shares == pytest.approx(1.0)
-    assert metrics["score"] == pytest.approx((metrics["acc/cifar10"] + metrics["acc/fashionrgb"]) / 2)
+    assert metrics["score"] == pytest.approx(
+        (metrics["acc/cifar10"] + metrics["acc/fashionrgb"]) / 2
+    )
 
 
 def test_resume_from_checkpoint_is_exact(tiny, tmp_path):
@@ -86,7 +88,7 @@ def test_resume_from_checkpoint_is_exact(tiny, tmp_path):
 def test_checkpoint_corruption_names_the_path(tmp_path):
     save_checkpoint(tmp_path, {"epoch": 3, "w": torch.ones(2)})
     assert load_checkpoint(tmp_path)["epoch"] == 3
-    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["meta.json", "state.pt"]  # no temp
     data = (tmp_path / "state.pt").read_bytes()
     (tmp_path / "state.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CorruptCheckpoint, match=str(tmp_path / "state.pt")):
@@ -128,3 +130,37 @@ def test_synthetic_is_learnable_but_not_trivial():
     state = setup(cfg, tasks, CPU)
     scores = [run_epoch(state, tasks)["score"] for _ in range(2)]
     assert 0.25 < scores[-1] < 0.9, scores
+
+
+def test_restore_falls_back_to_the_previous_checkpoint(tiny, tmp_path, capsys):
+    from trainables.trainable import restore_newest
+
+    state = setup(config(), tiny, CPU)
+    run_epoch(state, tiny)
+    save_checkpoint(tmp_path / "checkpoint_000000", state.state_dict())
+    run_epoch(state, tiny)
+    newest = save_checkpoint(tmp_path / "checkpoint_000001", state.state_dict())
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a kill mid-copy
+    fresh = setup(config(), tiny, CPU)
+    used, _ = restore_newest(fresh, tmp_path / "checkpoint_000001", CPU)
+    assert used.name == "checkpoint_000000" and fresh.epoch == 1
+    out = capsys.readouterr().out
+    assert str(newest) in out and "resumed from the previous checkpoint" in out
+    (tmp_path / "checkpoint_000000" / "state.pt").write_bytes(b"")
+    with pytest.raises(CorruptCheckpoint):
+        restore_newest(fresh, tmp_path / "checkpoint_000001", CPU)
+
+
+def test_restore_prefers_a_newer_checkpoint_than_rays_snapshot(tiny, tmp_path, capsys):
+    """A driver killed between Ray's snapshots leaves newer checkpoints on disk: use them."""
+    from trainables.trainable import restore_newest
+
+    state = setup(config(), tiny, CPU)
+    run_epoch(state, tiny)
+    save_checkpoint(tmp_path / "checkpoint_000000", state.state_dict())
+    run_epoch(state, tiny)
+    save_checkpoint(tmp_path / "checkpoint_000001", {**state.state_dict(), "metrics": {"a": 1}})
+    fresh = setup(config(), tiny, CPU)
+    used, payload = restore_newest(fresh, tmp_path / "checkpoint_000000", CPU)  # Ray's older
+    assert used.name == "checkpoint_000001" and fresh.epoch == 2 and payload["metrics"]["a"] == 1
+    assert "newer than Ray's snapshot" in capsys.readouterr().out

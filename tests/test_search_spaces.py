@@ -51,4 +51,8 @@ def test_multi_offers_every_sampling_scheme():
 
 
 def test_all_is_the_three_spaces():
-    assert [s.name for s in SPACES["all"].leaves] == ["single-cifar10", "single-fashionrgb", "multi"]
+    assert [s.name for s in SPACES["all"].leaves] == [
+        "single-cifar10",
+        "single-fashionrgb",
+        "multi",
+    ]

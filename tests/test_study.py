@@ -149,5 +149,7 @@ def test_fractional_gpus_pack_trials(tmp_path, fraction, expected):
     spans = _intervals(tmp_path / "g" / "single-fashionrgb")
     assert len(spans) == 4
     assert _max_overlap(spans) == expected, spans
-    config = json.loads(next((tmp_path / "g" / "single-fashionrgb").glob("*/params.json")).read_text())
+    config = json.loads(
+        next((tmp_path / "g" / "single-fashionrgb").glob("*/params.json")).read_text()
+    )
     assert config["gpus"] == fraction

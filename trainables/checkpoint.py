@@ -7,6 +7,7 @@ place, so a kill mid-write never leaves a half file that looks complete. Loading
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 STATE_FILE = "state.pt"
+META_FILE = "meta.json"  # {"epoch": n}, written after state.pt: ranks checkpoints cheaply
 
 
 class CorruptCheckpoint(Exception):
@@ -34,7 +36,16 @@ def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    (folder / META_FILE).write_text(json.dumps({"epoch": int(state.get("epoch", 0))}))
     return folder / STATE_FILE
+
+
+def checkpoint_epoch(folder: str | Path) -> int:
+    """The epoch a checkpoint folder holds, from its small meta file; -1 when unknown."""
+    try:
+        return int(json.loads((Path(folder) / META_FILE).read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
 
 
 def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -44,4 +55,6 @@ def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu"
     except FileNotFoundError:
         raise CorruptCheckpoint(f"checkpoint {path} is missing") from None
     except Exception as exc:
-        raise CorruptCheckpoint(f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}") from None
+        raise CorruptCheckpoint(
+            f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}"
+        ) from None

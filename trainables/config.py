@@ -53,7 +53,9 @@ class TrialConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise UserError(f"unknown trial config key(s) {unknown}; expected some of {sorted(names)}")
+            raise UserError(
+                f"unknown trial config key(s) {unknown}; expected some of {sorted(names)}"
+            )
         kwargs = dict(values)
         if "tasks" in kwargs:
             tasks = kwargs["tasks"]
@@ -84,7 +86,9 @@ class TrialConfig:
         need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
         need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
         need(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
-        need(self.scheme in SCHEMES, f"scheme must be one of {sorted(SCHEMES)}, got {self.scheme!r}")
+        need(
+            self.scheme in SCHEMES, f"scheme must be one of {sorted(SCHEMES)}, got {self.scheme!r}"
+        )
         need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
         need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         for name in ("limit_train", "limit_val"):

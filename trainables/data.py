@@ -100,7 +100,9 @@ def task_name(spec: str) -> str:
 
 
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
-Loader = Callable[[str, Path], Splits]  # (arg, data_root) -> (train_x, train_y, val_x, val_y, classes)
+Loader = Callable[
+    [str, Path], Splits
+]  # (arg, data_root) -> (train_x, train_y, val_x, val_y, classes)
 LOADERS: dict[str, Loader] = {}
 
 
@@ -270,7 +272,9 @@ def _check_classes(where: Path, classes: Sequence[str], labels: np.ndarray) -> N
 
 def _imagefolder_split(split_dir: Path) -> tuple[list[Path], list[str]]:
     if not split_dir.is_dir():
-        raise UserError(f"missing split folder {split_dir} (expected <root>/{{train,val}}/<class>/)")
+        raise UserError(
+            f"missing split folder {split_dir} (expected <root>/{{train,val}}/<class>/)"
+        )
     class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
     if not class_dirs:
         raise UserError(f"{split_dir}: no class folders (expected {split_dir}/<class>/<image>)")
@@ -409,8 +413,10 @@ def _source_fingerprint(kind: str, arg: str, data_root: Path) -> str:
         for path in files:
             if path.is_file():
                 st = path.stat()
-                h.update(f"{path.relative_to(data_root) if path.is_relative_to(data_root) else path}"
-                         f":{st.st_size}:{st.st_mtime_ns}\n".encode())
+                h.update(
+                    f"{path.relative_to(data_root) if path.is_relative_to(data_root) else path}"
+                    f":{st.st_size}:{st.st_mtime_ns}\n".encode()
+                )
     return h.hexdigest()[:16]
 
 
@@ -517,7 +523,7 @@ def prepare_tasks(
     cache_dir: str | Path | None = None,
     seed: int = 0,
 ) -> dict[str, TaskData]:
-    """Load, validate and subset every task, keyed by task name (the study runner's up-front step)."""
+    """Load, validate and subset every task, keyed by task name (the runner's up-front step)."""
     tasks = {}
     for spec in specs:
         task = load_task(spec, data, data_root, cache_dir=cache_dir, seed=seed)

@@ -184,7 +184,11 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
     out: dict[str, Any] = {"diverged": not bool(torch.isfinite(loss_sum).all())}
     for i, name in enumerate(names):
         n = max(seen[i], 1)
-        out[name] = {"loss": float(loss_sum[i]) / n, "acc": float(correct[i]) / n, "steps": steps[i]}
+        out[name] = {
+            "loss": float(loss_sum[i]) / n,
+            "acc": float(correct[i]) / n,
+            "steps": steps[i],
+        }
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,10 +19,15 @@ from typing import Any
 import torch
 from ray import tune
 
-from trainables.checkpoint import load_checkpoint, save_checkpoint
+from trainables.checkpoint import (
+    CorruptCheckpoint,
+    checkpoint_epoch,
+    load_checkpoint,
+    save_checkpoint,
+)
 from trainables.config import TrialConfig
 from trainables.data import TaskData
-from trainables.engine import run_epoch, setup
+from trainables.engine import TrialState, run_epoch, setup
 
 CONFIG_FILE = "trial_config.json"  # the resolved config, saved beside Ray's params.json
 
@@ -37,6 +43,62 @@ def claim_resources(config: TrialConfig) -> torch.device:
     return torch.device("cpu")
 
 
+def restore_newest(
+    state: TrialState, folder: Path, device: torch.device
+) -> tuple[Path, dict[str, Any]]:
+    """Continue from the newest complete checkpoint of this trial that exists on disk.
+
+    Ray hands over the checkpoint of its last experiment snapshot (`folder`); a driver killed
+    between snapshots leaves newer ones beside it, and a kill mid-copy can leave the newest
+    unreadable. Candidates are ranked by the epoch they hold, newest first; the first that loads
+    wins, and any skipped are reported. Returns it and its payload (which holds the metrics
+    reported with it). Raises CorruptCheckpoint if none loads.
+    """
+    siblings = [p for p in folder.parent.glob("checkpoint_*") if p.is_dir() and p != folder]
+    candidates = sorted([folder, *siblings], key=lambda p: (checkpoint_epoch(p), p.name),
+                        reverse=True)  # fmt: skip
+    problems = []
+    for candidate in candidates:
+        try:
+            payload = load_checkpoint(candidate, map_location=device)
+            state.load_state_dict(payload)
+        except CorruptCheckpoint as exc:
+            problems.append(str(exc))
+            continue
+        if problems:
+            print(f"{'; '.join(problems)}; resumed from the previous checkpoint {candidate}")
+        elif candidate != folder:
+            print(f"resumed from {candidate.name} (epoch {state.epoch}), newer than Ray's snapshot")
+        return candidate, payload
+    raise CorruptCheckpoint("; ".join(problems))
+
+
+FAULT_ENV = "MTL_STUDY_FAULT"  # test-only fault injection, see inject_fault
+
+
+def inject_fault(state: TrialState, trial_id: str) -> None:
+    """Test-only: `MTL_STUDY_FAULT=<raise|nan>@<epoch>[:<config key>=<value>]` makes matching
+    trials raise (once per trial) or turn their weights to NaN before training that epoch."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    what, _, rest = spec.partition("@")
+    epoch, _, match = rest.partition(":")
+    if match:
+        key, _, value = match.partition("=")
+        if str(state.config.to_dict().get(key)) != value:
+            return
+    if state.epoch + 1 != int(epoch):
+        return
+    marker = Path(tempfile.gettempdir()) / f"mtl-study-fault-{trial_id}"  # survives retries
+    if what == "raise" and not marker.exists():
+        marker.write_text(spec)
+        raise RuntimeError(f"injected fault ({FAULT_ENV}={spec})")
+    if what == "nan":
+        with torch.no_grad():
+            next(state.model.parameters()).fill_(float("nan"))
+
+
 def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
     """Ray Tune function trainable; `tasks` comes through `tune.with_parameters`."""
     cfg = TrialConfig.from_dict(config)
@@ -44,16 +106,27 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
     device = claim_resources(cfg)
     data = {name: tasks[name].to(device) for name in cfg.task_names}
     state = setup(cfg, data, device)
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    (trial_dir / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
     checkpoint = tune.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as folder:
-            state.load_state_dict(load_checkpoint(folder, map_location=device))
-    trial_dir = Path(tune.get_context().get_trial_dir())
-    (trial_dir / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
+            used, payload = restore_newest(state, Path(folder), device)
+            if used != Path(folder) and "metrics" in payload:
+                # newer than Ray knows: its report was lost with the driver; make it again
+                _report({**payload["metrics"], "restored": True}, state)
+                if payload["metrics"]["diverged"]:
+                    return
     while state.epoch < cfg.max_epochs:
+        inject_fault(state, tune.get_context().get_trial_id())
         metrics = run_epoch(state, data)
-        with tempfile.TemporaryDirectory() as folder:
-            save_checkpoint(folder, state.state_dict())
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+        _report(metrics, state)
         if metrics["diverged"]:  # reported once with the worst score; nothing left to learn
             return
+
+
+def _report(metrics: dict[str, Any], state: TrialState) -> None:
+    """One epoch's metrics with a checkpoint that also holds them (see restore_newest)."""
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(folder, {**state.state_dict(), "metrics": metrics})
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

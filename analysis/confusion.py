@@ -1,0 +1,83 @@
+"""Confusion matrices of the best trial of each space, per task.
+
+The best trial is the one with the highest score; its matrix is the one reported at its
+best-score epoch (rows = true class, columns = predicted, counts over the validation set), with
+the class names of `tasks.json`. Row-normalized: each row divided by its class's count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from analysis.results import Study
+
+
+@dataclasses.dataclass(frozen=True)
+class Confusion:
+    space: str
+    task: str
+    trial_id: str
+    epoch: int
+    classes: tuple[str, ...]
+    counts: np.ndarray  # int64, rows = true class, columns = predicted
+
+    @property
+    def normalized(self) -> np.ndarray:
+        return normalize_rows(self.counts)
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.counts) / self.total) if self.total else float("nan")
+
+    @property
+    def title(self) -> str:
+        return f"{self.space} / {self.task}: trial {self.trial_id}, epoch {self.epoch}"
+
+
+def normalize_rows(counts: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (a class without validation images stays 0)."""
+    counts = np.asarray(counts, dtype=float)
+    sums = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
+
+
+def best_confusions(study: Study) -> tuple[list[Confusion], list[str]]:
+    """Per space and task, the best trial's matrix at its best-score epoch; plus notes on any
+    that could not be found (no scored trial, matrix not recorded)."""
+    from analysis.table import best_trial  # one definition of "best"
+
+    out: list[Confusion] = []
+    notes: list[str] = []
+    for space, tasks in study.space_tasks.items():
+        best = best_trial(study.space_trials(space))
+        if best is None:
+            notes.append(f"{space}: no trial with a finished epoch")
+            continue
+        for task in tasks:
+            counts = study.confusion(space, best["trial_id"], int(best["best_epoch"]), task)
+            if counts is None or counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+                notes.append(f"{space}/{task}: no confusion matrix recorded for trial "
+                             f"{best['trial_id']} epoch {best['best_epoch']}")  # fmt: skip
+                continue
+            classes = tuple(study.class_names(task, counts.shape[0]))
+            out.append(Confusion(space, task, str(best["trial_id"]), int(best["best_epoch"]),
+                                 classes, counts))  # fmt: skip
+    return out, notes
+
+
+def confusion_frame(conf: Confusion) -> pd.DataFrame:
+    """Long form: one row per (true, predicted) with the count and the row share."""
+    k = len(conf.classes)
+    true = np.repeat(np.arange(k), k)
+    pred = np.tile(np.arange(k), k)
+    return pd.DataFrame({
+        "true": np.asarray(conf.classes)[true], "predicted": np.asarray(conf.classes)[pred],
+        "count": conf.counts.ravel(), "share": conf.normalized.ravel(),
+    })  # fmt: skip

@@ -1,0 +1,168 @@
+"""Trial faults through real Ray: retries from checkpoints, errored trials, diverged trials.
+
+Faults are injected with the test-only MTL_STUDY_FAULT variable read by the trainable, so the
+real retry and divergence paths run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import psutil
+import pytest
+from conftest import ROOT, run_cli
+
+from trainables.checkpoint import checkpoint_epoch
+
+pytestmark = pytest.mark.slow
+
+SEED_TRIAL = "lr=0.001"  # only the seed's configuration has exactly this learning rate
+
+
+def run(tmp_path, fault: str, max_failures: int):  # noqa: ANN001, ANN201
+    out = run_cli(
+        "--space", "single-fashionrgb", "--data", "synthetic", "--num-samples", "2",
+        "--max-epochs", "3", "--limit-train", "128", "--limit-val", "64", "--batch-size", "32",
+        "--scheduler", "fifo", "--max-failures", str(max_failures),
+        "--storage", str(tmp_path), "--name", "f", cwd=tmp_path,
+        env={"MTL_STUDY_FAULT": f"{fault}:{SEED_TRIAL}"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    experiment = tmp_path / "f" / "single-fashionrgb"
+    trials = {}
+    for trial in experiment.glob("trial_*"):
+        params = json.loads((trial / "params.json").read_text())
+        rows = [json.loads(x) for x in (trial / "result.json").read_text().splitlines()]
+        trials["seed" if params["lr"] == 0.001 else "other"] = (trial, rows)
+    optuna_trials = optuna.load_study(
+        study_name="single-fashionrgb", storage=f"sqlite:///{tmp_path / 'f' / 'optuna.db'}"
+    ).trials
+    return out.stdout, trials, optuna_trials
+
+
+def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
+    out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=1)
+    trial, rows = trials["seed"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]  # all epochs, none repeated
+    failures = (trial / "error.txt").read_text().count("Failure #")
+    assert failures == 1  # exactly one retry, and it succeeded
+    assert "== single-fashionrgb: 2 trials (synthetic data)" in out  # none errored
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials)
+
+
+def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
+    out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=0)
+    _, rows = trials["seed"]
+    assert [r["epoch"] for r in rows] == [1]
+    assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
+    assert "1 errored" in out
+    states = sorted(t.state.name for t in optuna_trials)
+    assert states == ["COMPLETE", "FAIL"]  # never left RUNNING
+
+
+def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
+    out, trials, optuna_trials = run(tmp_path, "nan@2", max_failures=2)
+    _, rows = trials["seed"]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[-1]["diverged"] is True and rows[-1]["score"] == 0.0
+    assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
+    assert "errored" not in out
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_trials)
+    seed = next(t for t in optuna_trials if t.params["lr"] == 0.001)
+    assert seed.value == 0.0
+
+
+def _poll_until(experiment, proc, ready, timeout: float = 400) -> dict:  # noqa: ANN001
+    from test_study import trials
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        snapshot = trials(experiment)
+        if ready(snapshot):
+            return snapshot
+        time.sleep(0.2)
+    raise AssertionError("the study ended before the moment to interrupt it")
+
+
+def _one_done_one_midway(snapshot: dict) -> bool:
+    lengths = [len(rows) for rows in snapshot.values()]
+    return 3 in lengths and any(0 < n < 3 for n in lengths)
+
+
+def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
+    """kill -9 of the driver once a trial finished and another has a checkpoint at epoch >= 1;
+    --resume ends with the requested trials, no finished trial re-run, and the interrupted one
+    continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
+    from test_study import SMALL, trials
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "study.run", *SMALL, "--space", "multi", "--num-samples", "3",
+           "--storage", str(tmp_path), "--name", "k"]  # fmt: skip
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        experiment = tmp_path / "k" / "multi"
+        _poll_until(experiment, proc, _one_done_one_midway)
+        tree = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
+        for pid in tree:  # driver and its Ray processes at once, as a power cut or OOM kill
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+    psutil.wait_procs([p for p in map(_process, tree) if p], timeout=30)
+    before = trials(experiment)  # results recorded up to the kill
+    newest = {
+        t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
+        for t in experiment.glob("trial_*")
+    }  # fmt: skip
+    out = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    after = trials(experiment)
+    assert len(after) == 3
+    for name, rows in before.items():
+        if len(rows) == 3:
+            assert after[name] == rows  # finished: not run again
+    resumed = {n: r for n, r in before.items() if 0 < len(r) < 3}
+    assert resumed
+    for name, rows in resumed.items():
+        trained = [r for r in after[name] if r["pid"] != rows[-1]["pid"] and not r.get("restored")]
+        if newest[name] < 3:  # continues at its newest checkpoint's epoch + 1
+            assert trained and trained[0]["epoch"] == newest[name] + 1, (newest, after[name])
+        else:  # its last epoch was checkpointed but never recorded: reported, not retrained
+            assert not trained and after[name][-1].get("restored"), after[name]
+        epochs = sorted({r["epoch"] for r in after[name]})
+        assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
+
+
+def _process(pid: int):  # noqa: ANN202
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
+    """A truncated experiment_state file with results beside it: refuse, never start over."""
+    from study.run import main
+
+    folder = tmp_path / "s"
+    experiment = folder / "multi"
+    (experiment / "trial_x").mkdir(parents=True)
+    (experiment / "trial_x" / "result.json").write_text('{"epoch": 1}\n')
+    (experiment / "tuner.pkl").write_bytes(b"\x80")
+    (experiment / "experiment_state-2026.json").write_text('{"trial_data": [')
+    (folder / "study.json").write_text(
+        json.dumps(
+            {"name": "s", "space": "multi", "data": "synthetic", "limit_train": 16, "limit_val": 16}
+        )  # fmt: skip
+    )
+    listing = sorted(folder.rglob("*"))
+    assert main(["--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "experiment state is missing or damaged" in err and "refusing" in err
+    assert sorted(folder.rglob("*")) == listing
