@@ -176,10 +176,11 @@ def _tune_config(settings: StudySettings, space: Space):  # noqa: ANN202
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
+
+    from study.search import StudySearch
 
     tasks = space_tasks(settings, space.name)
-    searcher = OptunaSearch(
+    searcher = StudySearch(
         space=functools.partial(
             _define, define=space.define, tasks=tuple(task_name(t) for t in tasks),
             constants=trial_constants(settings, space.name),

@@ -47,6 +47,10 @@ def run(tmp_path, fault: str, max_failures: int):  # noqa: ANN001, ANN201
     return out.stdout, trials, optuna_trials
 
 
+def trials_dirs(tmp_path):  # noqa: ANN001, ANN201
+    return list((tmp_path / "f" / "single-fashionrgb").glob("trial_*"))
+
+
 def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
     out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=1)
     trial, rows = trials["seed"]
@@ -76,7 +80,10 @@ def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
     assert "errored" not in out
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_trials)
     seed = next(t for t in optuna_trials if t.params["lr"] == 0.001)
-    assert seed.value == 0.0
+    assert seed.state == optuna.trial.TrialState.PRUNED and seed.user_attrs["diverged"]
+    assert {t.user_attrs["ray_trial_id"] for t in optuna_trials} == {
+        p.name.removeprefix("trial_") for p in trials_dirs(tmp_path)
+    }
 
 
 def _poll_until(experiment, proc, ready, timeout: float = 400) -> dict:  # noqa: ANN001
