@@ -25,13 +25,11 @@ from trainables.errors import UserError
 
 OPTUNA_DB = "optuna.db"
 LOCK_FILE = ".lock"
+TASKS_FILE = "tasks.json"
 
 
 # ---------------------------------------------------------------------------------------------
 # study directory: create once, lock while running
-
-
-TASKS_FILE = "tasks.json"
 
 
 def create_study_dir(settings: StudySettings, data: dict[str, dict[str, TaskData]]) -> Path:
@@ -76,21 +74,15 @@ def locked(folder: Path) -> Iterator[None]:
 
 def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
     """Every task each space needs, keyed by space then task name; raises UserError early."""
-    specs = sorted(
-        {t for s in SPACES[settings.space].leaves for t in space_tasks(settings, s.name)}
-    )
-    loaded = dict(
-        zip(
-            specs,
-            prepare_tasks(
-                specs, settings.data, settings.data_root, limit_train=settings.limit_train,
-                limit_val=settings.limit_val, cache_dir=settings.cache_dir, seed=settings.seed,
-            ).values(),
-        )
+    leaves = SPACES[settings.space].leaves
+    specs = sorted({t for s in leaves for t in space_tasks(settings, s.name)})
+    loaded = prepare_tasks(
+        specs, settings.data, settings.data_root, limit_train=settings.limit_train,
+        limit_val=settings.limit_val, cache_dir=settings.cache_dir, seed=settings.seed,
     )  # fmt: skip
     return {
-        s.name: {loaded[t].name: loaded[t] for t in space_tasks(settings, s.name)}
-        for s in SPACES[settings.space].leaves
+        s.name: {task_name(t): loaded[task_name(t)] for t in space_tasks(settings, s.name)}
+        for s in leaves
     }
 
 
