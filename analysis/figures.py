@@ -84,7 +84,7 @@ def plot_learning_curves(data: pd.DataFrame) -> go.Figure:
                 hovertemplate=f"{label}<br>epoch %{{x}}<br>acc %{{y:.2%}}<extra>{task}</extra>",
             ), row=1, col=col)  # fmt: skip
         fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(title_text="validation accuracy", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="validation accuracy", tickformat=".1%", row=1, col=1)
     fig.update_layout(title="Learning curves of the top trials per task (dashed: multi-task)",
                       height=450, legend={"groupclick": "toggleitem"})  # fmt: skip
     return fig
@@ -138,7 +138,7 @@ def plot_history(data: pd.DataFrame) -> go.Figure:
     what = "Optuna's value (last reported score)" if source == "optuna.db" else "best score"
     fig.update_layout(title=f"Optimization history ({what}, from {source})", height=450,
                       xaxis_title="trial number", yaxis_title="score (mean val. accuracy)",
-                      yaxis_tickformat=".0%")  # fmt: skip
+                      yaxis_tickformat=".1%")  # fmt: skip
     return fig
 
 
@@ -244,7 +244,7 @@ def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
             ), row=1, col=col)  # fmt: skip
             shown.add(scheme)
         fig.update_xaxes(type="log", title_text="learning rate", row=1, col=col)
-    fig.update_yaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".1%")
     fig.update_yaxes(title_text="best score", row=1, col=1)
     fig.update_layout(title="Learning rate vs best score, by sampling scheme (star: seed)",
                       height=450)  # fmt: skip
@@ -300,7 +300,7 @@ def plot_schemes(data: pd.DataFrame) -> go.Figure:
                           + task + "</extra>",
         ))  # fmt: skip
     fig.update_layout(title="Sampling schemes: best trial per scheme (by score), accuracy per task",
-                      barmode="group", height=450, yaxis_tickformat=".0%",
+                      barmode="group", height=450, yaxis_tickformat=".1%",
                       yaxis_title="validation accuracy", xaxis_title="scheme")  # fmt: skip
     return fig
 
@@ -377,7 +377,7 @@ def plot_pareto(data: pd.DataFrame) -> go.Figure:
         title=f"Multi-task trade-off: {xcol[4:]} vs {ycol[4:]} accuracy at each trial's "
               "best-score epoch",
         xaxis_title=f"{xcol[4:]} accuracy", yaxis_title=f"{ycol[4:]} accuracy",
-        xaxis_tickformat=".0%", yaxis_tickformat=".0%", height=500,
+        xaxis_tickformat=".1%", yaxis_tickformat=".1%", height=500,
     )  # fmt: skip
     return fig
 
