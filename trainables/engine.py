@@ -50,11 +50,13 @@ class BatchStream:
     def __init__(self, size: int, seed: int, task_index: int) -> None:
         self.size, self.seed, self.task_index = size, seed, task_index
         self.pass_, self.pos = 0, 0
+        self._cached: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
 
     def _perm(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, 1 + self.task_index, self.pass_]).permutation(
-            self.size
-        )
+        if self._cached[0] != self.pass_:  # one permutation per pass, not per batch
+            rng = np.random.default_rng([self.seed, 1 + self.task_index, self.pass_])
+            self._cached = (self.pass_, rng.permutation(self.size))
+        return self._cached[1]
 
     def next(self, batch: int) -> torch.Tensor:
         parts, need = [], batch
@@ -108,7 +110,7 @@ class TrialState:
 
 
 def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):  # noqa: ANN201
-    fused = {"fused": True} if device.type == "cuda" else {}
+    fused = {"fused": True}  # one kernel per step: also ~4x faster than foreach on CPU
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
@@ -165,9 +167,9 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
             for i in step:
                 task = tasks[names[i]]
                 idx = state.streams[i].next(cfg.batch_size).to(dev, non_blocking=True)
-                x = normalize(augment(task.train_x[idx], gen), *state.stats[names[i]],
-                              cfg.channels_last)  # fmt: skip
-                y = task.train_y[idx]
+                images = augment(task.train_x.index_select(0, idx), gen)
+                x = normalize(images, *state.stats[names[i]], cfg.channels_last)
+                y = task.train_y.index_select(0, idx)
                 with _autocast(cfg, dev):
                     logits = model(x, names[i])
                 task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)

@@ -1,0 +1,198 @@
+"""Study efficiency: how much of the CPUs' wall time a quick study spends inside trials' epochs.
+
+    python -m benchmarks.study [--num-samples N] [--max-epochs E] [--limit-train L] [--cpus 2]
+        [--keep] [--storage DIR]
+
+Runs `python -m study.run --quick --space multi --storage <tmp> --name bench --scheduler fifo`
+(plus the overrides) as a subprocess and times it; then reads every
+`<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums `time_this_iter_s`:
+the trials' own training time. Prints one JSON line with
+`efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores,
+each trial takes 1 of them) and a breakdown of where the rest of the wall time went, taken from
+the timestamps of the runner's output lines and of the trials' files:
+
+- `tuner_started_s`: launch to the runner's first status table: interpreter and torch import,
+  data preparation, Ray start.
+- `actor_first_trial_start_s`: launch to each actor's first trial start (trials reuse actors,
+  one process per concurrent slot): the above plus the actor's process start and imports.
+- `gaps_between_trials_s`: from a trial's last report to the next trial's start on that actor.
+- `idle_slot_s`: the slot-seconds (slots = cpus, one per trial) not spent in epochs, split into
+  `startup`, `between_trials`, `end_imbalance` (slots idle while the last trials finish),
+  `tail` (last report to exit: summaries, Ray shutdown) and `other` (rounding).
+
+A trial's times come from its `result.json` (`timestamp` is whole seconds: +-0.5 s); its first
+epoch's `time_this_iter_s` includes the trial's own set-up (model, optimizer, data to device).
+
+Ray gets a private `RAY_TMPDIR`: without it, `ray.init()` joins whatever cluster the last
+`ray start` on this machine left in `/tmp/ray/ray_current_cluster` (another user's, or a test's)
+instead of starting its own. `loadavg` (1-minute load before and after) tells whether other work
+shared the CPUs during the run; the figure means little when it is well above 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import emit, loadavg, log
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 0.8
+
+
+@dataclass
+class Trial:
+    """One trial's per-epoch results (JSON lines of its `result.json`)."""
+
+    name: str
+    results: list[dict[str, Any]]
+
+    @property
+    def train_s(self) -> float:
+        return float(sum(r["time_this_iter_s"] for r in self.results))
+
+    @property
+    def actor(self) -> int:
+        """The process that ran it (trials reuse actors: one process per concurrent slot)."""
+        return int(self.results[0]["pid"])
+
+    @property
+    def start(self) -> float:
+        """Unix time its trainable started: first report minus the first epoch's duration.
+        Ray's `timestamp` is whole seconds, so these are +-0.5 s."""
+        return self.results[0]["timestamp"] + 0.5 - self.results[0]["time_this_iter_s"]
+
+    @property
+    def end(self) -> float:
+        return self.results[-1]["timestamp"] + 0.5
+
+
+def read_trials(experiment: Path) -> list[Trial]:
+    trials = []
+    for path in sorted(experiment.glob("trial_*/result.json")):
+        results = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if results:
+            trials.append(Trial(path.parent.name, results))
+    return trials
+
+
+def breakdown(trials: list[Trial], launch: float, wall: float, slots: int,
+              lines: list[tuple[float, str]]) -> dict[str, Any]:  # fmt: skip
+    """Where the slot-seconds that were not spent in trials' epochs went (times from launch)."""
+    by_actor: dict[int, list[Trial]] = {}
+    for t in sorted(trials, key=lambda t: t.start):
+        by_actor.setdefault(t.actor, []).append(t)
+    last_end = max(t.end for t in trials) - launch
+    first_starts = sorted(ts[0].start - launch for ts in by_actor.values())
+    gaps = [b.start - a.end for ts in by_actor.values() for a, b in itertools.pairwise(ts)]
+    imbalance = [last_end - (ts[-1].end - launch) for ts in by_actor.values()]
+    unused = max(slots - len(by_actor), 0) * wall  # slots that never got an actor
+    parts = {
+        "startup": sum(first_starts),
+        "between_trials": sum(gaps),
+        "end_imbalance": sum(imbalance),
+        "tail": slots * (wall - last_end),
+        "unused_slots": unused,
+    }
+    lost = slots * wall - sum(t.train_s for t in trials)
+    tuner = next((t for t, line in lines if "== Status ==" in line), None)
+    return {
+        "tuner_started_s": tuner,  # driver imports, data preparation, Ray start
+        "actor_first_trial_start_s": first_starts,  # + actor process start, imports
+        "gaps_between_trials_s": gaps,
+        "last_trial_end_s": last_end,
+        "idle_slot_s": {**parts, "other": lost - sum(parts.values()), "total": lost},
+        "trials_per_actor": [len(ts) for ts in by_actor.values()],
+        "trial_s": [t.end - t.start for t in trials],
+        "epoch_s": [[r["time_this_iter_s"] for r in t.results] for t in trials],
+    }
+
+
+def run_study(
+    storage: Path, ray_tmp: Path, extra: list[str]
+) -> tuple[float, float, list[tuple[float, str]], int]:
+    """Run the study: (start unix time, wall seconds, timestamped output lines, exit status)."""
+    cmd = [sys.executable, "-m", "study.run", "--quick", "--space", "multi", "--storage",
+           str(storage), "--name", "bench", "--scheduler", "fifo", *extra]  # fmt: skip
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "RAY_TMPDIR": str(ray_tmp)}
+    env.pop("RAY_ADDRESS", None)
+    log("running: " + " ".join(cmd[1:]))
+    lines: list[tuple[float, str]] = []
+    start_unix, start = time.time(), time.perf_counter()
+    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append((time.perf_counter() - start, line.rstrip("\n")))
+        code = proc.wait()
+    return start_unix, time.perf_counter() - start, lines, code
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.study",
+                                description=__doc__.split("\n")[0])  # fmt: skip
+    p.add_argument("--num-samples", type=int, help="trials (quick preset: 6)")
+    p.add_argument("--max-epochs", type=int, help="epochs per trial (quick preset: 3)")
+    p.add_argument("--limit-train", type=int, help="training images per task (quick preset: 1000)")
+    p.add_argument("--cpus", type=float, default=float(os.cpu_count() or 1),
+                   help="CPU cores the study may use (default: all here)")  # fmt: skip
+    p.add_argument("--storage", help="folder for the study (default: a temporary one, removed)")
+    p.add_argument("--keep", action="store_true", help="keep the study and Ray's logs; print where")
+    args = p.parse_args(argv)
+    extra: list[str] = []
+    for flag in ("num_samples", "max_epochs", "limit_train"):
+        if getattr(args, flag) is not None:
+            extra += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    storage = Path(args.storage or tempfile.mkdtemp(prefix="bench-study-")).resolve()
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short: Ray's socket paths
+    load_before = loadavg()
+    try:
+        start_unix, wall, lines, code = run_study(storage, ray_tmp, extra)
+        (storage / "study_output.log").write_text(
+            "".join(f"{t:8.2f}  {line}\n" for t, line in lines)
+        )
+        if code != 0:
+            log("\n".join(line for _, line in lines[-40:]))
+            raise SystemExit(f"study.run exited with status {code}")
+        trials = read_trials(storage / "bench" / "multi")
+        if not trials:
+            raise SystemExit(f"no trial results under {storage / 'bench' / 'multi'}")
+        train_s = sum(t.train_s for t in trials)
+        slots = max(int(args.cpus), 1)  # the quick preset gives each trial 1 CPU
+        efficiency = train_s / args.cpus / wall
+        emit({
+            "benchmark": "study",
+            "command": " ".join(["python -m study.run --quick --space multi --scheduler fifo",
+                                 *extra]),
+            "wall_s": wall,
+            "trials": len(trials),
+            "epochs": sum(len(t.results) for t in trials),
+            "trial_train_s_sum": train_s,
+            "cpus": args.cpus,
+            "efficiency": efficiency,
+            "target": TARGET,
+            "ok": efficiency >= TARGET,
+            "loadavg": [load_before, loadavg()],
+            "breakdown": breakdown(trials, start_unix, wall, slots, lines),
+        })  # fmt: skip
+    finally:
+        if args.keep or args.storage:
+            log(f"study folder kept: {storage}; Ray's logs: {ray_tmp}")
+        else:
+            shutil.rmtree(storage, ignore_errors=True)
+            shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Training and evaluation images/s of one trial: the engine vs a bare loop vs the seed style.
+
+    python -m benchmarks.throughput [--device cpu|cuda] [--threads 2] [--batch-size 128]
+        [--batches 12] [--precision auto|fp32|bf16] [--rounds 3] [--seed-workers 0]
+
+Variants, all on the same synthetic single task (`cifar10` stand-in), batch size and device:
+
+- engine: `trainables.engine.setup` + `train_epoch` (and `evaluate`), exactly as a trial runs.
+- bare:   `build_model` (channels_last), Adam, `F.cross_entropy` over pre-made, pre-normalized
+          batches (no augmentation, no metrics): the floor the engine is measured against.
+- seed:   the seed's style: a torchvision DataLoader over PIL images with RandomCrop, flip,
+          ToTensor, Normalize; fp32, contiguous (not channels_last) model.
+
+One epoch of `--batches` batches per variant per round, variants interleaved (the order rotates
+each round, so no variant always runs right after another); medians over rounds, and `best_*`
+from the fastest round (robust to other load on shared CPUs). Prints two JSON lines: training
+(targets engine/bare >= 0.95, engine/seed >= 2) and evaluation (engine `evaluate` vs a bare
+inference loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import (
+    emit,
+    loadavg,
+    log,
+    median,
+    rotated,
+    seed_loader,
+    spread,
+    synthetic_task,
+    timed,
+)
+from trainables.config import TrialConfig
+from trainables.data import TaskData, normalize
+from trainables.engine import EVAL_BATCH, evaluate, setup, train_epoch
+from trainables.model import MultiTaskNet, build_model
+
+TASK = "cifar10"
+TARGET_BARE = 0.95  # engine / bare, training
+TARGET_SEED = 2.0  # engine / seed style, training
+
+
+def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def make_optimizer(model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    """Adam at lr 1e-3, fused on CUDA: what the engine builds for the default config."""
+    fused = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.Adam(model.parameters(), lr=1e-3, **fused)
+
+
+def bare_train(model: MultiTaskNet, opt: torch.optim.Optimizer, batches: list, bf16: bool,
+               device: torch.device) -> None:  # fmt: skip
+    model.train()
+    for x, y in batches:
+        with autocast(device, bf16):
+            logits = model(x, TASK)
+        loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+@torch.inference_mode()
+def bare_eval(model: MultiTaskNet, batches: list, bf16: bool, device: torch.device) -> int:
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for x, y in batches:
+        with autocast(device, bf16):
+            correct += (model(x, TASK).argmax(1) == y).sum()
+    return int(correct)
+
+
+def seed_train(model: MultiTaskNet, opt: torch.optim.Optimizer,
+               loader: torch.utils.data.DataLoader, device: torch.device) -> None:  # fmt: skip
+    model.train()
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        loss = F.cross_entropy(model(x, TASK), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def premade_batches(x: torch.Tensor, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor],
+                    batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+    xn = normalize(x, *stats, True)
+    return [(xn[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.throughput",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (a trial's CPU share)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batches", type=int, default=12, help="training batches per epoch")
+    p.add_argument("--val-images", type=int, default=1024, help="validation images")
+    p.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved repeats; medians reported")
+    p.add_argument("--seed-workers", type=int, default=0, help="seed style's DataLoader workers")
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available here")
+    load_before = loadavg()
+    torch.set_num_threads(args.threads)
+    bs = args.batch_size
+    n_train = args.batches * bs
+
+    cfg = TrialConfig.from_dict({
+        "tasks": [TASK], "data": "synthetic", "limit_train": n_train, "limit_val": args.val_images,
+        "batch_size": bs, "max_epochs": 100, "precision": args.precision, "channels_last": True,
+        "cpus": args.threads,
+    })  # fmt: skip
+    bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
+    cpu_task: TaskData = synthetic_task(n_train, args.val_images)
+    tasks = {TASK: cpu_task.to(device)}
+    state = setup(cfg, tasks, device)
+    task = tasks[TASK]
+    stats = state.stats[TASK]
+
+    bare_model = build_model({TASK: task.num_classes}, device, channels_last=True)
+    bare_opt = make_optimizer(bare_model, device)
+    train_batches = premade_batches(task.train_x, task.train_y, stats, bs)
+    val_batches = premade_batches(task.val_x, task.val_y, stats, EVAL_BATCH)
+
+    seed_model = build_model({TASK: task.num_classes}, device, channels_last=False)
+    seed_opt = make_optimizer(seed_model, device)
+    loader = seed_loader(cpu_task, bs, args.seed_workers, pin_memory=device.type == "cuda")
+
+    train: dict[str, Callable[[], object]] = {
+        "engine": lambda: train_epoch(state, tasks),
+        "bare": lambda: bare_train(bare_model, bare_opt, train_batches, bf16, device),
+        "seed": lambda: seed_train(seed_model, seed_opt, loader, device),
+    }
+    evals: dict[str, Callable[[], object]] = {
+        "engine": lambda: evaluate(state, tasks),
+        "bare": lambda: bare_eval(bare_model, val_batches, bf16, device),
+    }
+    images = {"engine": state.iters_per_epoch * bs, "bare": n_train, "seed": len(loader.dataset)}
+    for fn in [*train.values(), *evals.values()]:  # warm-up: kernels, allocator, workers
+        fn()
+    t_train: dict[str, list[float]] = {k: [] for k in train}
+    t_eval: dict[str, list[float]] = {k: [] for k in evals}
+    for r in range(args.rounds):
+        for name in rotated(list(train), r):
+            t_train[name].append(timed(train[name], device))
+        for name in rotated(list(evals), r):
+            t_eval[name].append(timed(evals[name], device))
+        log(f"throughput round {r + 1}/{args.rounds}: train "
+            + ", ".join(f"{k} {images[k] / v[-1]:,.0f}" for k, v in t_train.items())
+            + " img/s; eval "
+            + ", ".join(f"{k} {len(task.val_y) / v[-1]:,.0f}" for k, v in t_eval.items())
+            + " img/s")  # fmt: skip
+
+    common = {
+        "benchmark": "throughput", "device": str(device), "threads": args.threads,
+        "batch_size": bs, "precision": "bf16" if bf16 else "fp32", "rounds": args.rounds,
+        "loadavg": [load_before, loadavg()],
+    }  # fmt: skip
+    rate = {k: images[k] / median(v) for k, v in t_train.items()}
+    best = {k: images[k] / min(v) for k, v in t_train.items()}
+    emit({
+        **common, "phase": "train", "images_per_epoch": images["engine"],
+        "seed_workers": args.seed_workers,
+        "img_per_s": rate, "spread": {k: spread(v) for k, v in t_train.items()},
+        "best_img_per_s": best, "engine_vs_bare_best": best["engine"] / best["bare"],
+        "engine_vs_bare": rate["engine"] / rate["bare"],
+        "engine_vs_seed": rate["engine"] / rate["seed"],
+        "targets": {"engine_vs_bare": TARGET_BARE, "engine_vs_seed": TARGET_SEED},
+        "ok": rate["engine"] / rate["bare"] >= TARGET_BARE
+        and rate["engine"] / rate["seed"] >= TARGET_SEED,
+    })  # fmt: skip
+    erate = {k: len(task.val_y) / median(v) for k, v in t_eval.items()}
+    ebest = {k: len(task.val_y) / min(v) for k, v in t_eval.items()}
+    emit({
+        **common, "phase": "eval", "images": len(task.val_y), "eval_batch": EVAL_BATCH,
+        "img_per_s": erate, "spread": {k: spread(v) for k, v in t_eval.items()},
+        "best_img_per_s": ebest, "engine_vs_bare_best": ebest["engine"] / ebest["bare"],
+        "engine_vs_bare": erate["engine"] / erate["bare"],
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
