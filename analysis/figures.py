@@ -53,15 +53,21 @@ def learning_curves_data(study: Study, k: int = 5) -> pd.DataFrame:
         key = f"best_acc/{task}"
         if key not in study.trials or f"acc/{task}" not in study.epochs:
             continue
-        ranked = study.trials.dropna(subset=[key]).sort_values([key, "order"],
-                                                               ascending=[False, True])
+        ranked = study.trials.dropna(subset=[key]).sort_values(
+            [key, "order"], ascending=[False, True]
+        )
         top = ranked.head(k)[["space", "trial_id", "is_seed"]].assign(rank=np.arange(
             1, min(k, len(ranked)) + 1))  # fmt: skip
         curves = study.epochs[["space", "trial_id", "epoch", f"acc/{task}"]].merge(
-            top, on=["space", "trial_id"])
+            top, on=["space", "trial_id"]
+        )
         curves = curves.rename(columns={f"acc/{task}": "acc"}).assign(task=task)
-        curves["label"] = curves["space"] + "/" + curves["trial_id"].astype(str) + np.where(
-            curves["is_seed"], " (seed)", "")
+        curves["label"] = (
+            curves["space"]
+            + "/"
+            + curves["trial_id"].astype(str)
+            + np.where(curves["is_seed"], " (seed)", "")
+        )
         parts.append(curves)
     if not parts:
         return pd.DataFrame(columns=cols)
@@ -322,10 +328,10 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     front = valid.copy()
     others = pts[valid]
     for start in range(0, len(pts), 512):  # chunks keep the pairwise test's memory small
-        block = pts[start:start + 512, None, :]
+        block = pts[start : start + 512, None, :]
         ge = (others[None, :, :] >= block).all(axis=2)
         gt = (others[None, :, :] > block).any(axis=2)
-        front[start:start + 512] &= ~(ge & gt).any(axis=1)
+        front[start : start + 512] &= ~(ge & gt).any(axis=1)
     return front
 
 
@@ -455,7 +461,8 @@ def plot_trial_table(data: pd.DataFrame) -> go.Figure:
 def stop_reason_counts(study: Study) -> pd.DataFrame:
     """Trials per space and stop reason (spaces as rows)."""
     counts = pd.crosstab(study.trials["space"], study.trials["stop_reason"]).reindex(
-        [s for s in study.spaces if s in set(study.trials["space"])])
+        [s for s in study.spaces if s in set(study.trials["space"])]
+    )
     counts.columns.name = None
     counts["total"] = counts.sum(axis=1)
     return counts

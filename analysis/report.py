@@ -97,8 +97,10 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
         for k, v in facts.items()) + "</table>")  # fmt: skip
     counts = F.stop_reason_counts(study)
-    s.body.append("<h3>Stop reasons</h3>" + counts.rename_axis("space").reset_index().to_html(
-        classes="plain", border=0, index=False))
+    s.body.append(
+        "<h3>Stop reasons</h3>"
+        + counts.rename_axis("space").reset_index().to_html(classes="plain", border=0, index=False)
+    )
     s.body.append("<ul class=\"notes\">" + "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in STOP_REASONS.items()
         if k in counts.columns) + "</ul>")  # fmt: skip
@@ -113,8 +115,11 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
 
     # comparison table
     s = Section("comparison", "Single- vs multi-task comparison")
-    _guarded(s, "The comparison table",
-             lambda: s.body.append(table_mod.to_html(table_mod.comparison(study))))
+    _guarded(
+        s,
+        "The comparison table",
+        lambda: s.body.append(table_mod.to_html(table_mod.comparison(study))),
+    )
     sections.append(s)
 
     def learning(sec: Section) -> None:
@@ -206,7 +211,9 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
     banner = (
         '<div class="banner synthetic" id="synthetic-banner">Synthetic data: this study trained '
         "on built-in synthetic stand-ins, not the real datasets. Its accuracies say nothing "
-        "about real performance.</div>" if synthetic else ""
+        "about real performance.</div>"
+        if synthetic
+        else ""
     )
     nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
     body = "".join(
@@ -215,10 +222,10 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
     )
     made = time.strftime("%Y-%m-%d %H:%M")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
-        f"<h1>{title}</h1><p class=\"meta\">report made {made} from {html.escape(study.path.name)}"
+        f'<h1>{title}</h1><p class="meta">report made {made} from {html.escape(study.path.name)}'
         f"</p>{banner}<nav>{nav}</nav>{body}</body></html>\n"
     )
 
@@ -249,8 +256,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("study", help="study directory (holds study.json)")
     parser.add_argument("--out", help="report file (default: <study dir>/report.html)")
-    parser.add_argument("--no-figure-files", action="store_true",
-                        help="do not also write each figure as its own HTML file")
+    parser.add_argument(
+        "--no-figure-files",
+        action="store_true",
+        help="do not also write each figure as its own HTML file",
+    )
     parser.add_argument("--top-k", type=int, default=5, help="learning curves per task")
     args = parser.parse_args(argv)
     try:

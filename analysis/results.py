@@ -523,17 +523,23 @@ def load_study(path: str | os.PathLike[str]) -> Study:
     )
     scheduler = settings.get("scheduler", "asha")
     trials["stop_reason"] = [
-        stop_reason(errored=e, epochs=n, max_epochs=m, diverged=d, running=running,
-                    scheduler=scheduler)  # fmt: skip
-        for e, n, m, d in zip(trials["errored"], trials["epochs"], trials["max_epochs"],
-                              trials["diverged"], strict=True)  # fmt: skip
+        stop_reason(
+            errored=e, epochs=n, max_epochs=m, diverged=d, running=running, scheduler=scheduler
+        )  # fmt: skip
+        for e, n, m, d in zip(
+            trials["errored"],
+            trials["epochs"],
+            trials["max_epochs"],
+            trials["diverged"],
+            strict=True,
+        )  # fmt: skip
     ]
     trials["n_tasks"] = trials["space"].map(lambda s: len(space_tasks.get(s, ())))
     if "scheme" not in trials:
         trials["scheme"] = np.nan
-    trials["scheme"] = trials["scheme"].astype(object).where(
-        trials["n_tasks"] > 1, SINGLE_SCHEME
-    ).fillna("joint")  # TrialConfig's default scheme
+    trials["scheme"] = (
+        trials["scheme"].astype(object).where(trials["n_tasks"] > 1, SINGLE_SCHEME).fillna("joint")
+    )  # TrialConfig's default scheme
 
     optuna_trials, studies, optuna_notes = load_optuna(path)
     notes += optuna_notes

@@ -142,8 +142,10 @@ def comparison(study: Study) -> Comparison:
     multi, multi_why = _pick(study, MULTI, seed=False)
     seed_multi, seed_multi_why = _pick(study, MULTI, seed=True)
     rows, cells, notes = [], [], []
-    why_dm: dict[str, list[str]] = {"tuned": [multi_why] if multi_why else [],
-                                    "seed": [seed_multi_why] if seed_multi_why else []}
+    why_dm: dict[str, list[str]] = {
+        "tuned": [multi_why] if multi_why else [],
+        "seed": [seed_multi_why] if seed_multi_why else [],
+    }
     for task in tasks:
         space = f"single-{task}"
         single, single_why = _pick(study, space, seed=False)
@@ -249,6 +251,7 @@ def to_text(table: Comparison) -> str:
     header = list(cells.columns)
     body = [[str(v) for v in row] for row in cells.itertuples(index=False)]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+
     def line(vals: list[str]) -> str:
         return "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
 

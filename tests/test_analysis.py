@@ -125,20 +125,51 @@ def make_fake_study(root: Path, spaces: tuple[str, ...] = ("single-cifar10", "si
         write_trial(d, "fother", {**OTHER}, [{FR: 0.85}, {FR: 0.93}, {FR: 0.95}], start=50)
     if "multi" in spaces:
         d = study / "multi"
-        write_trial(d, "mE", {**SEED_MULTI},
-                    [{C: 0.5, FR: 0.8}, {C: 0.6, FR: 0.85}, {C: 0.55, FR: 0.88}], start=0)
-        write_trial(d, "mF", {**OTHER, "scheme": "uniform"},  # per-task maxima at other epochs
-                    [{C: 0.7, FR: 0.85}, {C: 0.806, FR: 0.92}, {C: 0.85, FR: 0.80}], start=10)
-        write_trial(d, "mG", {**OTHER, "lr": 0.02, "scheme": "round_robin"},
-                    [{C: 0.82, FR: 0.70}, {C: 0.83, FR: 0.71}, {C: 0.84, FR: 0.69}], start=20)
-        write_trial(d, "mH", {**OTHER, "lr": 0.03, "scheme": "joint",
-                              "loss_weights": {C: 1.0, FR: 2.0}}, [{C: 0.5, FR: 0.5}], start=30)
-        write_trial(d, "mI", {**OTHER, "lr": 0.04, "scheme": "coin", "coin_p": 0.3},
-                    [{C: 0.6, FR: 0.6}, {C: 0.62, FR: 0.6}], start=40)  # interrupted
+        write_trial(
+            d,
+            "mE",
+            {**SEED_MULTI},
+            [{C: 0.5, FR: 0.8}, {C: 0.6, FR: 0.85}, {C: 0.55, FR: 0.88}],
+            start=0,
+        )
+        write_trial(
+            d,
+            "mF",
+            {**OTHER, "scheme": "uniform"},  # per-task maxima at other epochs
+            [{C: 0.7, FR: 0.85}, {C: 0.806, FR: 0.92}, {C: 0.85, FR: 0.80}],
+            start=10,
+        )
+        write_trial(
+            d,
+            "mG",
+            {**OTHER, "lr": 0.02, "scheme": "round_robin"},
+            [{C: 0.82, FR: 0.70}, {C: 0.83, FR: 0.71}, {C: 0.84, FR: 0.69}],
+            start=20,
+        )
+        write_trial(
+            d,
+            "mH",
+            {**OTHER, "lr": 0.03, "scheme": "joint", "loss_weights": {C: 1.0, FR: 2.0}},
+            [{C: 0.5, FR: 0.5}],
+            start=30,
+        )
+        write_trial(
+            d,
+            "mI",
+            {**OTHER, "lr": 0.04, "scheme": "coin", "coin_p": 0.3},
+            [{C: 0.6, FR: 0.6}, {C: 0.62, FR: 0.6}],
+            start=40,
+        )  # interrupted
         write_trial(d, "mJ", {**OTHER, "lr": 0.05, "scheme": "uniform", "tasks": [C, FR]}, [],
                     start=50, errored=True)  # fmt: skip
-        write_trial(d, "mK", {**OTHER, "lr": 0.09, "scheme": "uniform"},
-                    [{C: 0.3, FR: 0.3}, {C: 0.1, FR: 0.2}], start=60, diverged_at=2)
+        write_trial(
+            d,
+            "mK",
+            {**OTHER, "lr": 0.09, "scheme": "uniform"},
+            [{C: 0.3, FR: 0.3}, {C: 0.1, FR: 0.2}],
+            start=60,
+            diverged_at=2,
+        )
     return study
 
 
@@ -320,8 +351,16 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     assert page.sections >= {"summary", "comparison", "learning-curves", "history",
                              "importances", "lr-scheme", "schemes", "pareto", "confusion",
                              "trials"}  # fmt: skip
-    assert page.figures >= {"learning-curves", "history", "lr-scheme", "schemes", "pareto",
-                            "confusion-multi-cifar10", "confusion-multi-fashionrgb", "trials"}
+    assert page.figures >= {
+        "learning-curves",
+        "history",
+        "lr-scheme",
+        "schemes",
+        "pareto",
+        "confusion-multi-cifar10",
+        "confusion-multi-fashionrgb",
+        "trials",
+    }
     assert "synthetic" in page.headings[0].lower()
     assert "no optuna.db" in page.text  # importances: says what is missing
     for name in page.figures:
@@ -375,8 +414,9 @@ def test_analysis_never_imports_torch_ray_or_trainables(fake: Path, tmp_path: Pa
 def load_bench_module():  # noqa: ANN201 - benchmarks/ is not an installed package
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("report_bench",
-                                                  ROOT / "benchmarks" / "report_bench.py")
+    spec = importlib.util.spec_from_file_location(
+        "report_bench", ROOT / "benchmarks" / "report_bench.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -694,8 +734,10 @@ def test_real_pareto_membership(real_study: Path) -> None:
     pts = []
     for _, r in data.iterrows():
         best = best_row(raw[("multi", r["trial_id"])]["rows"])
-        assert (r["acc/cifar10"], r["acc/fashionrgb"]) == (best["acc/cifar10"],
-                                                            best["acc/fashionrgb"])
+        assert (r["acc/cifar10"], r["acc/fashionrgb"]) == (
+            best["acc/cifar10"],
+            best["acc/fashionrgb"],
+        )
         pts.append([best["acc/cifar10"], best["acc/fashionrgb"]])
     pts = np.array(pts)
     for i, on in enumerate(data["on_front"]):
@@ -759,7 +801,7 @@ def test_real_report_draws_in_a_browser(real_report: Path, tmp_path: Path) -> No
     )  # fmt: skip
     start = proc.stdout.find('<pre id="analysis-check">')
     assert start >= 0, f"check did not run: rc={proc.returncode} {proc.stderr[-2000:]}"
-    body = proc.stdout[start + len('<pre id="analysis-check">'):]
+    body = proc.stdout[start + len('<pre id="analysis-check">') :]
     result = json.loads(html.unescape(body[: body.index("</pre>")]))
     assert result["errors"] == [] and result["plotly"] == "object", result
     assert set(result["figures"]) >= EXPECTED_FIGURES
