@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
@@ -11,6 +10,7 @@ from conftest import run_cli
 from fixtures import write_fashion_json
 
 from study.run import main
+from trainables.data import default_cache_dir
 
 BAD = [
     (["--space", "mega"], "unknown space 'mega'"),
@@ -51,8 +51,8 @@ def test_user_errors_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, ar
     assert err.count("\n") == 1 and err.startswith("error: "), err
     assert re.search(message, err), err
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, no study dir
-    cache = os.environ["XDG_CACHE_HOME"]
-    assert not os.path.exists(cache) or not any(os.scandir(cache))
+    cache = default_cache_dir()  # ours; other programs (chromium) share XDG_CACHE_HOME
+    assert not cache.exists() or not any(cache.iterdir())
 
 
 def test_existing_study_is_never_overwritten(tmp_path, capsys):

@@ -173,3 +173,41 @@ def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "experiment state is missing or damaged" in err and "refusing" in err
     assert sorted(folder.rglob("*")) == listing
+
+
+def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
+    """Killed after Ray wrote tuner.pkl but before its first experiment snapshot: --resume
+    runs the requested study rather than a different, smaller one."""
+    from study.settings import StudySettings
+
+    settings = StudySettings(
+        name="w", space="single-fashionrgb", storage=str(tmp_path), num_samples=2, max_epochs=1,
+        scheduler="fifo", data="synthetic", limit_train=64, limit_val=32, batch_size=32,
+    )  # fmt: skip
+    experiment = tmp_path / "w" / "single-fashionrgb"
+    experiment.mkdir(parents=True)
+    (tmp_path / "w" / "study.json").write_text(settings.to_json())
+    (experiment / "tuner.pkl").write_bytes(b"\x80\x04N.")  # all a start-up kill leaves behind
+    out = run_cli("--resume", str(tmp_path / "w"), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert len(list(experiment.glob("trial_*/result.json"))) == 2
+
+
+def test_two_drivers_never_share_a_study(tmp_path):
+    """While a study runs, starting it again or resuming it is refused; it is never touched."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
+    args = ["--quick", "--space", "single-fashionrgb", "--num-samples", "1", "--max-epochs", "2",
+            "--limit-train", "256", "--storage", str(tmp_path), "--name", "c"]  # fmt: skip
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=tmp_path,
+                                 env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.time() + 120
+        while not (tmp_path / "c" / "single-fashionrgb").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        again = run_cli(*args, cwd=tmp_path)
+        resume = run_cli("--resume", str(tmp_path / "c"), cwd=tmp_path)
+        assert first.wait(timeout=300) == 0
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert resume.returncode == 2 and "being run by another process" in resume.stderr
+    rows = next((tmp_path / "c" / "single-fashionrgb").glob("trial_*")) / "result.json"
+    assert [json.loads(x)["epoch"] for x in rows.read_text().splitlines()] == [1, 2]

@@ -124,7 +124,7 @@ def _intervals(experiment: Path) -> list[tuple[float, float]]:
     spans = []
     for rows in trials(experiment).values():
         assert rows, "a trial reported nothing"
-        spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+        spans.append((rows[0]["wall_time"] - rows[0]["time_this_iter_s"], rows[-1]["wall_time"]))
     return spans
 
 

@@ -110,14 +110,15 @@ class TrialState:
 
 
 def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):  # noqa: ANN201
-    fused = {"fused": True}  # one kernel per step: also ~4x faster than foreach on CPU
+    # fused Adam(W): one kernel per step, ~4x faster than foreach also on CPU. Not SGD: fused
+    # SGD fails on the heads of tasks that did not train this step (no grad, no momentum yet).
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=True)
     return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True,
-                           weight_decay=wd, **fused)  # fmt: skip
+                           weight_decay=wd)  # fmt: skip
 
 
 def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.device) -> TrialState:

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,9 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
 
 
 def _report(metrics: dict[str, Any], state: TrialState) -> None:
-    """One epoch's metrics with a checkpoint that also holds them (see restore_newest)."""
+    """One epoch's metrics with a checkpoint that also holds them (see restore_newest), and the
+    wall-clock time of the report (Ray's `timestamp` has whole seconds only)."""
+    metrics = {**metrics, "wall_time": time.time()}
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(folder, {**state.state_dict(), "metrics": metrics})
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
