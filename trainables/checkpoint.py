@@ -23,21 +23,28 @@ class CorruptCheckpoint(Exception):
     """A checkpoint file exists but cannot be read; the message names its path."""
 
 
-def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state-", suffix=".tmp")
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """`torch.save` to a temporary name beside `path`, fsync, then rename into place: a kill
+    mid-write never leaves a half file under the real name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+            torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, folder / STATE_FILE)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    (folder / META_FILE).write_text(json.dumps({"epoch": int(state.get("epoch", 0))}))
-    return folder / STATE_FILE
+    return path
+
+
+def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
+    path = atomic_save(state, Path(folder) / STATE_FILE)
+    (Path(folder) / META_FILE).write_text(json.dumps({"epoch": int(state.get("epoch", 0))}))
+    return path
 
 
 def checkpoint_epoch(folder: str | Path) -> int:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.checkpoint import atomic_save
 from trainables.errors import UserError
 
 IMAGE_SIZE = 32  # pixels; every task is resized to 3 x 32 x 32 at load time
@@ -420,18 +421,6 @@ def _source_fingerprint(kind: str, arg: str, data_root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _load_cache(path: Path) -> dict | None:
     try:
         with open(path, "rb") as f:
@@ -472,7 +461,7 @@ def load_task(
             **{f: torch.from_numpy(np.ascontiguousarray(a)) for f, a in
                zip(_TENSOR_FIELDS, (tx, ty, vx, vy))},
         }  # fmt: skip
-        _save_atomic(cached, cache_path)
+        atomic_save(cached, cache_path)
     return TaskData(
         name, tuple(cached["classes"]), *(cached[f] for f in _TENSOR_FIELDS), synthetic=False
     )
