@@ -264,14 +264,29 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):
             run_config=_run_config(settings, space),
         )
     grid = tuner.fit()
-    ended = grid.num_terminated + grid.num_errors
-    if len(grid) < settings.num_samples or ended < len(grid):
+    unfinished = unfinished_trials(folder)
+    if unfinished is None:  # no readable state: trust the in-memory statuses
+        unfinished = len(grid) - grid.num_terminated - grid.num_errors
+    if len(grid) < settings.num_samples or unfinished:
         print(
-            f"{space.name}: {ended} of {settings.num_samples} trials ended; the study is not "
-            f"complete. Resume it with: python -m study.run --resume {settings.study_dir}"
+            f"{space.name}: {len(grid) - unfinished} of {settings.num_samples} trials ended; the "
+            f"study is not complete. Resume it with: python -m study.run --resume "
+            f"{settings.study_dir}"
         )
         raise StudyInterrupted(space.name)
     return grid
+
+
+def unfinished_trials(folder: Path) -> int | None:
+    """Trials that Ray's last saved experiment state records as not ended. After a Ctrl-C the
+    in-memory result grid calls stopped trials TERMINATED; the saved state does not."""
+    states = sorted(folder.glob("experiment_state-*.json"))
+    try:
+        trial_data = json.loads(states[-1].read_text())["trial_data"]
+        statuses = [json.loads(entry[0])["status"] for entry in trial_data]
+    except (IndexError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return sum(status not in ("TERMINATED", "ERROR") for status in statuses)
 
 
 def _drop_optuna_study(settings: StudySettings, name: str) -> None:

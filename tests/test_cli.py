@@ -84,3 +84,39 @@ def test_list_spaces_and_real_subprocess_error(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: unknown space") and "Traceback" not in bad.stderr
     assert not (tmp_path / "s").exists()
+
+
+FASHION_BREAKAGES = [
+    "no val split", "not a list of pairs", "listed file missing", "unknown class", "empty class",
+    "unreadable image", "invalid json",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", FASHION_BREAKAGES)
+def test_broken_datasets_are_reported_once_up_front(tmp_path, capsys, kind):
+    """Every dataset problem of the foundation issue, through the CLI: exit 2, one line naming
+    the path, no study directory and nothing in the cache."""
+    from test_data import _break
+
+    write_fashion_json(tmp_path / "data")
+    _break(kind, tmp_path / "data")
+    storage = tmp_path / "studies"
+    code = main(["--space", "single-fashionrgb", "--data", "real", "--data-root",
+                 str(tmp_path / "data"), "--storage", str(storage)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(tmp_path / "data") in err, err
+    assert not storage.exists()
+    cache = default_cache_dir()
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_corrupt_cifar_batch_through_the_cli(tmp_path, capsys):
+    from fixtures import write_cifar10
+
+    folder = write_cifar10(tmp_path / "data")
+    (folder / "data_batch_2").write_bytes(b"garbage")
+    code = main(["--space", "single-cifar10", "--data", "real", "--data-root",
+                 str(tmp_path / "data"), "--storage", str(tmp_path / "studies")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "corrupt CIFAR-10 batch" in err and "data_batch_2" in err
+    assert not (tmp_path / "studies").exists()

@@ -81,6 +81,10 @@ def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_trials)
     seed = next(t for t in optuna_trials if t.params["lr"] == 0.001)
     assert seed.state == optuna.trial.TrialState.PRUNED and seed.user_attrs["diverged"]
+    from analysis.results import load_study
+
+    reasons = load_study(tmp_path / "f").trials.set_index("lr")["stop_reason"]
+    assert reasons[0.001] == "diverged"  # the report's trial table lists it
     assert {t.user_attrs["ray_trial_id"] for t in optuna_trials} == {
         p.name.removeprefix("trial_") for p in trials_dirs(tmp_path)
     }

@@ -113,6 +113,11 @@ def test_study_directory_holds_everything(resumed_study):
                             "lr_schedule": "step", "scheme": "coin", "coin_p": 0.5}  # fmt: skip
 
 
+def test_ctrl_c_prints_the_exact_resume_command(resumed_study):
+    expected = f"Resume it with: python -m study.run --resume {resumed_study['dir']}"
+    assert expected in resumed_study["first_out"]
+
+
 def test_summary_names_best_trials_and_resume_hint(resumed_study):
     out = resumed_study["out"]
     assert "(synthetic data)" in out
