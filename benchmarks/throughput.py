@@ -2,10 +2,12 @@
 
     python -m benchmarks.throughput [--device cpu|cuda] [--threads 2] [--batch-size 128]
         [--batches 12] [--precision auto|fp32|bf16] [--rounds 3] [--seed-workers 0]
+        [--compile off|default|reduce-overhead|max-autotune]
 
 Variants, all on the same synthetic single task (`cifar10` stand-in), batch size and device:
 
-- engine: `trainables.engine.setup` + `train_epoch` (and `evaluate`), exactly as a trial runs.
+- engine: `trainables.engine.setup` + `train_epoch` (and `evaluate`), exactly as a trial runs
+          (`--compile` sets the trial's torch.compile mode; the warm-up epoch compiles).
 - bare:   `build_model` (channels_last), Adam, `F.cross_entropy` over pre-made, pre-normalized
           batches (no augmentation, no metrics): the floor the engine is measured against.
 - seed:   the seed's style: a torchvision DataLoader over PIL images with RandomCrop, flip,
@@ -42,6 +44,7 @@ from trainables.config import TrialConfig
 from trainables.data import TaskData, normalize
 from trainables.engine import EVAL_BATCH, evaluate, setup, train_epoch
 from trainables.model import MultiTaskNet, build_model
+from trainables.resources import claim_resources
 
 TASK = "cifar10"
 TARGET_BARE = 0.95  # engine / bare, training
@@ -111,20 +114,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--precision", default="auto", help="auto (bf16 on CUDA), fp32 or bf16")
     p.add_argument("--rounds", type=int, default=3, help="interleaved repeats; medians reported")
     p.add_argument("--seed-workers", type=int, default=0, help="seed style's DataLoader workers")
+    p.add_argument("--compile", default="off", help="the engine's torch.compile mode")
     args = p.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: CUDA is not available here")
     load_before = loadavg()
-    torch.set_num_threads(args.threads)
     bs = args.batch_size
     n_train = args.batches * bs
 
     cfg = TrialConfig.from_dict({
         "tasks": [TASK], "data": "synthetic", "limit_train": n_train, "limit_val": args.val_images,
         "batch_size": bs, "max_epochs": 100, "precision": args.precision, "channels_last": True,
-        "cpus": args.threads,
+        "cpus": args.threads, "gpus": 1.0 if device.type == "cuda" else 0.0,
+        "compile": args.compile,
     })  # fmt: skip
+    claim_resources(cfg)  # threads; on CUDA cuDNN autotuning, which every variant then shares
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     cpu_task: TaskData = synthetic_task(n_train, args.val_images)
     tasks = {TASK: cpu_task.to(device)}
@@ -169,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     common = {
         "benchmark": "throughput", "device": str(device), "threads": args.threads,
         "batch_size": bs, "precision": "bf16" if bf16 else "fp32", "rounds": args.rounds,
+        "compile": args.compile,
         "loadavg": [load_before, loadavg()],
     }  # fmt: skip
     rate = {k: images[k] / median(v) for k, v in t_train.items()}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces import SPACES
+from trainables.config import COMPILE_MODES
 from trainables.errors import UserError
 
 SETTINGS_FILE = "study.json"
@@ -48,6 +49,7 @@ class StudySettings:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2
+    compile: str = "off"  # torch.compile mode of every trial's backbone
     quick: bool = False
 
     @property
@@ -108,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--max-failures", type=int, default=2, help="retries of a crashing trial (default 2)")
     add(
+        "--compile",
+        default="off",
+        help="torch.compile the backbone: off, default, reduce-overhead (CUDA graphs), "
+        "max-autotune (default off)",
+    )
+    add(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
         help="join this Ray cluster (default $RAY_ADDRESS; none: start a local instance)",
@@ -149,6 +157,8 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.max_failures < 0:
         raise UserError(f"--max-failures must be >= 0, got {args.max_failures}")
+    if args.compile not in COMPILE_MODES:
+        raise UserError(f"unknown --compile {args.compile!r}; expected one of {COMPILE_MODES}")
     data = pick("data", "real")
     if data not in ("real", "synthetic"):
         raise UserError(f"--data must be 'real' or 'synthetic', got {data!r}")
@@ -193,6 +203,7 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
         cpus_per_trial=pick("cpus_per_trial", 1.0),
         gpus_per_trial=gpus,
         max_failures=args.max_failures,
+        compile=args.compile,
         quick=args.quick,
     )
 
@@ -235,4 +246,5 @@ def trial_constants(settings: StudySettings, space_name: str) -> dict[str, Any]:
         "seed": settings.seed,
         "cpus": settings.cpus_per_trial,
         "gpus": settings.gpus_per_trial,
+        "compile": settings.compile,
     }

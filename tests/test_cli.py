@@ -34,6 +34,7 @@ BAD = [
     (["--resume", "{tmp}/data"], "is not a study"),
     (["--name", "../escape"], "must be a plain folder name"),
     (["--storage", "s3://bucket/x"], "only local or mounted"),
+    (["--compile", "fast"], "unknown --compile 'fast'"),
 ]
 
 

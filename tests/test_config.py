@@ -38,6 +38,7 @@ def test_unknown_keys_are_named():
         ({"coin_p": 0.0}, "coin_p"),
         ({"loss_weights": {"cifar10": 1.0, "other": 1.0}}, "one weight per task"),
         ({"max_epochs": 0}, "max_epochs"),
+        ({"compile": "jit"}, "compile must be one of"),
     ],
 )
 def test_bad_values_are_rejected(values, message):

@@ -52,6 +52,26 @@ def test_batch_stream_covers_each_pass_once_and_resumes():
     assert torch.equal(other.next(7), after)
 
 
+def test_batch_stream_is_the_same_on_every_device():
+    device = torch.device("cuda" if torch.cuda.is_available() else "meta")
+    here, there = BatchStream(10, 3, 1), BatchStream(10, 3, 1, device)
+    for _ in range(4):
+        a, b = here.next(7), there.next(7)
+        assert b.device.type == device.type and b.shape == a.shape
+        if device.type == "cuda":
+            assert torch.equal(a, b.cpu())
+    assert here.state_dict() == there.state_dict() == {"pass": 2, "pos": 8}
+
+
+def test_compile_is_in_place_and_keeps_checkpoint_keys(tiny):
+    eager = setup(config(), tiny, CPU)
+    compiled = setup(config(compile="reduce-overhead"), tiny, CPU)  # compiles lazily: no cost
+    assert compiled.model.backbone._compiled_call_impl is not None
+    assert eager.model.backbone._compiled_call_impl is None
+    assert list(compiled.state_dict()["model"]) == list(eager.state_dict()["model"])
+    assert compiled.state_dict()["config"]["compile"] == "reduce-overhead"
+
+
 def test_run_epoch_reports_per_task_metrics(tiny):
     state = setup(config(), tiny, CPU)
     metrics = run_epoch(state, tiny)
@@ -166,3 +186,18 @@ def test_restore_prefers_a_newer_checkpoint_than_rays_snapshot(tiny, tmp_path, c
     used, payload = restore_newest(fresh, tmp_path / "checkpoint_000000", CPU)  # Ray's older
     assert used.name == "checkpoint_000001" and fresh.epoch == 2 and payload["metrics"]["a"] == 1
     assert "newer than Ray's snapshot" in capsys.readouterr().out
+
+
+def test_claim_resources_keeps_to_the_cpu_share():
+    from trainables.resources import claim_resources, peak_memory
+
+    before = torch.get_num_threads()
+    try:
+        assert claim_resources(config(cpus=1.7, gpus=0.0)) == CPU
+        assert torch.get_num_threads() == 1
+        expected = "cuda" if torch.cuda.is_available() else "cpu"
+        assert claim_resources(config(cpus=0.25, gpus=0.5)).type == expected
+        assert torch.get_num_threads() == 1  # a fraction of a CPU still gets one thread
+        assert peak_memory(CPU)["peak_rss_bytes"] > 0
+    finally:
+        torch.set_num_threads(before)

@@ -45,17 +45,24 @@ def lr_factor(schedule: str, progress: float) -> float:
 
 class BatchStream:
     """Batches of one task's training indices: a fresh permutation per pass, from (seed, task,
-    pass); a batch that crosses the end of a pass continues into the next. State: pass, pos."""
+    pass); a batch that crosses the end of a pass continues into the next. State: pass, pos.
 
-    def __init__(self, size: int, seed: int, task_index: int) -> None:
+    Each pass's permutation is drawn on the CPU (the same on every device) and copied to
+    `device` once, so a batch is a slice of a device tensor: no host-to-device copy per step.
+    """
+
+    def __init__(self, size: int, seed: int, task_index: int,
+                 device: torch.device | str = "cpu") -> None:  # fmt: skip
         self.size, self.seed, self.task_index = size, seed, task_index
+        self.device = torch.device(device)
         self.pass_, self.pos = 0, 0
-        self._cached: tuple[int, np.ndarray] = (-1, np.empty(0, dtype=np.int64))
+        self._cached: tuple[int, torch.Tensor] = (-1, torch.empty(0, dtype=torch.long))
 
-    def _perm(self) -> np.ndarray:
+    def _perm(self) -> torch.Tensor:
         if self._cached[0] != self.pass_:  # one permutation per pass, not per batch
             rng = np.random.default_rng([self.seed, 1 + self.task_index, self.pass_])
-            self._cached = (self.pass_, rng.permutation(self.size))
+            perm = torch.from_numpy(rng.permutation(self.size)).to(self.device)
+            self._cached = (self.pass_, perm)
         return self._cached[1]
 
     def next(self, batch: int) -> torch.Tensor:
@@ -67,7 +74,7 @@ class BatchStream:
             need -= take
             if self.pos == self.size:
                 self.pass_, self.pos = self.pass_ + 1, 0
-        return torch.from_numpy(np.concatenate(parts))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def state_dict(self) -> dict[str, int]:
         return {"pass": self.pass_, "pos": self.pos}
@@ -126,6 +133,8 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
     torch.manual_seed(config.seed)
     names = list(tasks)
     model = build_model({n: t.num_classes for n, t in tasks.items()}, device, config.channels_last)
+    if config.compile != "off":  # in place: parameters and state_dict keys stay the model's own
+        model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
     params = {name: getattr(config, name) for name in ("coin_p", "temperature")}
     return TrialState(
@@ -134,10 +143,16 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
         model=model,
         optimizer=build_optimizer(config, model, device),
         sampler=TaskSampler(config.scheme, sizes, seed=config.seed, params=params),
-        streams=[BatchStream(n, config.seed, i) for i, n in enumerate(sizes)],
+        streams=[BatchStream(n, config.seed, i, device) for i, n in enumerate(sizes)],
         stats={n: tuple(s.to(device) for s in tasks[n].channel_stats()) for n in names},
         iters_per_epoch=math.ceil(max(sizes) / config.batch_size),
     )
+
+
+def _new_graph_step(config: TrialConfig, device: torch.device) -> None:
+    """Tell CUDA-graph trees a new step begins (its earlier outputs may then be overwritten)."""
+    if device.type == "cuda" and config.compile in ("reduce-overhead", "max-autotune"):
+        torch.compiler.cudagraph_mark_step_begin()
 
 
 def _autocast(config: TrialConfig, device: torch.device) -> contextlib.AbstractContextManager:
@@ -164,10 +179,11 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg.lr_schedule, progress)
         for step in state.sampler.next(progress):
+            _new_graph_step(cfg, dev)
             loss = 0.0
             for i in step:
                 task = tasks[names[i]]
-                idx = state.streams[i].next(cfg.batch_size).to(dev, non_blocking=True)
+                idx = state.streams[i].next(cfg.batch_size)
                 images = augment(task.train_x.index_select(0, idx), gen)
                 x = normalize(images, *state.stats[names[i]], cfg.channels_last)
                 y = task.train_y.index_select(0, idx)
@@ -209,6 +225,7 @@ def evaluate(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, dict
             x = normalize(task.val_x[start : start + EVAL_BATCH], *state.stats[name],
                           cfg.channels_last)  # fmt: skip
             y = task.val_y[start : start + EVAL_BATCH]
+            _new_graph_step(cfg, dev)
             with _autocast(cfg, dev):
                 logits = model(x, name).float()
             loss_sum += F.cross_entropy(logits, y, reduction="sum")

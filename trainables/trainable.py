@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
 import time
@@ -29,19 +28,9 @@ from trainables.checkpoint import (
 from trainables.config import TrialConfig
 from trainables.data import TaskData
 from trainables.engine import TrialState, run_epoch, setup
+from trainables.resources import claim_resources
 
 CONFIG_FILE = "trial_config.json"  # the resolved config, saved beside Ray's params.json
-
-
-def claim_resources(config: TrialConfig) -> torch.device:
-    """Threads equal to the CPU share; on CUDA, memory capped to the GPU share."""
-    torch.set_num_threads(max(1, math.floor(config.cpus)))
-    if config.gpus > 0 and torch.cuda.is_available():
-        device = torch.device("cuda")
-        if config.gpus < 1:
-            torch.cuda.set_per_process_memory_fraction(config.gpus, device)
-        return device
-    return torch.device("cpu")
 
 
 def restore_newest(

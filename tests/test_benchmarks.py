@@ -1,0 +1,94 @@
+"""The benchmark scripts run and print well-formed figures (their numbers are not asserted: they
+depend on the machine), and packing's arithmetic is right on hand-made worker results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from benchmarks.packing import summarize
+
+GIB = 2**30
+
+
+def run_benchmark(module: str, *args: str, timeout: float = 300) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{module}", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]  # stdout: JSON lines only
+
+
+def worker(start: float, end: float, images: int, reserved: int | None = None) -> dict:
+    memory = {"peak_rss_bytes": 1} if reserved is None else {
+        "peak_allocated_bytes": reserved // 2, "peak_reserved_bytes": reserved,
+        "device_total_bytes": 100 * GIB}  # fmt: skip
+    return {"start": start, "end": end, "images": images, "warmup_s": 1.0, "memory": memory}
+
+
+def test_packing_aggregate_counts_every_image_over_the_whole_window():
+    runs = [worker(10.0, 20.0, 1000), worker(10.5, 22.0, 1500)]
+    record = summarize(2, runs, {"cpus": 1.0, "gpus": 0.0})
+    assert record["window_s"] == pytest.approx(12.0)  # first start to last end
+    assert record["aggregate_img_per_s"] == pytest.approx(2500 / 12.0)
+    assert record["per_trial_img_per_s"] == pytest.approx([100.0, 1500 / 11.5])
+    assert record["start_skew_s"] == pytest.approx(0.5)
+    assert "memory_ok" not in record  # no device memory share on a CPU
+
+
+@pytest.mark.parametrize("peak_gib,ok", [(24, True), (25, True), (26, False)])
+def test_packing_memory_is_judged_against_each_trials_share(peak_gib, ok):
+    runs = [worker(0, 1, 10, 20 * GIB), worker(0, 1, 10, peak_gib * GIB)]
+    record = summarize(4, runs, {"cpus": 4.0, "gpus": 0.25})
+    assert record["memory_share_bytes"] == 25 * GIB
+    assert record["memory_ok"] is ok
+
+
+def test_packing_reports_worker_errors_instead_of_figures():
+    record = summarize(2, [worker(0, 1, 10), {"error": "OutOfMemoryError: x"}], {"cpus": 1.0,
+                       "gpus": 0.5})  # fmt: skip
+    assert record == {"trials": 2, "error": ["OutOfMemoryError: x"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["ray", "processes"])
+def test_packing_runs_n_trials_at_once(launcher):
+    lines = run_benchmark(
+        "packing", "--device", "cpu", "--trials", "1,2", "--seconds", "1", "--limit-train", "32",
+        "--batch-size", "8", "--launcher", launcher,
+    )  # fmt: skip
+    *per_n, summary = lines
+    assert [r["trials"] for r in per_n] == [1, 2]
+    for record in per_n:
+        assert record["launcher"] == launcher and "error" not in record
+        assert len(record["per_trial_img_per_s"]) == record["trials"]
+        assert record["images"] > 0 and record["window_s"] >= 1.0
+        assert record["cpus_per_trial"] == pytest.approx(os.cpu_count() / record["trials"])
+        assert all(m["peak_rss_bytes"] > 0 for m in record["peak_memory"])
+    assert summary["phase"] == "summary" and summary["speedup_vs_1"]["1"] == 1.0
+    assert summary["speedup_vs_1"]["2"] > 0
+
+
+@pytest.mark.slow
+def test_throughput_prints_train_and_eval_ratios():
+    train, evaluation = run_benchmark(
+        "throughput", "--batches", "2", "--batch-size", "8", "--val-images", "16", "--rounds", "1"
+    )  # fmt: skip
+    assert train["phase"] == "train" and evaluation["phase"] == "eval"
+    assert set(train["img_per_s"]) == {"engine", "bare", "seed"}
+    assert train["engine_vs_seed"] == pytest.approx(
+        train["img_per_s"]["engine"] / train["img_per_s"]["seed"], rel=1e-3)  # fmt: skip
+    assert isinstance(train["ok"], bool)
+
+
+@pytest.mark.slow
+def test_pipeline_prints_its_ratio():
+    (record,) = run_benchmark("pipeline", "--images", "256", "--batch-size", "64", "--rounds", "1")
+    assert record["img_per_s"]["ours"] > 0 and isinstance(record["ok"], bool)
