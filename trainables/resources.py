@@ -31,8 +31,9 @@ def claim_resources(config: TrialConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def peak_memory(device: torch.device) -> dict[str, int | float | None]:
-    """Peak memory this process has used on `device` (bytes), and its share where capped."""
+def peak_memory(device: torch.device) -> dict[str, int]:
+    """Peak memory of this process in bytes: on CUDA what torch's allocator handed out and held
+    (the held part is what the memory cap limits) and the device's total; else the peak RSS."""
     if device.type != "cuda":
         import resource
 
