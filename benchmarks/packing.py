@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import emit, loadavg, log, sync
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SPEEDUP_AT_4 = 2.5  # aggregate of 4 trials at 0.25 GPU / one trial alone (CUDA)
 
@@ -62,28 +64,22 @@ class PackedTrial:
         self.state.epoch += 1
         return sum(out[name]["steps"] for name in self.tasks) * self.config.batch_size
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            import torch
-
-            torch.cuda.synchronize(self.device)
-
     def prepare(self) -> float:
         """Warm-up epoch (kernels, allocator, cuDNN autotuning, compilation); its seconds."""
         start = time.perf_counter()
         self._epoch()
-        self._sync()
+        sync(self.device)
         return time.perf_counter() - start
 
     def train(self, seconds: float) -> dict[str, Any]:
         """Whole epochs until `seconds` have passed; images, start/end (epoch time), memory."""
         from trainables.resources import peak_memory
 
-        self._sync()
+        sync(self.device)
         start, images = time.time(), 0
         while time.time() - start < seconds:
             images += self._epoch()
-            self._sync()
+            sync(self.device)
         end = time.time()
         return {"images": images, "start": start, "end": end, "pid": os.getpid(),
                 "memory": peak_memory(self.device)}  # fmt: skip
@@ -165,8 +161,6 @@ def summarize(n: int, runs: list[dict[str, Any]], config: dict[str, Any]) -> dic
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.common import emit, loadavg, log
-
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.packing",
         description=__doc__.split("\n")[0],
