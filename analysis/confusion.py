@@ -63,12 +63,17 @@ def best_confusions(study: Study) -> tuple[list[Confusion], list[str]]:
         for task in tasks:
             counts = study.confusion(space, best["trial_id"], int(best["best_epoch"]), task)
             if counts is None or counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-                notes.append(f"{space}/{task}: no confusion matrix recorded for trial "
-                             f"{best['trial_id']} epoch {best['best_epoch']}")  # fmt: skip
+                notes.append(
+                    f"{space}/{task}: no confusion matrix recorded for trial "
+                    f"{best['trial_id']} epoch {best['best_epoch']}"
+                )
                 continue
             classes = tuple(study.class_names(task, counts.shape[0]))
-            out.append(Confusion(space, task, str(best["trial_id"]), int(best["best_epoch"]),
-                                 classes, counts))  # fmt: skip
+            out.append(
+                Confusion(
+                    space, task, str(best["trial_id"]), int(best["best_epoch"]), classes, counts
+                )
+            )
     return out, notes
 
 
@@ -77,7 +82,11 @@ def confusion_frame(conf: Confusion) -> pd.DataFrame:
     k = len(conf.classes)
     true = np.repeat(np.arange(k), k)
     pred = np.tile(np.arange(k), k)
-    return pd.DataFrame({
-        "true": np.asarray(conf.classes)[true], "predicted": np.asarray(conf.classes)[pred],
-        "count": conf.counts.ravel(), "share": conf.normalized.ravel(),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "true": np.asarray(conf.classes)[true],
+            "predicted": np.asarray(conf.classes)[pred],
+            "count": conf.counts.ravel(),
+            "share": conf.normalized.ravel(),
+        }
+    )

@@ -22,8 +22,16 @@ from analysis.confusion import Confusion
 from analysis.results import SINGLE_SCHEME, Study
 
 PALETTE = qualitative.Plotly + qualitative.D3
-SCHEME_ORDER = [SINGLE_SCHEME, "coin", "round_robin", "uniform", "proportional", "temperature",
-                "annealed", "joint"]  # fmt: skip
+SCHEME_ORDER = [
+    SINGLE_SCHEME,
+    "coin",
+    "round_robin",
+    "uniform",
+    "proportional",
+    "temperature",
+    "annealed",
+    "joint",
+]
 
 
 def _color(name: str, names: list[str]) -> str:
@@ -32,8 +40,9 @@ def _color(name: str, names: list[str]) -> str:
 
 def _schemes(values: pd.Series) -> list[str]:
     found = list(dict.fromkeys(values.dropna().astype(str)))
-    return [s for s in SCHEME_ORDER if s in found] + sorted(s for s in found
-                                                            if s not in SCHEME_ORDER)  # fmt: skip
+    return [s for s in SCHEME_ORDER if s in found] + sorted(
+        s for s in found if s not in SCHEME_ORDER
+    )
 
 
 def _label(space: str, trial_id: str, seed: bool = False) -> str:
@@ -56,8 +65,9 @@ def learning_curves_data(study: Study, k: int = 5) -> pd.DataFrame:
         ranked = study.trials.dropna(subset=[key]).sort_values(
             [key, "order"], ascending=[False, True]
         )
-        top = ranked.head(k)[["space", "trial_id", "is_seed"]].assign(rank=np.arange(
-            1, min(k, len(ranked)) + 1))  # fmt: skip
+        top = ranked.head(k)[["space", "trial_id", "is_seed"]].assign(
+            rank=np.arange(1, min(k, len(ranked)) + 1)
+        )
         curves = study.epochs[["space", "trial_id", "epoch", f"acc/{task}"]].merge(
             top, on=["space", "trial_id"]
         )
@@ -77,22 +87,32 @@ def learning_curves_data(study: Study, k: int = 5) -> pd.DataFrame:
 
 def plot_learning_curves(data: pd.DataFrame) -> go.Figure:
     tasks = list(dict.fromkeys(data["task"]))
-    fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=tasks,
-                        shared_yaxes=True)  # fmt: skip
+    fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=tasks, shared_yaxes=True)
     for col, task in enumerate(tasks, start=1):
         part = data[data["task"] == task]
         for (rank, label), curve in part.groupby(["rank", "label"], sort=True):
             multi = not str(label).startswith("single-")
-            fig.add_trace(go.Scatter(
-                x=curve["epoch"], y=curve["acc"], mode="lines+markers", name=f"#{rank} {label}",
-                legendgroup=task, legendgrouptitle_text=task,
-                line={"dash": "dash" if multi else "solid"},
-                hovertemplate=f"{label}<br>epoch %{{x}}<br>acc %{{y:.2%}}<extra>{task}</extra>",
-            ), row=1, col=col)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=curve["epoch"],
+                    y=curve["acc"],
+                    mode="lines+markers",
+                    name=f"#{rank} {label}",
+                    legendgroup=task,
+                    legendgrouptitle_text=task,
+                    line={"dash": "dash" if multi else "solid"},
+                    hovertemplate=f"{label}<br>epoch %{{x}}<br>acc %{{y:.2%}}<extra>{task}</extra>",
+                ),
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     fig.update_yaxes(title_text="validation accuracy", tickformat=".1%", row=1, col=1)
-    fig.update_layout(title="Learning curves of the top trials per task (dashed: multi-task)",
-                      height=450, legend={"groupclick": "toggleitem"})  # fmt: skip
+    fig.update_layout(
+        title="Learning curves of the top trials per task (dashed: multi-task)",
+        height=450,
+        legend={"groupclick": "toggleitem"},
+    )
     return fig
 
 
@@ -112,15 +132,24 @@ def history_data(study: Study) -> pd.DataFrame:
         data = ot[["space", "number", "value", "state", "trial_id"]].assign(source="optuna.db")
     else:
         t = study.trials
-        data = pd.DataFrame({
-            "space": t["space"], "number": t["order"], "value": t["best_score"],
-            "state": t["stop_reason"], "trial_id": t["trial_id"], "source": "results",
-        })  # fmt: skip
+        data = pd.DataFrame(
+            {
+                "space": t["space"],
+                "number": t["order"],
+                "value": t["best_score"],
+                "state": t["stop_reason"],
+                "trial_id": t["trial_id"],
+                "source": "results",
+            }
+        )
     data = data.dropna(subset=["value"]).sort_values(["space", "number"], kind="stable")
     data["best_so_far"] = data.groupby("space")["value"].cummax()
     order = {s: i for i, s in enumerate(study.space_tasks)}
-    data = data.sort_values(["space", "number"], key=lambda c: c.map(order).fillna(len(order))
-                            if c.name == "space" else c, kind="stable")  # fmt: skip
+    data = data.sort_values(
+        ["space", "number"],
+        key=lambda c: c.map(order).fillna(len(order)) if c.name == "space" else c,
+        kind="stable",
+    )
     return data[cols].reset_index(drop=True)
 
 
@@ -130,21 +159,39 @@ def plot_history(data: pd.DataFrame) -> go.Figure:
     for space in spaces:
         part = data[data["space"] == space]
         color = _color(space, spaces)
-        fig.add_trace(go.Scatter(
-            x=part["number"], y=part["value"], mode="markers", name=f"{space}: trial score",
-            marker={"color": color}, legendgroup=space, customdata=part[["trial_id", "state"]],
-            hovertemplate="trial %{x} (%{customdata[0]}, %{customdata[1]})<br>"
-                          "score %{y:.2%}<extra>" + space + "</extra>",
-        ))  # fmt: skip
-        fig.add_trace(go.Scatter(
-            x=part["number"], y=part["best_so_far"], mode="lines", name=f"{space}: best so far",
-            line={"color": color, "shape": "hv"}, legendgroup=space, hoverinfo="skip",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=part["number"],
+                y=part["value"],
+                mode="markers",
+                name=f"{space}: trial score",
+                marker={"color": color},
+                legendgroup=space,
+                customdata=part[["trial_id", "state"]],
+                hovertemplate="trial %{x} (%{customdata[0]}, %{customdata[1]})<br>"
+                "score %{y:.2%}<extra>" + space + "</extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["number"],
+                y=part["best_so_far"],
+                mode="lines",
+                name=f"{space}: best so far",
+                line={"color": color, "shape": "hv"},
+                legendgroup=space,
+                hoverinfo="skip",
+            )
+        )
     source = data["source"].iloc[0] if len(data) else "results"
     what = "Optuna's value (last reported score)" if source == "optuna.db" else "best score"
-    fig.update_layout(title=f"Optimization history ({what}, from {source})", height=450,
-                      xaxis_title="trial number", yaxis_title="score (mean val. accuracy)",
-                      yaxis_tickformat=".1%")  # fmt: skip
+    fig.update_layout(
+        title=f"Optimization history ({what}, from {source})",
+        height=450,
+        xaxis_title="trial number",
+        yaxis_title="score (mean val. accuracy)",
+        yaxis_tickformat=".1%",
+    )
     return fig
 
 
@@ -174,14 +221,15 @@ def importance_data(study: Study, min_trials: int = 4) -> Importances:
             continue
         done = ostudy.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if len(done) < min_trials:
-            notes[space] = (f"not enough trials: {len(done)} complete, importances need at "
-                            f"least {min_trials}")  # fmt: skip
+            notes[space] = (
+                f"not enough trials: {len(done)} complete, importances need at least {min_trials}"
+            )
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 values = optuna.importance.get_param_importances(ostudy)
-        except Exception as exc:  # noqa: BLE001 - e.g. too few distinct values
+        except Exception as exc:  # e.g. too few distinct values
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             notes[space] = f"not enough trials for importances ({first})"
             continue
@@ -189,8 +237,7 @@ def importance_data(study: Study, min_trials: int = 4) -> Importances:
         if not values:
             notes[space] = "not enough trials: importances are undefined (all scores equal?)"
             continue
-        records += [{"space": space, "param": k, "importance": float(v)}
-                    for k, v in values.items()]  # fmt: skip
+        records += [{"space": space, "param": k, "importance": float(v)} for k, v in values.items()]
     return Importances(pd.DataFrame(records, columns=["space", "param", "importance"]), notes)
 
 
@@ -199,14 +246,21 @@ def plot_importances(data: Importances) -> go.Figure:
     fig = make_subplots(rows=1, cols=max(1, len(spaces)), subplot_titles=spaces)
     for col, space in enumerate(spaces, start=1):
         part = data.frame[data.frame["space"] == space].sort_values("importance")
-        fig.add_trace(go.Bar(
-            x=part["importance"], y=part["param"], orientation="h", name=space,
-            marker_color=_color(space, spaces), showlegend=False,
-            hovertemplate="%{y}: %{x:.3f}<extra>" + space + "</extra>",
-        ), row=1, col=col)  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=part["importance"],
+                y=part["param"],
+                orientation="h",
+                name=space,
+                marker_color=_color(space, spaces),
+                showlegend=False,
+                hovertemplate="%{y}: %{x:.3f}<extra>" + space + "</extra>",
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text="importance", row=1, col=col)
-    fig.update_layout(title="Hyperparameter importances (Optuna, normalized per space)",
-                      height=400)  # fmt: skip
+    fig.update_layout(title="Hyperparameter importances (Optuna, normalized per space)", height=400)
     return fig
 
 
@@ -230,8 +284,7 @@ def lr_scheme_data(study: Study) -> pd.DataFrame:
 def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
     spaces = list(dict.fromkeys(data["space"]))
     schemes = _schemes(data["scheme"])
-    fig = make_subplots(rows=1, cols=max(1, len(spaces)), subplot_titles=spaces,
-                        shared_yaxes=False)  # fmt: skip
+    fig = make_subplots(rows=1, cols=max(1, len(spaces)), subplot_titles=spaces, shared_yaxes=False)
     shown: set[str] = set()
     for col, space in enumerate(spaces, start=1):
         part = data[data["space"] == space]
@@ -239,21 +292,33 @@ def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
             pts = part[part["scheme"] == scheme]
             if pts.empty:
                 continue
-            fig.add_trace(go.Scatter(
-                x=pts["lr"], y=pts["score"], mode="markers", name=scheme, legendgroup=scheme,
-                showlegend=scheme not in shown,
-                marker={"color": _color(scheme, schemes), "size": 9,
-                        "symbol": np.where(pts["is_seed"], "star", "circle")},
-                customdata=pts[["trial_id", "optimizer", "stop_reason"]],
-                hovertemplate="trial %{customdata[0]} (%{customdata[1]}, %{customdata[2]})"
-                              "<br>lr %{x:.2e}<br>score %{y:.2%}<extra>" + scheme + "</extra>",
-            ), row=1, col=col)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=pts["lr"],
+                    y=pts["score"],
+                    mode="markers",
+                    name=scheme,
+                    legendgroup=scheme,
+                    showlegend=scheme not in shown,
+                    marker={
+                        "color": _color(scheme, schemes),
+                        "size": 9,
+                        "symbol": np.where(pts["is_seed"], "star", "circle"),
+                    },
+                    customdata=pts[["trial_id", "optimizer", "stop_reason"]],
+                    hovertemplate="trial %{customdata[0]} (%{customdata[1]}, %{customdata[2]})"
+                    "<br>lr %{x:.2e}<br>score %{y:.2%}<extra>" + scheme + "</extra>",
+                ),
+                row=1,
+                col=col,
+            )
             shown.add(scheme)
         fig.update_xaxes(type="log", title_text="learning rate", row=1, col=col)
     fig.update_yaxes(tickformat=".1%")
     fig.update_yaxes(title_text="best score", row=1, col=1)
-    fig.update_layout(title="Learning rate vs best score, by sampling scheme (star: seed)",
-                      height=450)  # fmt: skip
+    fig.update_layout(
+        title="Learning rate vs best score, by sampling scheme (star: seed)", height=450
+    )
     return fig
 
 
@@ -279,17 +344,26 @@ def scheme_data(study: Study) -> pd.DataFrame:
             col = f"acc_at_best/{task}"
             if col not in best:
                 continue
-            rows.append(pd.DataFrame({
-                "scheme": best["scheme"], "task": task, "acc": best[col], "space": space,
-                "trial_id": best["trial_id"], "epoch": best["best_epoch"],
-                "trials": best[group].map(counts).to_numpy(),
-            }))  # fmt: skip
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "scheme": best["scheme"],
+                        "task": task,
+                        "acc": best[col],
+                        "space": space,
+                        "trial_id": best["trial_id"],
+                        "epoch": best["best_epoch"],
+                        "trials": best[group].map(counts).to_numpy(),
+                    }
+                )
+            )
     if not rows:
         return pd.DataFrame(columns=cols)
     out = pd.concat(rows, ignore_index=True).dropna(subset=["acc"])
     order = {s: i for i, s in enumerate(_schemes(out["scheme"]))}
-    return out.sort_values(["scheme", "task"], key=lambda c: c.map(order) if c.name == "scheme"
-                           else c, kind="stable")[cols].reset_index(drop=True)  # fmt: skip
+    return out.sort_values(
+        ["scheme", "task"], key=lambda c: c.map(order) if c.name == "scheme" else c, kind="stable"
+    )[cols].reset_index(drop=True)
 
 
 def plot_schemes(data: pd.DataFrame) -> go.Figure:
@@ -297,17 +371,27 @@ def plot_schemes(data: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for task in tasks:
         part = data[data["task"] == task]
-        fig.add_trace(go.Bar(
-            x=part["scheme"], y=part["acc"], name=task, marker_color=_color(task, tasks),
-            text=[f"{a:.1%}" for a in part["acc"]], textposition="outside",
-            customdata=part[["space", "trial_id", "epoch", "trials"]],
-            hovertemplate="%{x}: %{y:.2%}<br>%{customdata[0]}/%{customdata[1]} epoch "
-                          "%{customdata[2]}<br>best of %{customdata[3]} trial(s)<extra>"
-                          + task + "</extra>",
-        ))  # fmt: skip
-    fig.update_layout(title="Sampling schemes: best trial per scheme (by score), accuracy per task",
-                      barmode="group", height=450, yaxis_tickformat=".1%",
-                      yaxis_title="validation accuracy", xaxis_title="scheme")  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=part["scheme"],
+                y=part["acc"],
+                name=task,
+                marker_color=_color(task, tasks),
+                text=[f"{a:.1%}" for a in part["acc"]],
+                textposition="outside",
+                customdata=part[["space", "trial_id", "epoch", "trials"]],
+                hovertemplate="%{x}: %{y:.2%}<br>%{customdata[0]}/%{customdata[1]} epoch "
+                "%{customdata[2]}<br>best of %{customdata[3]} trial(s)<extra>" + task + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title="Sampling schemes: best trial per scheme (by score), accuracy per task",
+        barmode="group",
+        height=450,
+        yaxis_tickformat=".1%",
+        yaxis_title="validation accuracy",
+        xaxis_title="scheme",
+    )
     return fig
 
 
@@ -347,11 +431,17 @@ def pareto_data(study: Study, space: str = "multi") -> pd.DataFrame:
     if not set(acc) <= set(t.columns):
         return pd.DataFrame(columns=cols + [f"acc/{x}" for x in tasks])
     t = t.dropna(subset=acc)
-    data = pd.DataFrame({
-        "trial_id": t["trial_id"], "scheme": t["scheme"], "score": t["best_score"],
-        "epoch": t["best_epoch"], "is_seed": t["is_seed"],
-        f"acc/{tasks[0]}": t[acc[0]], f"acc/{tasks[1]}": t[acc[1]],
-    })  # fmt: skip
+    data = pd.DataFrame(
+        {
+            "trial_id": t["trial_id"],
+            "scheme": t["scheme"],
+            "score": t["best_score"],
+            "epoch": t["best_epoch"],
+            "is_seed": t["is_seed"],
+            f"acc/{tasks[0]}": t[acc[0]],
+            f"acc/{tasks[1]}": t[acc[1]],
+        }
+    )
     data["on_front"] = pareto_front(data[[f"acc/{x}" for x in tasks]].to_numpy())
     return data.reset_index(drop=True)
 
@@ -359,32 +449,58 @@ def pareto_data(study: Study, space: str = "multi") -> pd.DataFrame:
 def plot_pareto(data: pd.DataFrame) -> go.Figure:
     xcol, ycol = [c for c in data.columns if c.startswith("acc/")][:2]
     fig = go.Figure()
-    hover = ("trial %{customdata[0]} (%{customdata[1]}, epoch %{customdata[2]})<br>"
-             + xcol[4:] + " %{x:.2%}<br>" + ycol[4:] + " %{y:.2%}<extra></extra>")  # fmt: skip
+    hover = (
+        "trial %{customdata[0]} (%{customdata[1]}, epoch %{customdata[2]})<br>"
+        + xcol[4:]
+        + " %{x:.2%}<br>"
+        + ycol[4:]
+        + " %{y:.2%}<extra></extra>"
+    )
     for on_front, part in ((False, data[~data["on_front"]]), (True, data[data["on_front"]])):
-        fig.add_trace(go.Scatter(
-            x=part[xcol], y=part[ycol], mode="markers",
-            name="Pareto front" if on_front else "dominated",
-            marker={"size": 11 if on_front else 8, "color": "#d62728" if on_front else "#999"},
-            customdata=part[["trial_id", "scheme", "epoch"]], hovertemplate=hover,
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=part[xcol],
+                y=part[ycol],
+                mode="markers",
+                name="Pareto front" if on_front else "dominated",
+                marker={"size": 11 if on_front else 8, "color": "#d62728" if on_front else "#999"},
+                customdata=part[["trial_id", "scheme", "epoch"]],
+                hovertemplate=hover,
+            )
+        )
     front = data[data["on_front"]].sort_values(xcol)
-    fig.add_trace(go.Scatter(x=front[xcol], y=front[ycol], mode="lines", name="front",
-                             line={"color": "#d62728", "shape": "vh"},
-                             hoverinfo="skip"))  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=front[xcol],
+            y=front[ycol],
+            mode="lines",
+            name="front",
+            line={"color": "#d62728", "shape": "vh"},
+            hoverinfo="skip",
+        )
+    )
     seed = data[data["is_seed"]]
     if len(seed):
-        fig.add_trace(go.Scatter(
-            x=seed[xcol], y=seed[ycol], mode="markers", name="seed configuration",
-            marker={"size": 18, "symbol": "star-open", "color": "#1f77b4", "line_width": 2},
-            customdata=seed[["trial_id", "scheme", "epoch"]], hovertemplate=hover,
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=seed[xcol],
+                y=seed[ycol],
+                mode="markers",
+                name="seed configuration",
+                marker={"size": 18, "symbol": "star-open", "color": "#1f77b4", "line_width": 2},
+                customdata=seed[["trial_id", "scheme", "epoch"]],
+                hovertemplate=hover,
+            )
+        )
     fig.update_layout(
         title=f"Multi-task trade-off: {xcol[4:]} vs {ycol[4:]} accuracy at each trial's "
-              "best-score epoch",
-        xaxis_title=f"{xcol[4:]} accuracy", yaxis_title=f"{ycol[4:]} accuracy",
-        xaxis_tickformat=".1%", yaxis_tickformat=".1%", height=500,
-    )  # fmt: skip
+        "best-score epoch",
+        xaxis_title=f"{xcol[4:]} accuracy",
+        yaxis_title=f"{ycol[4:]} accuracy",
+        xaxis_tickformat=".1%",
+        yaxis_tickformat=".1%",
+        height=500,
+    )
     return fig
 
 
@@ -394,18 +510,30 @@ def plot_pareto(data: pd.DataFrame) -> go.Figure:
 
 def plot_confusion(conf: Confusion) -> go.Figure:
     labels = list(conf.classes)
-    fig = go.Figure(go.Heatmap(
-        z=conf.normalized, x=labels, y=labels, colorscale="Blues", zmin=0, zmax=1,
-        text=conf.counts, texttemplate="%{text}", customdata=conf.counts,
-        colorbar={"title": {"text": "row share"}},
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} (%{z:.1%})<extra></extra>",
-    ))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=conf.normalized,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            text=conf.counts,
+            texttemplate="%{text}",
+            customdata=conf.counts,
+            colorbar={"title": {"text": "row share"}},
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} (%{z:.1%})<extra></extra>",
+        )
+    )
     fig.update_layout(
         title=f"{conf.space} / {conf.task}: trial {conf.trial_id}, epoch {conf.epoch}<br>"
-              f"<sup>accuracy {conf.accuracy:.1%} of {conf.total} validation images</sup>",
-        xaxis_title="predicted", yaxis_title="true class", yaxis_autorange="reversed",
-        height=480, width=560,
-    )  # fmt: skip
+        f"<sup>accuracy {conf.accuracy:.1%} of {conf.total} validation images</sup>",
+        xaxis_title="predicted",
+        yaxis_title="true class",
+        yaxis_autorange="reversed",
+        height=480,
+        width=560,
+    )
     return fig
 
 
@@ -416,16 +544,26 @@ def plot_confusion(conf: Confusion) -> go.Figure:
 def trial_table_data(study: Study) -> pd.DataFrame:
     """One display row per trial: config, status and stop reason, scores."""
     t = study.trials
-    out = pd.DataFrame({
-        "space": t["space"], "trial": t["trial_id"], "seed": np.where(t["is_seed"], "seed", ""),
-        "stop reason": t["stop_reason"],
-        "epochs": t["epochs"].astype(str) + "/" + t["max_epochs"].map(
-            lambda v: "?" if pd.isna(v) else str(int(v))),
-        "best score": t["best_score"].map(_pct),
-        "best epoch": t["best_epoch"].map(lambda v: "" if pd.isna(v) else str(int(v))),
-    })  # fmt: skip
-    for key, name in (("optimizer", "optimizer"), ("lr", "lr"), ("weight_decay", "wd"),
-                      ("lr_schedule", "schedule"), ("scheme", "scheme")):  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "space": t["space"],
+            "trial": t["trial_id"],
+            "seed": np.where(t["is_seed"], "seed", ""),
+            "stop reason": t["stop_reason"],
+            "epochs": t["epochs"].astype(str)
+            + "/"
+            + t["max_epochs"].map(lambda v: "?" if pd.isna(v) else str(int(v))),
+            "best score": t["best_score"].map(_pct),
+            "best epoch": t["best_epoch"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+        }
+    )
+    for key, name in (
+        ("optimizer", "optimizer"),
+        ("lr", "lr"),
+        ("weight_decay", "wd"),
+        ("lr_schedule", "schedule"),
+        ("scheme", "scheme"),
+    ):
         if key in t:
             fmt = _sci if key == "lr" else _text
             out[name] = t[key].map(fmt)
@@ -447,13 +585,17 @@ def _pct(value: float) -> str:
 
 
 def plot_trial_table(data: pd.DataFrame) -> go.Figure:
-    widths = [max(len(str(c)), *(len(str(v)) for v in data[c]), 4) if len(data) else len(str(c))
-              for c in data.columns]  # fmt: skip
-    fig = go.Figure(go.Table(
-        columnwidth=widths,
-        header={"values": list(data.columns), "align": "left", "fill_color": "#e8eef7"},
-        cells={"values": [data[c] for c in data.columns], "align": "left"},
-    ))  # fmt: skip
+    widths = [
+        max(len(str(c)), *(len(str(v)) for v in data[c]), 4) if len(data) else len(str(c))
+        for c in data.columns
+    ]
+    fig = go.Figure(
+        go.Table(
+            columnwidth=widths,
+            header={"values": list(data.columns), "align": "left", "fill_color": "#e8eef7"},
+            cells={"values": [data[c] for c in data.columns], "align": "left"},
+        )
+    )
     fig.update_layout(title="Trials", height=min(1200, 160 + 24 * len(data)))
     return fig
 

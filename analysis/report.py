@@ -60,8 +60,12 @@ def _missing(text: str) -> str:
 
 
 def _figure_div(fig: Figure) -> str:
-    inner = fig.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{fig.name}",
-                               config={"displaylogo": False, "responsive": True})  # fmt: skip
+    inner = fig.figure.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"fig-{fig.name}",
+        config={"displaylogo": False, "responsive": True},
+    )
     return f'<div class="figure" data-figure="{html.escape(fig.name)}">{inner}</div>'
 
 
@@ -69,7 +73,7 @@ def _guarded(section: Section, what: str, build: Callable[[], None]) -> None:
     """Run one section's builder; a failure becomes a note in that section, not a crash."""
     try:
         build()
-    except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
+    except Exception as exc:  # one broken figure must not lose the report
         section.body.append(_missing(f"{what} could not be drawn: {type(exc).__name__}: {exc}"))
 
 
@@ -87,30 +91,49 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
     s = Section("summary", "Summary")
     settings = study.settings
     facts = {
-        "study": settings.get("name", study.path.name), "space": settings.get("space"),
-        "data": settings.get("data"), "trials per space": settings.get("num_samples"),
-        "max epochs": settings.get("max_epochs"), "scheduler": settings.get("scheduler"),
-        "seed": settings.get("seed"), "trials found": len(study.trials),
+        "study": settings.get("name", study.path.name),
+        "space": settings.get("space"),
+        "data": settings.get("data"),
+        "trials per space": settings.get("num_samples"),
+        "max epochs": settings.get("max_epochs"),
+        "scheduler": settings.get("scheduler"),
+        "seed": settings.get("seed"),
+        "trials found": len(study.trials),
         "status": "running now" if study.running else "not running",
-    }  # fmt: skip
-    s.body.append("<table class=\"plain\">" + "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
-        for k, v in facts.items()) + "</table>")  # fmt: skip
+    }
+    s.body.append(
+        '<table class="plain">'
+        + "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+            for k, v in facts.items()
+        )
+        + "</table>"
+    )
     counts = F.stop_reason_counts(study)
     s.body.append(
         "<h3>Stop reasons</h3>"
         + counts.rename_axis("space").reset_index().to_html(classes="plain", border=0, index=False)
     )
-    s.body.append("<ul class=\"notes\">" + "".join(
-        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in STOP_REASONS.items()
-        if k in counts.columns) + "</ul>")  # fmt: skip
-    missing_spaces = [sp for sp in ("single-cifar10", "single-fashionrgb", "multi")
-                      if sp not in study.space_tasks]  # fmt: skip
+    s.body.append(
+        '<ul class="notes">'
+        + "".join(
+            f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
+            for k, v in STOP_REASONS.items()
+            if k in counts.columns
+        )
+        + "</ul>"
+    )
+    missing_spaces = [
+        sp for sp in ("single-cifar10", "single-fashionrgb", "multi") if sp not in study.space_tasks
+    ]
     if missing_spaces:
         s.body.append(_missing("not in this study: " + ", ".join(missing_spaces)))
     if study.notes:
-        s.body.append("<ul class=\"notes\">" + "".join(
-            f"<li>{html.escape(n)}</li>" for n in study.notes) + "</ul>")  # fmt: skip
+        s.body.append(
+            '<ul class="notes">'
+            + "".join(f"<li>{html.escape(n)}</li>" for n in study.notes)
+            + "</ul>"
+        )
     sections.append(s)
 
     # comparison table
@@ -135,8 +158,9 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
             sec.body.append(_missing("no scored trial yet"))
             return
         if data["source"].iloc[0] != "optuna.db":
-            sec.body.append(_missing("no optuna.db: showing each trial's best score from its "
-                                     "results instead"))  # fmt: skip
+            sec.body.append(
+                _missing("no optuna.db: showing each trial's best score from its results instead")
+            )
         add(sec, "history", F.plot_history(data))
 
     def importances(sec: Section) -> None:
@@ -168,8 +192,12 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
             return
         data = F.pareto_data(study)
         if data.empty:
-            sec.body.append(_missing("multi: no trial with both tasks' accuracies "
-                                     "(all errored or none finished an epoch)"))  # fmt: skip
+            sec.body.append(
+                _missing(
+                    "multi: no trial with both tasks' accuracies "
+                    "(all errored or none finished an epoch)"
+                )
+            )
         else:
             add(sec, "pareto", F.plot_pareto(data))
 
@@ -230,8 +258,9 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
     )
 
 
-def build_report(study_dir: str | Path, out: str | Path | None = None,
-                 figure_files: bool = True, top_k: int = 5) -> Path:  # fmt: skip
+def build_report(
+    study_dir: str | Path, out: str | Path | None = None, figure_files: bool = True, top_k: int = 5
+) -> Path:
     """Write the report (default `<study dir>/report.html`) and, beside it, the figures as
     standalone files in `<out stem>_figures/`. Returns the report's path."""
     study = load_study(study_dir)
@@ -244,8 +273,12 @@ def build_report(study_dir: str | Path, out: str | Path | None = None,
         folder = out.parent / f"{out.stem}_figures"
         folder.mkdir(exist_ok=True)
         for fig in figs:
-            fig.figure.write_html(folder / f"{fig.name}.html", include_plotlyjs="directory",
-                                  full_html=True, div_id=f"fig-{fig.name}")  # fmt: skip
+            fig.figure.write_html(
+                folder / f"{fig.name}.html",
+                include_plotlyjs="directory",
+                full_html=True,
+                div_id=f"fig-{fig.name}",
+            )
     return out
 
 
@@ -264,8 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=5, help="learning curves per task")
     args = parser.parse_args(argv)
     try:
-        path = build_report(args.study, args.out, figure_files=not args.no_figure_files,
-                            top_k=args.top_k)  # fmt: skip
+        path = build_report(
+            args.study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
+        )
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -36,14 +36,24 @@ KNOWN_SPACES = ("single-cifar10", "single-fashionrgb", "multi")
 
 # the seed's hand-picked configuration (search_spaces.single/multi.SEED_POINT), matched by value
 SEED_SINGLE: dict[str, Any] = {
-    "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "lr_schedule": "step",
-}  # fmt: skip
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "lr_schedule": "step",
+}
 SEED_MULTI: dict[str, Any] = {**SEED_SINGLE, "scheme": "coin", "coin_p": 0.5}
 
 PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
 EPOCH_FIELDS = (
-    "epoch", "score", "lr", "diverged", "done", "timestamp", "time_this_iter_s", "time_total_s",
-)  # fmt: skip
+    "epoch",
+    "score",
+    "lr",
+    "diverged",
+    "done",
+    "timestamp",
+    "time_this_iter_s",
+    "time_total_s",
+)
 STOP_REASONS = {
     "finished": "ran all max_epochs epochs",
     "early-stopped": "stopped by ASHA at a rung (fewer epochs, not errored)",
@@ -179,8 +189,11 @@ def flatten_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def asha_rungs(max_epochs: int, grace_period: int | None = None, reduction_factor: int = 3,
-               ) -> list[int]:  # fmt: skip
+def asha_rungs(
+    max_epochs: int,
+    grace_period: int | None = None,
+    reduction_factor: int = 3,
+) -> list[int]:
     """Epochs at which the study's ASHA scheduler may stop a trial (as `study.runner` sets it)."""
     grace = grace_period if grace_period is not None else max(1, max_epochs // 4)
     if max_epochs <= grace:
@@ -189,8 +202,15 @@ def asha_rungs(max_epochs: int, grace_period: int | None = None, reduction_facto
     return [grace * reduction_factor**k for k in range(count)]
 
 
-def stop_reason(*, errored: bool, epochs: int, max_epochs: float | None, diverged: bool,
-                running: bool = False, scheduler: str | None = "asha") -> str:  # fmt: skip
+def stop_reason(
+    *,
+    errored: bool,
+    epochs: int,
+    max_epochs: float | None,
+    diverged: bool,
+    running: bool = False,
+    scheduler: str | None = "asha",
+) -> str:
     """Why a trial stopped; see `STOP_REASONS`."""
     if errored:
         return "errored"
@@ -266,9 +286,10 @@ def _experiment_dirs(path: Path) -> list[Path]:
 
 def _trial_dirs(space_dir: Path) -> list[Path]:
     return sorted(
-        p for p in space_dir.iterdir()
+        p
+        for p in space_dir.iterdir()
         if p.is_dir() and (p.name.startswith("trial_") or (p / PARAMS_FILE).is_file())
-    )  # fmt: skip
+    )
 
 
 def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -276,15 +297,17 @@ def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str
     if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
         return None
     rec = {
-        k: v for k, v in row.items()
+        k: v
+        for k, v in row.items()
         if k in EPOCH_FIELDS or ("/" in k and not k.startswith("confusion/"))
-    }  # fmt: skip
+    }
     rec["space"], rec["trial_id"], rec["epoch"] = space, trial_id, int(epoch)
     return rec
 
 
-def _load_space(path: Path, space_dir: Path, notes: list[str]) -> tuple[list[dict], list[dict],
-                                                                        dict]:  # fmt: skip
+def _load_space(
+    path: Path, space_dir: Path, notes: list[str]
+) -> tuple[list[dict], list[dict], dict]:
     """(trial records, epoch records, confusions) of one experiment folder."""
     space = space_dir.name
     trials, epochs, confusions = [], [], {}
@@ -311,8 +334,9 @@ def _load_space(path: Path, space_dir: Path, notes: list[str]) -> tuple[list[dic
             if rec is None:
                 continue
             epochs.append(rec)
-            matrices = {k[len("confusion/"):]: v for k, v in row.items()
-                        if k.startswith("confusion/")}  # fmt: skip
+            matrices = {
+                k[len("confusion/") :]: v for k, v in row.items() if k.startswith("confusion/")
+            }
             if matrices:
                 confusions[(space, trial_id, rec["epoch"])] = matrices
     if skipped_total:
@@ -347,9 +371,13 @@ def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame
     acc = [f"acc/{t}" for t in tasks if f"acc/{t}" in epochs]
     grouped = epochs.groupby(keys, sort=False)
     stats = grouped.agg(
-        epochs=("epoch", "size"), last_epoch=("epoch", "max"), best_score=("score", "max"),
-        last_score=("score", "last"), diverged=("diverged", "last"), done=("done", "last"),
-    )  # fmt: skip
+        epochs=("epoch", "size"),
+        last_epoch=("epoch", "max"),
+        best_score=("score", "max"),
+        last_score=("score", "last"),
+        diverged=("diverged", "last"),
+        done=("done", "last"),
+    )
     ranked = epochs.assign(_s=epochs["score"].fillna(-np.inf))
     best_rows = epochs.loc[ranked.groupby(keys, sort=False)["_s"].idxmax()]
     at_best = best_rows.set_index(keys)[["epoch", *acc]]
@@ -367,8 +395,9 @@ def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame
         start = pd.to_numeric(epochs["timestamp"], errors="coerce") - pd.to_numeric(
             epochs["time_this_iter_s"], errors="coerce"
         )
-        parts.append(start.groupby([epochs["space"], epochs["trial_id"]]).min().rename("start")
-                     .to_frame())  # fmt: skip
+        parts.append(
+            start.groupby([epochs["space"], epochs["trial_id"]]).min().rename("start").to_frame()
+        )
     out = pd.concat(parts, axis=1).reset_index()
     out["best_epoch"] = out["best_epoch"].astype("Int64")
     return out
@@ -409,16 +438,19 @@ def load_optuna(path: Path) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
             studies[name] = copy
             for t in trials:
                 rec = {
-                    "space": name, "number": t.number, "state": t.state.name,
+                    "space": name,
+                    "number": t.number,
+                    "state": t.state.name,
                     "value": t.value if t.values and len(t.values) == 1 else np.nan,
                     "seed": "fixed_params" in t.system_attrs,
-                    "datetime_start": t.datetime_start, "datetime_complete": t.datetime_complete,
-                }  # fmt: skip
+                    "datetime_start": t.datetime_start,
+                    "datetime_complete": t.datetime_complete,
+                }
                 rec.update({f"params_{k}": v for k, v in t.params.items()})
                 records.append(rec)
         storage.remove_session()
         storage.engine.dispose()  # release the file: the study may be resumed meanwhile
-    except Exception as exc:  # noqa: BLE001 - any database problem is a note, not a crash
+    except Exception as exc:  # any database problem is a note, not a crash
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return empty, {}, [f"{OPTUNA_DB} unreadable ({first})"]
     finally:
@@ -506,8 +538,7 @@ def load_study(path: str | os.PathLike[str]) -> Study:
 
     space_tasks = _space_tasks(experiments, trials, epochs, tasks)
     all_tasks = list(dict.fromkeys(t for ts in space_tasks.values() for t in ts))
-    trials = trials.merge(_per_trial_stats(epochs, all_tasks), on=["space", "trial_id"],
-                          how="left")  # fmt: skip
+    trials = trials.merge(_per_trial_stats(epochs, all_tasks), on=["space", "trial_id"], how="left")
     for col in ("best_score", "best_epoch", "last_score", "last_epoch", "diverged", "done"):
         if col not in trials:
             trials[col] = np.nan
@@ -525,14 +556,14 @@ def load_study(path: str | os.PathLike[str]) -> Study:
     trials["stop_reason"] = [
         stop_reason(
             errored=e, epochs=n, max_epochs=m, diverged=d, running=running, scheduler=scheduler
-        )  # fmt: skip
+        )
         for e, n, m, d in zip(
             trials["errored"],
             trials["epochs"],
             trials["max_epochs"],
             trials["diverged"],
             strict=True,
-        )  # fmt: skip
+        )
     ]
     trials["n_tasks"] = trials["space"].map(lambda s: len(space_tasks.get(s, ())))
     if "scheme" not in trials:
@@ -559,18 +590,28 @@ def load_study(path: str | os.PathLike[str]) -> Study:
     trials["order"] = trials.groupby("space").cumcount()
     trials["is_seed"] = _seed_flags(trials, space_tasks)
     order = {s: i for i, s in enumerate(space_tasks)}
-    trials = trials.sort_values(["space", "order"], key=lambda c: c.map(order) if c.name ==
-                                "space" else c, kind="stable").reset_index(drop=True)  # fmt: skip
+    trials = trials.sort_values(
+        ["space", "order"], key=lambda c: c.map(order) if c.name == "space" else c, kind="stable"
+    ).reset_index(drop=True)
     trials = trials[_trial_columns(trials)]
     return Study(
-        path=path, settings=settings, tasks=tasks, space_tasks=space_tasks, trials=trials,
-        epochs=epochs, optuna_trials=optuna_trials, notes=notes, running=running,
-        confusions=confusions, optuna_studies=studies,
-    )  # fmt: skip
+        path=path,
+        settings=settings,
+        tasks=tasks,
+        space_tasks=space_tasks,
+        trials=trials,
+        epochs=epochs,
+        optuna_trials=optuna_trials,
+        notes=notes,
+        running=running,
+        confusions=confusions,
+        optuna_studies=studies,
+    )
 
 
-def _space_tasks(experiments: list[Path], trials: pd.DataFrame, epochs: pd.DataFrame,
-                 tasks: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:  # fmt: skip
+def _space_tasks(
+    experiments: list[Path], trials: pd.DataFrame, epochs: pd.DataFrame, tasks: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for folder in experiments:
         space = folder.name
@@ -578,8 +619,7 @@ def _space_tasks(experiments: list[Path], trials: pd.DataFrame, epochs: pd.DataF
         names = next((str(v).split(",") for v in listed if isinstance(v, str) and v), None)
         if names is None:
             rows = epochs[epochs["space"] == space]
-            names = [c[4:] for c in rows.columns if c.startswith("acc/") and
-                     rows[c].notna().any()]  # fmt: skip
+            names = [c[4:] for c in rows.columns if c.startswith("acc/") and rows[c].notna().any()]
         if not names and space.startswith("single-"):
             names = [space.removeprefix("single-")]
         if not names:
@@ -601,14 +641,28 @@ def _seed_flags(trials: pd.DataFrame, space_tasks: Mapping[str, Sequence[str]]) 
 
 def _trial_columns(trials: pd.DataFrame) -> list[str]:
     lead = [
-        "space", "trial_id", "order", "optuna_number", "is_seed", "stop_reason", "epochs",
-        "max_epochs", "best_score", "best_epoch", "last_score",
-    ]  # fmt: skip
+        "space",
+        "trial_id",
+        "order",
+        "optuna_number",
+        "is_seed",
+        "stop_reason",
+        "epochs",
+        "max_epochs",
+        "best_score",
+        "best_epoch",
+        "last_score",
+    ]
     config = [
-        "tasks", "optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p",
+        "tasks",
+        "optimizer",
+        "lr",
+        "weight_decay",
+        "lr_schedule",
+        "scheme",
+        "coin_p",
         "temperature",
-    ]  # fmt: skip
-    metric = sorted(c for c in trials if c.split("/")[0] in ("acc_at_best", "best_acc",
-                                                             "last_acc"))  # fmt: skip
+    ]
+    metric = sorted(c for c in trials if c.split("/")[0] in ("acc_at_best", "best_acc", "last_acc"))
     head = [c for c in lead + config if c in trials] + metric
     return head + [c for c in trials.columns if c not in head]

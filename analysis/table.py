@@ -153,25 +153,33 @@ def comparison(study: Study) -> Comparison:
         why_dm["tuned"] += [single_why] if single_why else []
         why_dm["seed"] += [seed_single_why] if seed_single_why else []
         e = {
-            "single": _entry(study, single, task), "multi": _entry(study, multi, task),
+            "single": _entry(study, single, task),
+            "multi": _entry(study, multi, task),
             "seed_single": _entry(study, seed_single, task),
             "seed_multi": _entry(study, seed_multi, task),
-        }  # fmt: skip
+        }
         row: dict[str, object] = {"task": task}
         for key, entry in e.items():
-            row.update({f"{key}_acc": entry["acc"], f"{key}_trial": entry["trial"],
-                        f"{key}_epoch": entry["epoch"]})  # fmt: skip
+            row.update(
+                {
+                    f"{key}_acc": entry["acc"],
+                    f"{key}_trial": entry["trial"],
+                    f"{key}_epoch": entry["epoch"],
+                }
+            )
         row["change_pts"] = (e["multi"]["acc"] - e["single"]["acc"]) * 100
         row["seed_change_pts"] = (e["seed_multi"]["acc"] - e["seed_single"]["acc"]) * 100
         rows.append(row)
-        cells.append({
-            "task": task,
-            COLUMNS["single"]: single_why or _cell(e["single"]["acc"]),
-            COLUMNS["multi"]: multi_why or _cell(e["multi"]["acc"], e["single"]["acc"]),
-            COLUMNS["seed_single"]: seed_single_why or _cell(e["seed_single"]["acc"]),
-            COLUMNS["seed_multi"]: seed_multi_why
-            or _cell(e["seed_multi"]["acc"], e["seed_single"]["acc"]),
-        })  # fmt: skip
+        cells.append(
+            {
+                "task": task,
+                COLUMNS["single"]: single_why or _cell(e["single"]["acc"]),
+                COLUMNS["multi"]: multi_why or _cell(e["multi"]["acc"], e["single"]["acc"]),
+                COLUMNS["seed_single"]: seed_single_why or _cell(e["seed_single"]["acc"]),
+                COLUMNS["seed_multi"]: seed_multi_why
+                or _cell(e["seed_multi"]["acc"], e["seed_single"]["acc"]),
+            }
+        )
     frame = pd.DataFrame(rows)
     for key in COLUMNS:
         frame[f"{key}_epoch"] = pd.to_numeric(frame[f"{key}_epoch"]).astype("Int64")
@@ -179,14 +187,17 @@ def comparison(study: Study) -> Comparison:
     seed_dm = _frame_delta_m(frame, "seed_multi", "seed_single")
     frame["delta_m_pct"] = dm
     frame["seed_delta_m_pct"] = seed_dm
-    cells.append({
-        "task": "Δm",
-        COLUMNS["single"]: "",
-        COLUMNS["multi"]: format_delta_m(dm) if not _nan(dm) else _na(why_dm["tuned"]),
-        COLUMNS["seed_single"]: "",
-        COLUMNS["seed_multi"]: format_delta_m(seed_dm)
-        if not _nan(seed_dm) else _na(why_dm["seed"]),
-    })  # fmt: skip
+    cells.append(
+        {
+            "task": "Δm",
+            COLUMNS["single"]: "",
+            COLUMNS["multi"]: format_delta_m(dm) if not _nan(dm) else _na(why_dm["tuned"]),
+            COLUMNS["seed_single"]: "",
+            COLUMNS["seed_multi"]: format_delta_m(seed_dm)
+            if not _nan(seed_dm)
+            else _na(why_dm["seed"]),
+        }
+    )
     notes += _provenance(frame, multi)
     for space in study.spaces:
         errored = study.space_trials(space)["stop_reason"].eq("errored")
@@ -233,9 +244,12 @@ def _provenance(frame: pd.DataFrame, multi: pd.Series | None) -> list[str]:
             f"multi-task: {frame['multi_trial'].iloc[0]} epoch {frame['multi_epoch'].iloc[0]} "
             f"(score {multi['best_score']:.4f}, scheme {multi.get('scheme')})"
         )
-    seeds = {f"{t} epoch {e}" for key in ("seed_single", "seed_multi")
-             for t, e in zip(frame[f"{key}_trial"], frame[f"{key}_epoch"], strict=True)
-             if isinstance(t, str)}  # fmt: skip
+    seeds = {
+        f"{t} epoch {e}"
+        for key in ("seed_single", "seed_multi")
+        for t, e in zip(frame[f"{key}_trial"], frame[f"{key}_epoch"], strict=True)
+        if isinstance(t, str)
+    }
     if seeds:
         out.append("seed configuration: " + ", ".join(sorted(seeds)))
     return out
@@ -264,10 +278,14 @@ def to_text(table: Comparison) -> str:
 
 def to_markdown(table: Comparison) -> str:
     """A GitHub-flavoured Markdown table with the title and notes."""
-    esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    esc = lambda v: str(v).replace("|", "\\|")
     header = list(table.cells.columns)
-    lines = [f"**{esc(table.title)}**", "", "| " + " | ".join(map(esc, header)) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]  # fmt: skip
+    lines = [
+        f"**{esc(table.title)}**",
+        "",
+        "| " + " | ".join(map(esc, header)) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+    ]
     for row in table.cells.itertuples(index=False):
         lines.append("| " + " | ".join(esc(v) for v in row) + " |")
     lines += [""] + [f"- {esc(n)}" for n in table.notes]
@@ -290,11 +308,11 @@ def to_html(table: Comparison) -> str:
     for i, row in enumerate(table.cells.itertuples(index=False)):
         cls = ' class="delta-m"' if i == len(table.cells) - 1 else ""
         tds = "".join(
-            f'<td class="missing">{html.escape(str(v))}</td>' if str(v).startswith(("missing",
-                                                                                 "n/a"))
+            f'<td class="missing">{html.escape(str(v))}</td>'
+            if str(v).startswith(("missing", "n/a"))
             else f"<td>{html.escape(str(v))}</td>"
             for v in row
-        )  # fmt: skip
+        )
         body.append(f"<tr{cls}>{tds}</tr>")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
     return (

@@ -63,9 +63,14 @@ def seed_loader(
     mean, std = task.channel_stats()
     dataset = SeedStyleDataset(task.train_x, task.train_y, seed_transform(mean, std))
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-        persistent_workers=num_workers > 0, pin_memory=pin_memory, drop_last=False,
-    )  # fmt: skip
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=pin_memory,
+        drop_last=False,
+    )
 
 
 def sync(device: torch.device) -> None:

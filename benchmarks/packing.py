@@ -51,8 +51,13 @@ class PackedTrial:
 
         self.config = TrialConfig.from_dict(config)
         self.device = claim_resources(self.config)
-        data = prepare_tasks(list(self.config.tasks), "synthetic", ".",
-                             limit_train=self.config.limit_train, limit_val=64)  # fmt: skip
+        data = prepare_tasks(
+            list(self.config.tasks),
+            "synthetic",
+            ".",
+            limit_train=self.config.limit_train,
+            limit_val=64,
+        )
         self.tasks = {name: task.to(self.device) for name, task in data.items()}
         self.state = setup(self.config, self.tasks, self.device)
 
@@ -81,8 +86,13 @@ class PackedTrial:
             images += self._epoch()
             sync(self.device)
         end = time.time()
-        return {"images": images, "start": start, "end": end, "pid": os.getpid(),
-                "memory": peak_memory(self.device)}  # fmt: skip
+        return {
+            "images": images,
+            "start": start,
+            "end": end,
+            "pid": os.getpid(),
+            "memory": peak_memory(self.device),
+        }
 
 
 def _process_worker(config: dict[str, Any], seconds: float, barrier: Any, results: Any) -> None:
@@ -91,7 +101,7 @@ def _process_worker(config: dict[str, Any], seconds: float, barrier: Any, result
         warmup = trial.prepare()
         barrier.wait()
         results.put({**trial.train(seconds), "warmup_s": warmup})
-    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which fails loudly
+    except BaseException as exc:  # reported to the driver, which fails loudly
         barrier.abort()
         results.put({"error": f"{type(exc).__name__}: {exc}"})
 
@@ -99,8 +109,9 @@ def _process_worker(config: dict[str, Any], seconds: float, barrier: Any, result
 def run_processes(configs: list[dict[str, Any]], seconds: float) -> list[dict[str, Any]]:
     ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
     barrier, results = ctx.Barrier(len(configs)), ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(c, seconds, barrier, results))
-             for c in configs]  # fmt: skip
+    procs = [
+        ctx.Process(target=_process_worker, args=(c, seconds, barrier, results)) for c in configs
+    ]
     for p in procs:
         p.start()
     out = [results.get() for _ in procs]
@@ -128,12 +139,22 @@ def start_ray(cpus: float, gpus: int) -> None:
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     ray.init(
-        address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
-        configure_logging=True, logging_level="WARNING", log_to_driver=True,
+        address="local",
+        num_cpus=cpus,
+        num_gpus=gpus,
+        include_dashboard=False,
+        configure_logging=True,
+        logging_level="WARNING",
+        log_to_driver=True,
         # actors import this module (it is not installed), so give them the repository root
-        runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}},
-    )  # fmt: skip
+        runtime_env={
+            "env_vars": {
+                "PYTHONPATH": os.pathsep.join(
+                    [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+                )
+            }
+        },
+    )
 
 
 def summarize(n: int, runs: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
@@ -144,14 +165,17 @@ def summarize(n: int, runs: list[dict[str, Any]], config: dict[str, Any]) -> dic
     window = max(r["end"] for r in runs) - min(r["start"] for r in runs)
     per_trial = [r["images"] / (r["end"] - r["start"]) for r in runs]
     record: dict[str, Any] = {
-        "trials": n, "cpus_per_trial": config["cpus"], "gpus_per_trial": config["gpus"],
-        "window_s": window, "images": sum(r["images"] for r in runs),
+        "trials": n,
+        "cpus_per_trial": config["cpus"],
+        "gpus_per_trial": config["gpus"],
+        "window_s": window,
+        "images": sum(r["images"] for r in runs),
         "aggregate_img_per_s": sum(r["images"] for r in runs) / window,
         "per_trial_img_per_s": per_trial,
         "start_skew_s": max(r["start"] for r in runs) - min(r["start"] for r in runs),
         "warmup_s": [r["warmup_s"] for r in runs],
         "peak_memory": [r["memory"] for r in runs],
-    }  # fmt: skip
+    }
     total = runs[0]["memory"].get("device_total_bytes")
     if total:
         share = int(config["gpus"] * total) if config["gpus"] < 1 else total
@@ -184,8 +208,9 @@ def main(argv: list[str] | None = None) -> None:
             p.error("--device cuda: CUDA is not available here (use --device cpu)")
     elif args.device != "cpu":
         p.error(f"--device must be cuda or cpu, got {args.device!r}")
-    counts = [int(n) for n in (args.trials or ("1,2,4,8" if args.device == "cuda" else "1,2"))
-              .split(",")]  # fmt: skip
+    counts = [
+        int(n) for n in (args.trials or ("1,2,4,8" if args.device == "cuda" else "1,2")).split(",")
+    ]
     if any(n < 1 for n in counts):
         p.error("--trials must be positive counts")
     cpus = args.cpus or float(os.cpu_count() or 1)
@@ -196,37 +221,51 @@ def main(argv: list[str] | None = None) -> None:
     if launcher == "ray":
         start_ray(cpus, 1 if args.device == "cuda" else 0)
     base = {
-        "tasks": args.tasks.split(","), "data": "synthetic", "limit_train": args.limit_train,
-        "batch_size": args.batch_size, "max_epochs": 1000, "scheme": args.scheme,
+        "tasks": args.tasks.split(","),
+        "data": "synthetic",
+        "limit_train": args.limit_train,
+        "batch_size": args.batch_size,
+        "max_epochs": 1000,
+        "scheme": args.scheme,
         "compile": args.compile,
-    }  # fmt: skip
+    }
     records = []
     for n in counts:
         config = {**base, "cpus": cpus / n, "gpus": 1 / n if args.device == "cuda" else 0.0}
         runs = (run_ray if launcher == "ray" else run_processes)([config] * n, args.seconds)
         record = summarize(n, runs, config)
-        alone = next((r for r in [*records, record] if r["trials"] == 1 and "error" not in r),
-                     None)  # fmt: skip
+        alone = next((r for r in [*records, record] if r["trials"] == 1 and "error" not in r), None)
         if alone and "error" not in record:
             record["speedup_vs_1"] = record["aggregate_img_per_s"] / alone["aggregate_img_per_s"]
         records.append(record)
         emit({"benchmark": "packing", "device": args.device, "launcher": launcher, **record})
-        log(f"packing: {n} trial(s): " + (
-            f"{record['aggregate_img_per_s']:,.0f} img/s aggregate"
-            if "aggregate_img_per_s" in record else f"failed: {record['error']}"))  # fmt: skip
+        log(
+            f"packing: {n} trial(s): "
+            + (
+                f"{record['aggregate_img_per_s']:,.0f} img/s aggregate"
+                if "aggregate_img_per_s" in record
+                else f"failed: {record['error']}"
+            )
+        )
     speedups = {r["trials"]: r.get("speedup_vs_1") for r in records}
     summary: dict[str, Any] = {
-        "benchmark": "packing", "phase": "summary", "device": args.device, "launcher": launcher,
-        "batch_size": args.batch_size, "tasks": base["tasks"], "scheme": args.scheme,
-        "compile": args.compile, "seconds": args.seconds, "speedup_vs_1": speedups,
+        "benchmark": "packing",
+        "phase": "summary",
+        "device": args.device,
+        "launcher": launcher,
+        "batch_size": args.batch_size,
+        "tasks": base["tasks"],
+        "scheme": args.scheme,
+        "compile": args.compile,
+        "seconds": args.seconds,
+        "speedup_vs_1": speedups,
         "loadavg": [load_before, loadavg()],
-    }  # fmt: skip
+    }
     if args.device == "cuda":
         summary["targets"] = {"speedup_at_4": TARGET_SPEEDUP_AT_4, "memory_within_share": True}
-        summary["ok"] = (
-            (speedups.get(4) or 0) >= TARGET_SPEEDUP_AT_4
-            and all(r.get("memory_ok", False) for r in records)
-        )  # fmt: skip
+        summary["ok"] = (speedups.get(4) or 0) >= TARGET_SPEEDUP_AT_4 and all(
+            r.get("memory_ok", False) for r in records
+        )
     emit(summary)
 
 

@@ -35,8 +35,13 @@ from trainables.engine import BatchStream
 TARGET = 10.0  # ours / best seed-style variant
 
 
-def ours_epoch(task: TaskData, stats: tuple[torch.Tensor, torch.Tensor], batch_size: int,
-               stream: BatchStream, gen: torch.Generator) -> None:  # fmt: skip
+def ours_epoch(
+    task: TaskData,
+    stats: tuple[torch.Tensor, torch.Tensor],
+    batch_size: int,
+    stream: BatchStream,
+    gen: torch.Generator,
+) -> None:
     for _ in range(-(-len(task.train_y) // batch_size)):
         idx = stream.next(batch_size)
         x = normalize(augment(task.train_x.index_select(0, idx), gen), *stats, True)
@@ -80,27 +85,31 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(args.rounds):
         for name in rotated(list(variants), r):
             times[name].append(timed(variants[name], cpu))
-        log(f"pipeline round {r + 1}/{args.rounds}: "
-            + ", ".join(f"{k} {n / v[-1]:,.0f} img/s" for k, v in times.items()))  # fmt: skip
+        log(
+            f"pipeline round {r + 1}/{args.rounds}: "
+            + ", ".join(f"{k} {n / v[-1]:,.0f} img/s" for k, v in times.items())
+        )
     rate = {name: n / median(t) for name, t in times.items()}
     best_seed = max((k for k in rate if k != "ours"), key=rate.__getitem__)
     ratio = rate["ours"] / rate[best_seed]
-    emit({
-        "benchmark": "pipeline",
-        "images_per_epoch": n,
-        "batch_size": args.batch_size,
-        "rounds": args.rounds,
-        "threads": args.threads,
-        "img_per_s": rate,
-        "spread": {name: spread(t) for name, t in times.items()},
-        "best_img_per_s": {name: n / min(t) for name, t in times.items()},
-        "best_seed_style": best_seed,
-        "ratio_vs_best_seed": ratio,
-        "ratio_vs_seed_w0": rate["ours"] / rate["seed_w0"],
-        "target": TARGET,
-        "ok": ratio >= TARGET,
-        "loadavg": [load_before, loadavg()],
-    })  # fmt: skip
+    emit(
+        {
+            "benchmark": "pipeline",
+            "images_per_epoch": n,
+            "batch_size": args.batch_size,
+            "rounds": args.rounds,
+            "threads": args.threads,
+            "img_per_s": rate,
+            "spread": {name: spread(t) for name, t in times.items()},
+            "best_img_per_s": {name: n / min(t) for name, t in times.items()},
+            "best_seed_style": best_seed,
+            "ratio_vs_best_seed": ratio,
+            "ratio_vs_seed_w0": rate["ours"] / rate["seed_w0"],
+            "target": TARGET,
+            "ok": ratio >= TARGET,
+            "loadavg": [load_before, loadavg()],
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -39,11 +39,16 @@ def _confusion(rng: np.random.Generator, k: int, acc: float) -> list[list[int]]:
     return m.tolist()
 
 
-def _params(rng: np.random.Generator, tasks: list[str], seed_point: bool,
-            max_epochs: int) -> dict[str, Any]:  # fmt: skip
+def _params(
+    rng: np.random.Generator, tasks: list[str], seed_point: bool, max_epochs: int
+) -> dict[str, Any]:
     if seed_point:
-        p: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
-                             "lr_schedule": "step"}  # fmt: skip
+        p: dict[str, Any] = {
+            "optimizer": "adam",
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "lr_schedule": "step",
+        }
         if len(tasks) > 1:
             p.update(scheme="coin", coin_p=0.5)
     else:
@@ -52,7 +57,7 @@ def _params(rng: np.random.Generator, tasks: list[str], seed_point: bool,
             "lr": float(10 ** rng.uniform(-4, -1)),
             "weight_decay": float(rng.choice([0.0, 1e-5, 1e-4, 5e-4])),
             "lr_schedule": str(rng.choice(["step", "cosine", "onecycle"])),
-        }  # fmt: skip
+        }
         if len(tasks) > 1:
             p["scheme"] = str(rng.choice(SCHEMES))
             if p["scheme"] == "coin":
@@ -61,14 +66,30 @@ def _params(rng: np.random.Generator, tasks: list[str], seed_point: bool,
                 p["temperature"] = float(10 ** rng.uniform(0, 1))
             elif p["scheme"] == "joint":
                 p["loss_weights"] = {t: float(rng.uniform(0.5, 2)) for t in tasks}
-    p.update(tasks=tasks, data="synthetic", data_root="/elsewhere/dataset", limit_train=None,
-             limit_val=None, max_epochs=max_epochs, batch_size=128, seed=0, cpus=1.0,
-             gpus=0.0)  # fmt: skip
+    p.update(
+        tasks=tasks,
+        data="synthetic",
+        data_root="/elsewhere/dataset",
+        limit_train=None,
+        limit_val=None,
+        max_epochs=max_epochs,
+        batch_size=128,
+        seed=0,
+        cpus=1.0,
+        gpus=0.0,
+    )
     return p
 
 
-def write_trial(folder: Path, rng: np.random.Generator, trial_id: str, tasks: list[str],
-                params: dict[str, Any], epochs: int, t0: float) -> float:  # fmt: skip
+def write_trial(
+    folder: Path,
+    rng: np.random.Generator,
+    trial_id: str,
+    tasks: list[str],
+    params: dict[str, Any],
+    epochs: int,
+    t0: float,
+) -> float:
     """One trial folder; returns its last score."""
     folder.mkdir(parents=True)
     (folder / "params.json").write_text(json.dumps(params, indent=2))
@@ -82,26 +103,48 @@ def write_trial(folder: Path, rng: np.random.Generator, trial_id: str, tasks: li
             acc = min(0.99, max(0.0, final[t] * (1 - np.exp(-e / tau)) + rng.normal(0, 0.01)))
             conf = _confusion(rng, TASKS[t], acc)
             accs[t] = float(np.trace(np.array(conf)) / (TASKS[t] * VAL_PER_CLASS))
-            row.update({f"acc/{t}": accs[t], f"loss/{t}": 2.3 * (1 - accs[t]),
-                        f"train_loss/{t}": 2.2 * (1 - accs[t]), f"train_acc/{t}": accs[t] + 0.02,
-                        f"steps/{t}": 390 // len(tasks), f"step_share/{t}": 1 / len(tasks),
-                        f"confusion/{t}": conf})  # fmt: skip
+            row.update(
+                {
+                    f"acc/{t}": accs[t],
+                    f"loss/{t}": 2.3 * (1 - accs[t]),
+                    f"train_loss/{t}": 2.2 * (1 - accs[t]),
+                    f"train_acc/{t}": accs[t] + 0.02,
+                    f"steps/{t}": 390 // len(tasks),
+                    f"step_share/{t}": 1 / len(tasks),
+                    f"confusion/{t}": conf,
+                }
+            )
         score = float(np.mean(list(accs.values())))
         dt = float(rng.uniform(20, 40))
         total += dt
-        row.update(score=score, lr=params["lr"], diverged=False, timestamp=int(t0 + total),
-                   checkpoint_dir_name=f"checkpoint_{e - 1:06d}", should_checkpoint=True,
-                   done=e == params["max_epochs"], training_iteration=e, trial_id=trial_id,
-                   date="2026-01-01_00-00-00", time_this_iter_s=dt, time_total_s=total,
-                   pid=1234, hostname="bench", node_ip="127.0.0.1", config=params,
-                   time_since_restore=total, iterations_since_restore=e)  # fmt: skip
+        row.update(
+            score=score,
+            lr=params["lr"],
+            diverged=False,
+            timestamp=int(t0 + total),
+            checkpoint_dir_name=f"checkpoint_{e - 1:06d}",
+            should_checkpoint=True,
+            done=e == params["max_epochs"],
+            training_iteration=e,
+            trial_id=trial_id,
+            date="2026-01-01_00-00-00",
+            time_this_iter_s=dt,
+            time_total_s=total,
+            pid=1234,
+            hostname="bench",
+            node_ip="127.0.0.1",
+            config=params,
+            time_since_restore=total,
+            iterations_since_restore=e,
+        )
         lines.append(json.dumps(row))
     (folder / "result.json").write_text("\n".join(lines) + "\n")
     return score
 
 
-def make_study(root: Path, trials: int = 100, epochs: int = 50, optuna_db: bool = True,
-               seed: int = 0) -> Path:  # fmt: skip
+def make_study(
+    root: Path, trials: int = 100, epochs: int = 50, optuna_db: bool = True, seed: int = 0
+) -> Path:
     """A fake `all` study: half the trials multi-task, a quarter per single-task space; a few
     early-stopped at ASHA rungs, one errored, one diverged."""
     rng = np.random.default_rng(seed)
@@ -109,18 +152,43 @@ def make_study(root: Path, trials: int = 100, epochs: int = 50, optuna_db: bool 
     study.mkdir(parents=True)
     n_multi = trials // 2
     n_single = (trials - n_multi) // 2
-    plan = {"single-cifar10": (["cifar10"], n_single),
-            "single-fashionrgb": (["fashionrgb"], trials - n_multi - n_single),
-            "multi": (list(TASKS), n_multi)}  # fmt: skip
-    (study / "study.json").write_text(json.dumps({
-        "name": "bench", "space": "all", "storage": "/elsewhere", "num_samples": max(
-            n for _, n in plan.values()), "max_epochs": epochs, "scheduler": "asha", "seed": 0,
-        "data": "synthetic", "limit_train": None, "limit_val": None, "batch_size": 128,
-    }, indent=2))  # fmt: skip
-    (study / "tasks.json").write_text(json.dumps({
-        t: {"classes": [f"class{i}" for i in range(k)], "train_size": 5000,
-            "val_size": k * VAL_PER_CLASS, "synthetic": True} for t, k in TASKS.items()
-    }, indent=2))  # fmt: skip
+    plan = {
+        "single-cifar10": (["cifar10"], n_single),
+        "single-fashionrgb": (["fashionrgb"], trials - n_multi - n_single),
+        "multi": (list(TASKS), n_multi),
+    }
+    (study / "study.json").write_text(
+        json.dumps(
+            {
+                "name": "bench",
+                "space": "all",
+                "storage": "/elsewhere",
+                "num_samples": max(n for _, n in plan.values()),
+                "max_epochs": epochs,
+                "scheduler": "asha",
+                "seed": 0,
+                "data": "synthetic",
+                "limit_train": None,
+                "limit_val": None,
+                "batch_size": 128,
+            },
+            indent=2,
+        )
+    )
+    (study / "tasks.json").write_text(
+        json.dumps(
+            {
+                t: {
+                    "classes": [f"class{i}" for i in range(k)],
+                    "train_size": 5000,
+                    "val_size": k * VAL_PER_CLASS,
+                    "synthetic": True,
+                }
+                for t, k in TASKS.items()
+            },
+            indent=2,
+        )
+    )
     grace = max(1, epochs // 4)
     records: dict[str, list[tuple[dict, float | None]]] = {}
     t0 = 1.8e9
@@ -152,11 +220,14 @@ def _write_optuna(study: Path, records: dict[str, list[tuple[dict, float | None]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{study / 'optuna.db'}"
     dists = {
-        "optimizer": Cat(["adam", "adamw", "sgd"]), "lr": Flt(1e-4, 1e-1, log=True),
+        "optimizer": Cat(["adam", "adamw", "sgd"]),
+        "lr": Flt(1e-4, 1e-1, log=True),
         "weight_decay": Cat([0.0, 1e-5, 1e-4, 5e-4]),
-        "lr_schedule": Cat(["step", "cosine", "onecycle"]), "scheme": Cat(SCHEMES),
-        "coin_p": Flt(0.2, 0.9), "temperature": Flt(1.0, 10.0, log=True),
-    }  # fmt: skip
+        "lr_schedule": Cat(["step", "cosine", "onecycle"]),
+        "scheme": Cat(SCHEMES),
+        "coin_p": Flt(0.2, 0.9),
+        "temperature": Flt(1.0, 10.0, log=True),
+    }
     for space, rows in records.items():
         s = optuna.create_study(study_name=space, storage=storage, direction="maximize")
         trials = []
@@ -165,10 +236,14 @@ def _write_optuna(study: Path, records: dict[str, list[tuple[dict, float | None]
             for t, w in (params.get("loss_weights") or {}).items():
                 flat[f"loss_weights/{t}"] = w
             d = {k: dists.get(k, Flt(0.5, 2.0, log=True)) for k in flat}
-            state = optuna.trial.TrialState.COMPLETE if value is not None else \
-                optuna.trial.TrialState.FAIL  # fmt: skip
-            trials.append(optuna.trial.create_trial(params=flat, distributions=d, value=value,
-                                                    state=state))  # fmt: skip
+            state = (
+                optuna.trial.TrialState.COMPLETE
+                if value is not None
+                else optuna.trial.TrialState.FAIL
+            )
+            trials.append(
+                optuna.trial.create_trial(params=flat, distributions=d, value=value, state=state)
+            )
         s.add_trials(trials)
 
 
@@ -190,17 +265,35 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     # the same from a fresh interpreter, as a user runs it (imports included)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "analysis.report", str(study), "--out",
-                    str(root / "cli" / "report.html")], check=True, stdout=subprocess.DEVNULL,
-                   cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.report",
+            str(study),
+            "--out",
+            str(root / "cli" / "report.html"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     cli_seconds = time.perf_counter() - start
-    print(json.dumps({
-        "benchmark": "report", "trials": args.trials, "epochs": args.epochs,
-        "seconds": round(seconds, 3), "cli_seconds": round(cli_seconds, 3),
-        "optuna_db": not args.no_optuna, "report_mb": round(out.stat().st_size / 2**20, 2),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "benchmark": "report",
+                "trials": args.trials,
+                "epochs": args.epochs,
+                "seconds": round(seconds, 3),
+                "cli_seconds": round(cli_seconds, 3),
+                "optuna_db": not args.no_optuna,
+                "report_mb": round(out.stat().st_size / 2**20, 2),
+            }
+        )
+    )
     if args.keep:
-        tmp._finalizer.detach()  # noqa: SLF001 - keep the folder for a look
+        tmp._finalizer.detach()  # keep the folder for a look
         print(f"study: {study}\nreport: {out}", file=sys.stderr)
     else:
         tmp.cleanup()

@@ -86,8 +86,9 @@ def read_trials(experiment: Path) -> list[Trial]:
     return trials
 
 
-def breakdown(trials: list[Trial], launch: float, wall: float, slots: int,
-              lines: list[tuple[float, str]]) -> dict[str, Any]:  # fmt: skip
+def breakdown(
+    trials: list[Trial], launch: float, wall: float, slots: int, lines: list[tuple[float, str]]
+) -> dict[str, Any]:
     """Where the slot-seconds that were not spent in trials' epochs went (times from launch)."""
     by_actor: dict[int, list[Trial]] = {}
     for t in sorted(trials, key=lambda t: t.start):
@@ -122,16 +123,36 @@ def run_study(
     storage: Path, ray_tmp: Path, extra: list[str]
 ) -> tuple[float, float, list[tuple[float, str]], int]:
     """Run the study: (start unix time, wall seconds, timestamped output lines, exit status)."""
-    cmd = [sys.executable, "-m", "study.run", "--quick", "--space", "multi", "--storage",
-           str(storage), "--name", "bench", "--scheduler", "fifo", *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "study.run",
+        "--quick",
+        "--space",
+        "multi",
+        "--storage",
+        str(storage),
+        "--name",
+        "bench",
+        "--scheduler",
+        "fifo",
+        *extra,
+    ]
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "RAY_TMPDIR": str(ray_tmp)}
     env.pop("RAY_ADDRESS", None)
     log("running: " + " ".join(cmd[1:]))
     lines: list[tuple[float, str]] = []
     start_unix, start = time.time(), time.perf_counter()
-    with subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:  # fmt: skip
+    with subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append((time.perf_counter() - start, line.rstrip("\n")))
@@ -140,13 +161,18 @@ def run_study(
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.study",
-                                description=__doc__.split("\n")[0])  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.study", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--num-samples", type=int, help="trials (quick preset: 6)")
     p.add_argument("--max-epochs", type=int, help="epochs per trial (quick preset: 3)")
     p.add_argument("--limit-train", type=int, help="training images per task (quick preset: 1000)")
-    p.add_argument("--cpus", type=float, default=float(os.cpu_count() or 1),
-                   help="CPU cores the study may use (default: all here)")  # fmt: skip
+    p.add_argument(
+        "--cpus",
+        type=float,
+        default=float(os.cpu_count() or 1),
+        help="CPU cores the study may use (default: all here)",
+    )
     p.add_argument("--storage", help="folder for the study (default: a temporary one, removed)")
     p.add_argument("--keep", action="store_true", help="keep the study and Ray's logs; print where")
     args = p.parse_args(argv)
@@ -171,21 +197,24 @@ def main(argv: list[str] | None = None) -> None:
         train_s = sum(t.train_s for t in trials)
         slots = max(int(args.cpus), 1)  # the quick preset gives each trial 1 CPU
         efficiency = train_s / args.cpus / wall
-        emit({
-            "benchmark": "study",
-            "command": " ".join(["python -m study.run --quick --space multi --scheduler fifo",
-                                 *extra]),
-            "wall_s": wall,
-            "trials": len(trials),
-            "epochs": sum(len(t.results) for t in trials),
-            "trial_train_s_sum": train_s,
-            "cpus": args.cpus,
-            "efficiency": efficiency,
-            "target": TARGET,
-            "ok": efficiency >= TARGET,
-            "loadavg": [load_before, loadavg()],
-            "breakdown": breakdown(trials, start_unix, wall, slots, lines),
-        })  # fmt: skip
+        emit(
+            {
+                "benchmark": "study",
+                "command": " ".join(
+                    ["python -m study.run --quick --space multi --scheduler fifo", *extra]
+                ),
+                "wall_s": wall,
+                "trials": len(trials),
+                "epochs": sum(len(t.results) for t in trials),
+                "trial_train_s_sum": train_s,
+                "cpus": args.cpus,
+                "efficiency": efficiency,
+                "target": TARGET,
+                "ok": efficiency >= TARGET,
+                "loadavg": [load_before, loadavg()],
+                "breakdown": breakdown(trials, start_unix, wall, slots, lines),
+            }
+        )
     finally:
         if args.keep or args.storage:
             log(f"study folder kept: {storage}; Ray's logs: {ray_tmp}")

@@ -61,8 +61,9 @@ def make_optimizer(model: torch.nn.Module, device: torch.device) -> torch.optim.
     return torch.optim.Adam(model.parameters(), lr=1e-3, **fused)
 
 
-def bare_train(model: MultiTaskNet, opt: torch.optim.Optimizer, batches: list, bf16: bool,
-               device: torch.device) -> None:  # fmt: skip
+def bare_train(
+    model: MultiTaskNet, opt: torch.optim.Optimizer, batches: list, bf16: bool, device: torch.device
+) -> None:
     model.train()
     for x, y in batches:
         with autocast(device, bf16):
@@ -83,8 +84,12 @@ def bare_eval(model: MultiTaskNet, batches: list, bf16: bool, device: torch.devi
     return int(correct)
 
 
-def seed_train(model: MultiTaskNet, opt: torch.optim.Optimizer,
-               loader: torch.utils.data.DataLoader, device: torch.device) -> None:  # fmt: skip
+def seed_train(
+    model: MultiTaskNet,
+    opt: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    device: torch.device,
+) -> None:
     model.train()
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -94,8 +99,9 @@ def seed_train(model: MultiTaskNet, opt: torch.optim.Optimizer,
         opt.step()
 
 
-def premade_batches(x: torch.Tensor, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor],
-                    batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
+def premade_batches(
+    x: torch.Tensor, y: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor], batch: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     xn = normalize(x, *stats, True)
     return [(xn[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
 
@@ -123,12 +129,21 @@ def main(argv: list[str] | None = None) -> None:
     bs = args.batch_size
     n_train = args.batches * bs
 
-    cfg = TrialConfig.from_dict({
-        "tasks": [TASK], "data": "synthetic", "limit_train": n_train, "limit_val": args.val_images,
-        "batch_size": bs, "max_epochs": 100, "precision": args.precision, "channels_last": True,
-        "cpus": args.threads, "gpus": 1.0 if device.type == "cuda" else 0.0,
-        "compile": args.compile,
-    })  # fmt: skip
+    cfg = TrialConfig.from_dict(
+        {
+            "tasks": [TASK],
+            "data": "synthetic",
+            "limit_train": n_train,
+            "limit_val": args.val_images,
+            "batch_size": bs,
+            "max_epochs": 100,
+            "precision": args.precision,
+            "channels_last": True,
+            "cpus": args.threads,
+            "gpus": 1.0 if device.type == "cuda" else 0.0,
+            "compile": args.compile,
+        }
+    )
     claim_resources(cfg)  # threads; on CUDA cuDNN autotuning, which every variant then shares
     bf16 = args.precision == "bf16" or (args.precision == "auto" and device.type == "cuda")
     cpu_task: TaskData = synthetic_task(n_train, args.val_images)
@@ -165,39 +180,58 @@ def main(argv: list[str] | None = None) -> None:
             t_train[name].append(timed(train[name], device))
         for name in rotated(list(evals), r):
             t_eval[name].append(timed(evals[name], device))
-        log(f"throughput round {r + 1}/{args.rounds}: train "
+        log(
+            f"throughput round {r + 1}/{args.rounds}: train "
             + ", ".join(f"{k} {images[k] / v[-1]:,.0f}" for k, v in t_train.items())
             + " img/s; eval "
             + ", ".join(f"{k} {len(task.val_y) / v[-1]:,.0f}" for k, v in t_eval.items())
-            + " img/s")  # fmt: skip
+            + " img/s"
+        )
 
     common = {
-        "benchmark": "throughput", "device": str(device), "threads": args.threads,
-        "batch_size": bs, "precision": "bf16" if bf16 else "fp32", "rounds": args.rounds,
+        "benchmark": "throughput",
+        "device": str(device),
+        "threads": args.threads,
+        "batch_size": bs,
+        "precision": "bf16" if bf16 else "fp32",
+        "rounds": args.rounds,
         "compile": args.compile,
         "loadavg": [load_before, loadavg()],
-    }  # fmt: skip
+    }
     rate = {k: images[k] / median(v) for k, v in t_train.items()}
     best = {k: images[k] / min(v) for k, v in t_train.items()}
-    emit({
-        **common, "phase": "train", "images_per_epoch": images["engine"],
-        "seed_workers": args.seed_workers,
-        "img_per_s": rate, "spread": {k: spread(v) for k, v in t_train.items()},
-        "best_img_per_s": best, "engine_vs_bare_best": best["engine"] / best["bare"],
-        "engine_vs_bare": rate["engine"] / rate["bare"],
-        "engine_vs_seed": rate["engine"] / rate["seed"],
-        "targets": {"engine_vs_bare": TARGET_BARE, "engine_vs_seed": TARGET_SEED},
-        "ok": rate["engine"] / rate["bare"] >= TARGET_BARE
-        and rate["engine"] / rate["seed"] >= TARGET_SEED,
-    })  # fmt: skip
+    emit(
+        {
+            **common,
+            "phase": "train",
+            "images_per_epoch": images["engine"],
+            "seed_workers": args.seed_workers,
+            "img_per_s": rate,
+            "spread": {k: spread(v) for k, v in t_train.items()},
+            "best_img_per_s": best,
+            "engine_vs_bare_best": best["engine"] / best["bare"],
+            "engine_vs_bare": rate["engine"] / rate["bare"],
+            "engine_vs_seed": rate["engine"] / rate["seed"],
+            "targets": {"engine_vs_bare": TARGET_BARE, "engine_vs_seed": TARGET_SEED},
+            "ok": rate["engine"] / rate["bare"] >= TARGET_BARE
+            and rate["engine"] / rate["seed"] >= TARGET_SEED,
+        }
+    )
     erate = {k: len(task.val_y) / median(v) for k, v in t_eval.items()}
     ebest = {k: len(task.val_y) / min(v) for k, v in t_eval.items()}
-    emit({
-        **common, "phase": "eval", "images": len(task.val_y), "eval_batch": EVAL_BATCH,
-        "img_per_s": erate, "spread": {k: spread(v) for k, v in t_eval.items()},
-        "best_img_per_s": ebest, "engine_vs_bare_best": ebest["engine"] / ebest["bare"],
-        "engine_vs_bare": erate["engine"] / erate["bare"],
-    })  # fmt: skip
+    emit(
+        {
+            **common,
+            "phase": "eval",
+            "images": len(task.val_y),
+            "eval_batch": EVAL_BATCH,
+            "img_per_s": erate,
+            "spread": {k: spread(v) for k, v in t_eval.items()},
+            "best_img_per_s": ebest,
+            "engine_vs_bare_best": ebest["engine"] / ebest["bare"],
+            "engine_vs_bare": erate["engine"] / erate["bare"],
+        }
+    )
 
 
 if __name__ == "__main__":

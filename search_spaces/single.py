@@ -9,8 +9,11 @@ import optuna
 
 # the seed's hand-picked run: Adam, lr 1e-3, no weight decay, step LR (batch from the study)
 SEED_POINT: dict[str, Any] = {
-    "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "lr_schedule": "step",
-}  # fmt: skip
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "lr_schedule": "step",
+}
 
 
 def define(trial: optuna.Trial, tasks: Sequence[str] = ()) -> dict[str, Any]:

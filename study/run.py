@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _run(args) -> int:  # noqa: ANN001
+def _run(args) -> int:
     from study import runner  # imports torch; kept out of --list-spaces and --help
 
     if args.resume:

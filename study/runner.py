@@ -45,11 +45,20 @@ def create_study_dir(settings: StudySettings, data: dict[str, dict[str, TaskData
         ) from None
     (folder / SETTINGS_FILE).write_text(settings.to_json())
     tasks = {t.name: t for space in data.values() for t in space.values()}
-    (folder / TASKS_FILE).write_text(json.dumps({
-        name: {"classes": list(t.classes), "train_size": len(t.train_y),
-               "val_size": len(t.val_y), "synthetic": t.synthetic}
-        for name, t in tasks.items()
-    }, indent=2))  # fmt: skip
+    (folder / TASKS_FILE).write_text(
+        json.dumps(
+            {
+                name: {
+                    "classes": list(t.classes),
+                    "train_size": len(t.train_y),
+                    "val_size": len(t.val_y),
+                    "synthetic": t.synthetic,
+                }
+                for name, t in tasks.items()
+            },
+            indent=2,
+        )
+    )
     return folder
 
 
@@ -77,9 +86,14 @@ def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
     leaves = SPACES[settings.space].leaves
     specs = sorted({t for s in leaves for t in space_tasks(settings, s.name)})
     loaded = prepare_tasks(
-        specs, settings.data, settings.data_root, limit_train=settings.limit_train,
-        limit_val=settings.limit_val, cache_dir=settings.cache_dir, seed=settings.seed,
-    )  # fmt: skip
+        specs,
+        settings.data,
+        settings.data_root,
+        limit_train=settings.limit_train,
+        limit_val=settings.limit_val,
+        cache_dir=settings.cache_dir,
+        seed=settings.seed,
+    )
     return {
         s.name: {task_name(t): loaded[task_name(t)] for t in space_tasks(settings, s.name)}
         for s in leaves
@@ -90,8 +104,13 @@ def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
 # Ray
 
 
-def init_ray(settings: StudySettings, address: str | None, num_cpus=None, num_gpus=None,  # noqa: ANN001
-             dashboard: bool = False) -> None:  # fmt: skip
+def init_ray(
+    settings: StudySettings,
+    address: str | None,
+    num_cpus=None,
+    num_gpus=None,
+    dashboard: bool = False,
+) -> None:
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic, compact trial table
@@ -101,11 +120,14 @@ def init_ray(settings: StudySettings, address: str | None, num_cpus=None, num_gp
     else:
         ray.init(
             address="local",  # always a new instance, never a stale `ray start` left on the host
-            num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=dashboard,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            include_dashboard=dashboard,
             dashboard_host="127.0.0.1",  # only when --dashboard; Ray 2.60 maps a 127.0.0.1
             # node address back to the host's IP, so its own servers rely on token auth
-            configure_logging=True, logging_level="WARNING",
-        )  # fmt: skip
+            configure_logging=True,
+            logging_level="WARNING",
+        )
     resources = ray.cluster_resources()
     slots = resources.get("CPU", 1) // settings.cpus_per_trial
     if settings.gpus_per_trial:
@@ -125,14 +147,15 @@ def init_ray(settings: StudySettings, address: str | None, num_cpus=None, num_gp
             )
 
 
-def _define(trial: Any, define: Callable[..., dict], tasks: tuple[str, ...],
-            constants: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+def _define(
+    trial: Any, define: Callable[..., dict], tasks: tuple[str, ...], constants: dict[str, Any]
+) -> dict[str, Any]:
     """The space's suggestions plus the study's constants (module-level: it is pickled)."""
     define(trial, tasks)
     return constants
 
 
-def _trainable(settings: StudySettings, data: dict[str, TaskData]):  # noqa: ANN202
+def _trainable(settings: StudySettings, data: dict[str, TaskData]):
     from ray import tune
 
     from trainables.trainable import train_trial
@@ -141,18 +164,21 @@ def _trainable(settings: StudySettings, data: dict[str, TaskData]):  # noqa: ANN
     return tune.with_resources(tune.with_parameters(train_trial, tasks=data), resources)
 
 
-def _run_config(settings: StudySettings, space: Space):  # noqa: ANN202
+def _run_config(settings: StudySettings, space: Space):
     from ray import tune
     from ray.tune import CLIReporter
 
     tasks = [task_name(t) for t in space_tasks(settings, space.name)]
     reporter = CLIReporter(
         metric_columns={"epoch": "epoch", "score": "score", **{f"acc/{t}": t for t in tasks}},
-        parameter_columns={"optimizer": "opt", "lr": "lr", **(
-            {"scheme": "scheme"} if len(tasks) > 1 else {})},
+        parameter_columns={
+            "optimizer": "opt",
+            "lr": "lr",
+            **({"scheme": "scheme"} if len(tasks) > 1 else {}),
+        },
         max_report_frequency=30,
         sort_by_metric=True,
-    )  # fmt: skip
+    )
     return tune.RunConfig(
         name=space.name,
         storage_path=str(settings.study_dir),
@@ -164,7 +190,7 @@ def _run_config(settings: StudySettings, space: Space):  # noqa: ANN202
     )
 
 
-def _tune_config(settings: StudySettings, space: Space):  # noqa: ANN202
+def _tune_config(settings: StudySettings, space: Space):
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -174,7 +200,9 @@ def _tune_config(settings: StudySettings, space: Space):  # noqa: ANN202
     tasks = space_tasks(settings, space.name)
     searcher = StudySearch(
         space=functools.partial(
-            _define, define=space.define, tasks=tuple(task_name(t) for t in tasks),
+            _define,
+            define=space.define,
+            tasks=tuple(task_name(t) for t in tasks),
             constants=trial_constants(settings, space.name),
         ),
         metric="score",
@@ -183,12 +211,14 @@ def _tune_config(settings: StudySettings, space: Space):  # noqa: ANN202
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         study_name=space.name,
         storage=optuna.storages.RDBStorage(f"sqlite:///{settings.study_dir / OPTUNA_DB}"),
-    )  # fmt: skip
+    )
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(
-            time_attr="training_iteration", max_t=settings.max_epochs,
-            grace_period=max(1, settings.max_epochs // 4), reduction_factor=3,
-        )  # fmt: skip
+            time_attr="training_iteration",
+            max_t=settings.max_epochs,
+            grace_period=max(1, settings.max_epochs // 4),
+            reduction_factor=3,
+        )
     else:
         scheduler = FIFOScheduler()
     return tune.TuneConfig(
@@ -243,7 +273,7 @@ class StudyInterrupted(Exception):
     """A space's experiment stopped before all its trials ended (Ctrl-C, lost nodes)."""
 
 
-def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):  # noqa: ANN201
+def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):
     """Run (or continue) one space's experiment to its full number of trials."""
     from ray import tune
 
@@ -251,8 +281,11 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):
     trainable = _trainable(settings, data)
     if experiment_state_ok(folder):
         tuner = tune.Tuner.restore(
-            str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True,
-        )  # fmt: skip
+            str(folder),
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+        )
     else:
         if folder.exists():  # killed during start-up: no results, nothing of value written
             check_experiments(settings)
@@ -316,8 +349,16 @@ def summarize(settings: StudySettings, space: Space, grid: Any) -> str:
             continue
         df = best.metrics_dataframe
         acc = df[f"acc/{name}"].max() if df is not None and len(df) else float("nan")
-        keys = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p",
-                "temperature", "loss_weights")  # fmt: skip
+        keys = (
+            "optimizer",
+            "lr",
+            "weight_decay",
+            "lr_schedule",
+            "scheme",
+            "coin_p",
+            "temperature",
+            "loss_weights",
+        )
         shown = {k: best.config[k] for k in keys if k in best.config}
         ckpt = best.checkpoint.path if best.checkpoint else "none"
         lines.append(f"  best {name}: {acc:.2%}  config {shown}")

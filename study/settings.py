@@ -24,9 +24,14 @@ SETTINGS_FILE = "study.json"
 SCHEDULERS = ("asha", "fifo")
 QUICK = {  # about 3 minutes on a 2-core CPU, synthetic data; trials long enough that Ray's
     # fixed start-up (~30 s per CPU) stays under a fifth of the study
-    "data": "synthetic", "num_samples": 8, "max_epochs": 3, "limit_train": 2000,
-    "limit_val": 500, "batch_size": 32, "cpus_per_trial": 1.0,
-}  # fmt: skip
+    "data": "synthetic",
+    "num_samples": 8,
+    "max_epochs": 3,
+    "limit_train": 2000,
+    "limit_val": 500,
+    "batch_size": 32,
+    "cpus_per_trial": 1.0,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +143,7 @@ def local_gpu_count() -> int:
         import torch
 
         return torch.cuda.device_count()
-    except Exception:  # noqa: BLE001 - no CUDA runtime: no GPUs
+    except Exception:  # no CUDA runtime: no GPUs
         return 0
 
 
@@ -149,11 +154,18 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
     if args.scheduler not in SCHEDULERS:
         raise UserError(f"unknown scheduler {args.scheduler!r}; expected one of {SCHEDULERS}")
     quick = QUICK if args.quick else {}
-    pick = lambda key, default: (  # noqa: E731 - explicit flag > quick preset > default
+    pick = lambda key, default: (
         getattr(args, key) if getattr(args, key) is not None else quick.get(key, default)
     )
-    for name in ("num_samples", "max_epochs", "max_concurrent", "limit_train", "limit_val",
-                 "batch_size", "cpus_per_trial"):  # fmt: skip
+    for name in (
+        "num_samples",
+        "max_epochs",
+        "max_concurrent",
+        "limit_train",
+        "limit_val",
+        "batch_size",
+        "cpus_per_trial",
+    ):
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.max_failures < 0:
         raise UserError(f"--max-failures must be >= 0, got {args.max_failures}")

@@ -23,6 +23,10 @@ def run_cli(*args: str, cwd: Path, timeout: float = 600, env: dict | None = None
 
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "study.run", *args], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "study.run", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

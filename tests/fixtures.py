@@ -48,8 +48,9 @@ def _write_image(path: Path, i: int) -> None:
     img.save(path)
 
 
-def write_fashion_json(root: Path, per_class: int = 3, objects: bool = False,
-                       file_first: bool = False) -> Path:  # fmt: skip
+def write_fashion_json(
+    root: Path, per_class: int = 3, objects: bool = False, file_first: bool = False
+) -> Path:
     """The seed's layout: <root>/FashionRGB/{train,val}.json + {train,val}/ image folders."""
     base = root / "FashionRGB"
     for split in ("train", "val"):
@@ -66,7 +67,7 @@ def write_fashion_json(root: Path, per_class: int = 3, objects: bool = False,
     return base
 
 
-def write_imagefolder(root: Path, classes=FASHIONRGB_CLASSES, per_class: int = 3) -> Path:  # noqa: ANN001
+def write_imagefolder(root: Path, classes=FASHIONRGB_CLASSES, per_class: int = 3) -> Path:
     for split in ("train", "val"):
         for c, cls in enumerate(classes):
             for k in range(per_class):

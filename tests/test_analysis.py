@@ -32,8 +32,10 @@ from analysis.results import (
 from analysis.table import comparison, delta_m, format_change, to_csv, to_markdown, to_text
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser")
-                 if os.access(p, os.X_OK)), shutil.which("chromium"))  # fmt: skip
+CHROMIUM = next(
+    (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.access(p, os.X_OK)),
+    shutil.which("chromium"),
+)
 SEED_SINGLE = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "lr_schedule": "step"}
 SEED_MULTI = {**SEED_SINGLE, "scheme": "coin", "coin_p": 0.5}
 CLASSES = {"cifar10": 10, "fashionrgb": 5}
@@ -42,8 +44,14 @@ VAL_PER_CLASS = {"cifar10": 100, "fashionrgb": 100}
 
 def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,28 +70,63 @@ def confusion_for(task: str, acc: float) -> list[list[int]]:
     return m.tolist()
 
 
-def write_trial(space_dir: Path, trial_id: str, params: dict, accs: list[dict[str, float]],
-                *, start: float = 0.0, diverged_at: int | None = None, errored: bool = False,
-                max_epochs: int = 3) -> Path:  # fmt: skip
+def write_trial(
+    space_dir: Path,
+    trial_id: str,
+    params: dict,
+    accs: list[dict[str, float]],
+    *,
+    start: float = 0.0,
+    diverged_at: int | None = None,
+    errored: bool = False,
+    max_epochs: int = 3,
+) -> Path:
     """A trial folder: params.json and one result.json line per epoch (`accs[e-1]`)."""
     folder = space_dir / f"trial_{trial_id}"
     folder.mkdir(parents=True)
     tasks = list(accs[0]) if accs else params["tasks"]
-    full = {**params, "tasks": tasks, "max_epochs": max_epochs, "data": "synthetic",
-            "data_root": "/nowhere", "batch_size": 32, "seed": 0}  # fmt: skip
+    full = {
+        **params,
+        "tasks": tasks,
+        "max_epochs": max_epochs,
+        "data": "synthetic",
+        "data_root": "/nowhere",
+        "batch_size": 32,
+        "seed": 0,
+    }
     (folder / "params.json").write_text(json.dumps(full))
     lines = []
     for e, acc in enumerate(accs, start=1):
         div = diverged_at is not None and e >= diverged_at
-        row = {"epoch": e, "score": 0.0 if div else float(np.mean(list(acc.values()))),
-               "lr": full["lr"], "diverged": div}  # fmt: skip
+        row = {
+            "epoch": e,
+            "score": 0.0 if div else float(np.mean(list(acc.values()))),
+            "lr": full["lr"],
+            "diverged": div,
+        }
         for t, a in acc.items():
-            row.update({f"acc/{t}": a, f"loss/{t}": 1 - a, f"train_loss/{t}": 1 - a,
-                        f"train_acc/{t}": a, f"steps/{t}": 5, f"step_share/{t}": 1 / len(acc),
-                        f"confusion/{t}": confusion_for(t, a)})  # fmt: skip
-        row.update({"timestamp": int(start + 10 * e), "time_this_iter_s": 10.0,
-                    "time_total_s": 10.0 * e, "done": e == max_epochs, "training_iteration": e,
-                    "trial_id": trial_id, "config": full})  # fmt: skip
+            row.update(
+                {
+                    f"acc/{t}": a,
+                    f"loss/{t}": 1 - a,
+                    f"train_loss/{t}": 1 - a,
+                    f"train_acc/{t}": a,
+                    f"steps/{t}": 5,
+                    f"step_share/{t}": 1 / len(acc),
+                    f"confusion/{t}": confusion_for(t, a),
+                }
+            )
+        row.update(
+            {
+                "timestamp": int(start + 10 * e),
+                "time_this_iter_s": 10.0,
+                "time_total_s": 10.0 * e,
+                "done": e == max_epochs,
+                "training_iteration": e,
+                "trial_id": trial_id,
+                "config": full,
+            }
+        )
         lines.append(json.dumps(row))
     (folder / "result.json").write_text("".join(line + "\n" for line in lines))
     if errored:
@@ -91,26 +134,50 @@ def write_trial(space_dir: Path, trial_id: str, params: dict, accs: list[dict[st
     return folder
 
 
-def write_settings(study: Path, space: str = "all", scheduler: str = "asha",
-                   max_epochs: int = 3, data: str = "synthetic") -> None:  # fmt: skip
+def write_settings(
+    study: Path,
+    space: str = "all",
+    scheduler: str = "asha",
+    max_epochs: int = 3,
+    data: str = "synthetic",
+) -> None:
     study.mkdir(parents=True, exist_ok=True)
-    (study / "study.json").write_text(json.dumps({
-        "name": study.name, "space": space, "storage": "/somewhere/else", "num_samples": 6,
-        "max_epochs": max_epochs, "scheduler": scheduler, "seed": 0, "data": data,
-    }))  # fmt: skip
-    (study / "tasks.json").write_text(json.dumps({
-        t: {"classes": [f"{t}-c{i}" for i in range(k)], "train_size": 500,
-            "val_size": k * VAL_PER_CLASS[t], "synthetic": data == "synthetic"}
-        for t, k in CLASSES.items()
-    }))  # fmt: skip
+    (study / "study.json").write_text(
+        json.dumps(
+            {
+                "name": study.name,
+                "space": space,
+                "storage": "/somewhere/else",
+                "num_samples": 6,
+                "max_epochs": max_epochs,
+                "scheduler": scheduler,
+                "seed": 0,
+                "data": data,
+            }
+        )
+    )
+    (study / "tasks.json").write_text(
+        json.dumps(
+            {
+                t: {
+                    "classes": [f"{t}-c{i}" for i in range(k)],
+                    "train_size": 500,
+                    "val_size": k * VAL_PER_CLASS[t],
+                    "synthetic": data == "synthetic",
+                }
+                for t, k in CLASSES.items()
+            }
+        )
+    )
 
 
 OTHER = {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "lr_schedule": "cosine"}
 C, FR = "cifar10", "fashionrgb"
 
 
-def make_fake_study(root: Path, spaces: tuple[str, ...] = ("single-cifar10", "single-fashionrgb",
-                                                          "multi")) -> Path:  # fmt: skip
+def make_fake_study(
+    root: Path, spaces: tuple[str, ...] = ("single-cifar10", "single-fashionrgb", "multi")
+) -> Path:
     """Known numbers: best single cifar10 0.887, fashionrgb 0.95; best multi trial (by score)
     'mF' at epoch 2: cifar10 0.806, fashionrgb 0.92 -> "80.6% (↓ 8.1)", "92.0% (↓ 3.0)"."""
     study = root / "fake"
@@ -160,8 +227,14 @@ def make_fake_study(root: Path, spaces: tuple[str, ...] = ("single-cifar10", "si
             [{C: 0.6, FR: 0.6}, {C: 0.62, FR: 0.6}],
             start=40,
         )  # interrupted
-        write_trial(d, "mJ", {**OTHER, "lr": 0.05, "scheme": "uniform", "tasks": [C, FR]}, [],
-                    start=50, errored=True)  # fmt: skip
+        write_trial(
+            d,
+            "mJ",
+            {**OTHER, "lr": 0.05, "scheme": "uniform", "tasks": [C, FR]},
+            [],
+            start=50,
+            errored=True,
+        )
         write_trial(
             d,
             "mK",
@@ -200,8 +273,11 @@ def test_delta_m() -> None:
 
 def dominated_naive(points: np.ndarray, i: int) -> bool:
     p = points[i]
-    return any(np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i
-               and not np.isnan(q).any())  # fmt: skip
+    return any(
+        np.all(q >= p) and np.any(q > p)
+        for j, q in enumerate(points)
+        if j != i and not np.isnan(q).any()
+    )
 
 
 def test_pareto_front_small_cases() -> None:
@@ -235,22 +311,35 @@ def test_read_result_rows_tolerates_truncated_last_line(tmp_path: Path) -> None:
     assert read_result_rows(tmp_path / "empty.json") == ([], 0)
 
 
-@pytest.mark.parametrize(("kw", "expected"), [
-    ({"errored": True, "epochs": 2, "max_epochs": 3, "diverged": False}, "errored"),
-    ({"errored": False, "epochs": 3, "max_epochs": 3, "diverged": False}, "finished"),
-    ({"errored": False, "epochs": 2, "max_epochs": 3, "diverged": True}, "diverged"),
-    ({"errored": False, "epochs": 3, "max_epochs": 3, "diverged": True}, "diverged"),
-    ({"errored": False, "epochs": 1, "max_epochs": 3, "diverged": False}, "early-stopped"),
-    ({"errored": False, "epochs": 2, "max_epochs": 3, "diverged": False}, "incomplete"),
-    ({"errored": False, "epochs": 7, "max_epochs": 30, "diverged": False}, "early-stopped"),
-    ({"errored": False, "epochs": 21, "max_epochs": 30, "diverged": False}, "early-stopped"),
-    ({"errored": False, "epochs": 8, "max_epochs": 30, "diverged": False}, "incomplete"),
-    ({"errored": False, "epochs": 1, "max_epochs": 3, "diverged": False, "scheduler": "fifo"},
-     "incomplete"),
-    ({"errored": False, "epochs": 2, "max_epochs": 3, "diverged": False, "running": True},
-     "running"),
-    ({"errored": False, "epochs": 0, "max_epochs": 3, "diverged": False}, "no-results"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({"errored": True, "epochs": 2, "max_epochs": 3, "diverged": False}, "errored"),
+        ({"errored": False, "epochs": 3, "max_epochs": 3, "diverged": False}, "finished"),
+        ({"errored": False, "epochs": 2, "max_epochs": 3, "diverged": True}, "diverged"),
+        ({"errored": False, "epochs": 3, "max_epochs": 3, "diverged": True}, "diverged"),
+        ({"errored": False, "epochs": 1, "max_epochs": 3, "diverged": False}, "early-stopped"),
+        ({"errored": False, "epochs": 2, "max_epochs": 3, "diverged": False}, "incomplete"),
+        ({"errored": False, "epochs": 7, "max_epochs": 30, "diverged": False}, "early-stopped"),
+        ({"errored": False, "epochs": 21, "max_epochs": 30, "diverged": False}, "early-stopped"),
+        ({"errored": False, "epochs": 8, "max_epochs": 30, "diverged": False}, "incomplete"),
+        (
+            {
+                "errored": False,
+                "epochs": 1,
+                "max_epochs": 3,
+                "diverged": False,
+                "scheduler": "fifo",
+            },
+            "incomplete",
+        ),
+        (
+            {"errored": False, "epochs": 2, "max_epochs": 3, "diverged": False, "running": True},
+            "running",
+        ),
+        ({"errored": False, "epochs": 0, "max_epochs": 3, "diverged": False}, "no-results"),
+    ],
+)
 def test_stop_reason(kw: dict, expected: str) -> None:
     assert stop_reason(**kw) == expected
 
@@ -336,8 +425,12 @@ def test_fake_confusions(fake: Path) -> None:
     items, notes = best_confusions(load_study(fake))
     assert not notes
     found = {(c.space, c.task): c for c in items}
-    assert set(found) == {("single-cifar10", "cifar10"), ("single-fashionrgb", "fashionrgb"),
-                          ("multi", "cifar10"), ("multi", "fashionrgb")}  # fmt: skip
+    assert set(found) == {
+        ("single-cifar10", "cifar10"),
+        ("single-fashionrgb", "fashionrgb"),
+        ("multi", "cifar10"),
+        ("multi", "fashionrgb"),
+    }
     conf = found[("multi", "cifar10")]
     assert (conf.trial_id, conf.epoch) == ("mF", 2)
     assert conf.total == 1000 and conf.accuracy == pytest.approx(0.806)
@@ -348,9 +441,18 @@ def test_fake_confusions(fake: Path) -> None:
 def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     out = build_report(fake, tmp_path / "r" / "report.html")
     page = parse_report(out)
-    assert page.sections >= {"summary", "comparison", "learning-curves", "history",
-                             "importances", "lr-scheme", "schemes", "pareto", "confusion",
-                             "trials"}  # fmt: skip
+    assert page.sections >= {
+        "summary",
+        "comparison",
+        "learning-curves",
+        "history",
+        "importances",
+        "lr-scheme",
+        "schemes",
+        "pareto",
+        "confusion",
+        "trials",
+    }
     assert page.figures >= {
         "learning-curves",
         "history",
@@ -404,14 +506,20 @@ def test_analysis_never_imports_torch_ray_or_trainables(fake: Path, tmp_path: Pa
         f"to_text(comparison(load_study({str(fake)!r})))\n"
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'ray', 'trainables'})\n"
         "print(bad)\n"
-    )  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
 
-def load_bench_module():  # noqa: ANN201 - benchmarks/ is not an installed package
+def load_bench_module():  # benchmarks/ is not an installed package
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -451,8 +559,9 @@ def test_unreadable_optuna_db_is_a_note(fake: Path, tmp_path: Path) -> None:
 def test_cli_outputs(fake: Path, tmp_path: Path) -> None:
     proc = run_module("analysis.table", str(fake))
     assert proc.returncode == 0 and "80.6% (↓ 8.1)" in proc.stdout and "synthetic" in proc.stdout
-    proc = run_module("analysis.table", str(fake), "--format", "csv", "--out",
-                      str(tmp_path / "t.csv"))  # fmt: skip
+    proc = run_module(
+        "analysis.table", str(fake), "--format", "csv", "--out", str(tmp_path / "t.csv")
+    )
     assert proc.returncode == 0
     assert pd.read_csv(tmp_path / "t.csv")["task"].tolist() == ["cifar10", "fashionrgb"]
     proc = run_module("analysis.report", str(fake))  # default: <study dir>/report.html
@@ -502,8 +611,13 @@ def test_all_errored_study(tmp_path: Path) -> None:
     write_settings(study)
     for space, tasks in (("single-cifar10", [C]), ("multi", [C, FR])):
         for i in range(2):
-            write_trial(study / space, f"{space[:1]}{i}", {**OTHER, "tasks": tasks,
-                        "scheme": "uniform"}, [], errored=True)  # fmt: skip
+            write_trial(
+                study / space,
+                f"{space[:1]}{i}",
+                {**OTHER, "tasks": tasks, "scheme": "uniform"},
+                [],
+                errored=True,
+            )
     loaded = load_study(study)
     assert (loaded.trials["stop_reason"] == "errored").all()
     table = comparison(loaded)
@@ -598,17 +712,46 @@ def parse_report(path: Path) -> ReportParser:
 def real_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("analysis-study")
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths; private
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1",
-           "RAY_TMPDIR": ray_tmp, "XDG_CACHE_HOME": str(root / "xdg")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "MTL_STUDY_OFFLINE": "1",
+        "RAY_TMPDIR": ray_tmp,
+        "XDG_CACHE_HOME": str(root / "xdg"),
+    }
     env.pop("RAY_ADDRESS", None)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "study.run", "--quick", "--space", "all", "--storage",
-             str(root), "--name", "s", "--num-samples", "2", "--max-epochs", "2",
-             "--limit-train", "128", "--limit-val", "64", "--scheduler", "fifo",
-             "--cache-dir", str(root / "cache")],
-            cwd=root, env=env, capture_output=True, text=True, timeout=1200,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "study.run",
+                "--quick",
+                "--space",
+                "all",
+                "--storage",
+                str(root),
+                "--name",
+                "s",
+                "--num-samples",
+                "2",
+                "--max-epochs",
+                "2",
+                "--limit-train",
+                "128",
+                "--limit-val",
+                "64",
+                "--scheduler",
+                "fifo",
+                "--cache-dir",
+                str(root / "cache"),
+            ],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -620,12 +763,16 @@ def raw_results(study_dir: Path) -> dict[tuple[str, str], dict]:
     out = {}
     for params in study_dir.glob("*/trial_*/params.json"):
         trial = params.parent
-        rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()
-                if line.strip()]  # fmt: skip
+        rows = [
+            json.loads(line)
+            for line in (trial / "result.json").read_text().splitlines()
+            if line.strip()
+        ]
         out[(trial.parent.name, trial.name.removeprefix("trial_"))] = {
-            "params": json.loads(params.read_text()), "rows": rows,
+            "params": json.loads(params.read_text()),
+            "rows": rows,
             "errored": (trial / "error.txt").exists(),
-        }  # fmt: skip
+        }
     return out
 
 
@@ -666,8 +813,11 @@ def test_real_seed_trial_identified(real_study: Path) -> None:
         point = SEED_MULTI if space == "multi" else SEED_SINGLE
         assert {k: params.get(k) for k in point} == point
         # Optuna agrees: its enqueued (fixed_params) trial is this one
-        fixed = [t for t in optuna.load_study(study_name=space, storage=storage).trials
-                 if "fixed_params" in t.system_attrs]  # fmt: skip
+        fixed = [
+            t
+            for t in optuna.load_study(study_name=space, storage=storage).trials
+            if "fixed_params" in t.system_attrs
+        ]
         assert len(fixed) == 1 and seeds["optuna_number"].iloc[0] == fixed[0].number
 
 
@@ -752,9 +902,18 @@ def real_report(real_study: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return out
 
 
-EXPECTED_FIGURES = {"learning-curves", "history", "lr-scheme", "schemes", "pareto", "trials",
-                    "confusion-single-cifar10-cifar10", "confusion-single-fashionrgb-fashionrgb",
-                    "confusion-multi-cifar10", "confusion-multi-fashionrgb"}  # fmt: skip
+EXPECTED_FIGURES = {
+    "learning-curves",
+    "history",
+    "lr-scheme",
+    "schemes",
+    "pareto",
+    "trials",
+    "confusion-single-cifar10-cifar10",
+    "confusion-single-fashionrgb-fashionrgb",
+    "confusion-multi-cifar10",
+    "confusion-multi-fashionrgb",
+}
 
 
 @pytest.mark.slow
@@ -789,16 +948,33 @@ def test_real_report_draws_in_a_browser(real_report: Path, tmp_path: Path) -> No
         pytest.skip("no chromium binary (/usr/bin/chromium); apt-get install chromium")
     page = real_report.read_text(encoding="utf-8")
     checked = tmp_path / "checked.html"
-    checked.write_text(page.replace("<head>", "<head>" + CHECK_HEAD, 1).replace(
-        "</body>", CHECK_TAIL + "</body>", 1), encoding="utf-8")  # fmt: skip
+    checked.write_text(
+        page.replace("<head>", "<head>" + CHECK_HEAD, 1).replace(
+            "</body>", CHECK_TAIL + "</body>", 1
+        ),
+        encoding="utf-8",
+    )
     profile = tmp_path / "profile"
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=20000",
-         "--dump-dom", checked.as_uri()],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            checked.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     start = proc.stdout.find('<pre id="analysis-check">')
     assert start >= 0, f"check did not run: rc={proc.returncode} {proc.stderr[-2000:]}"
     body = proc.stdout[start + len('<pre id="analysis-check">') :]

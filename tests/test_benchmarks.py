@@ -19,17 +19,27 @@ GIB = 2**30
 def run_benchmark(module: str, *args: str, timeout: float = 300) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        [sys.executable, "-m", f"benchmarks.{module}", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", f"benchmarks.{module}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines()]  # stdout: JSON lines only
 
 
 def worker(start: float, end: float, images: int, reserved: int | None = None) -> dict:
-    memory = {"peak_rss_bytes": 1} if reserved is None else {
-        "peak_allocated_bytes": reserved // 2, "peak_reserved_bytes": reserved,
-        "device_total_bytes": 100 * GIB}  # fmt: skip
+    memory = (
+        {"peak_rss_bytes": 1}
+        if reserved is None
+        else {
+            "peak_allocated_bytes": reserved // 2,
+            "peak_reserved_bytes": reserved,
+            "device_total_bytes": 100 * GIB,
+        }
+    )
     return {"start": start, "end": end, "images": images, "warmup_s": 1.0, "memory": memory}
 
 
@@ -52,8 +62,9 @@ def test_packing_memory_is_judged_against_each_trials_share(peak_gib, ok):
 
 
 def test_packing_reports_worker_errors_instead_of_figures():
-    record = summarize(2, [worker(0, 1, 10), {"error": "OutOfMemoryError: x"}], {"cpus": 1.0,
-                       "gpus": 0.5})  # fmt: skip
+    record = summarize(
+        2, [worker(0, 1, 10), {"error": "OutOfMemoryError: x"}], {"cpus": 1.0, "gpus": 0.5}
+    )
     assert record == {"trials": 2, "error": ["OutOfMemoryError: x"]}
 
 
@@ -61,9 +72,20 @@ def test_packing_reports_worker_errors_instead_of_figures():
 @pytest.mark.parametrize("launcher", ["ray", "processes"])
 def test_packing_runs_n_trials_at_once(launcher):
     lines = run_benchmark(
-        "packing", "--device", "cpu", "--trials", "1,2", "--seconds", "1", "--limit-train", "32",
-        "--batch-size", "8", "--launcher", launcher,
-    )  # fmt: skip
+        "packing",
+        "--device",
+        "cpu",
+        "--trials",
+        "1,2",
+        "--seconds",
+        "1",
+        "--limit-train",
+        "32",
+        "--batch-size",
+        "8",
+        "--launcher",
+        launcher,
+    )
     *per_n, summary = lines
     assert [r["trials"] for r in per_n] == [1, 2]
     for record in per_n:
@@ -80,11 +102,12 @@ def test_packing_runs_n_trials_at_once(launcher):
 def test_throughput_prints_train_and_eval_ratios():
     train, evaluation = run_benchmark(
         "throughput", "--batches", "2", "--batch-size", "8", "--val-images", "16", "--rounds", "1"
-    )  # fmt: skip
+    )
     assert train["phase"] == "train" and evaluation["phase"] == "eval"
     assert set(train["img_per_s"]) == {"engine", "bare", "seed"}
     assert train["engine_vs_seed"] == pytest.approx(
-        train["img_per_s"]["engine"] / train["img_per_s"]["seed"], rel=1e-3)  # fmt: skip
+        train["img_per_s"]["engine"] / train["img_per_s"]["seed"], rel=1e-3
+    )
     assert isinstance(train["ok"], bool)
 
 

@@ -79,8 +79,11 @@ def test_list_spaces_and_real_subprocess_error(tmp_path):
     listed = run_cli("--list-spaces", cwd=tmp_path)
     assert listed.returncode == 0
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
-        "single-cifar10", "single-fashionrgb", "multi", "all"
-    ]  # fmt: skip
+        "single-cifar10",
+        "single-fashionrgb",
+        "multi",
+        "all",
+    ]
     bad = run_cli("--space", "nope", "--storage", str(tmp_path / "s"), cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: unknown space") and "Traceback" not in bad.stderr
@@ -88,9 +91,14 @@ def test_list_spaces_and_real_subprocess_error(tmp_path):
 
 
 FASHION_BREAKAGES = [
-    "no val split", "not a list of pairs", "listed file missing", "unknown class", "empty class",
-    "unreadable image", "invalid json",
-]  # fmt: skip
+    "no val split",
+    "not a list of pairs",
+    "listed file missing",
+    "unknown class",
+    "empty class",
+    "unreadable image",
+    "invalid json",
+]
 
 
 @pytest.mark.parametrize("kind", FASHION_BREAKAGES)
@@ -102,8 +110,18 @@ def test_broken_datasets_are_reported_once_up_front(tmp_path, capsys, kind):
     write_fashion_json(tmp_path / "data")
     _break(kind, tmp_path / "data")
     storage = tmp_path / "studies"
-    code = main(["--space", "single-fashionrgb", "--data", "real", "--data-root",
-                 str(tmp_path / "data"), "--storage", str(storage)])  # fmt: skip
+    code = main(
+        [
+            "--space",
+            "single-fashionrgb",
+            "--data",
+            "real",
+            "--data-root",
+            str(tmp_path / "data"),
+            "--storage",
+            str(storage),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and str(tmp_path / "data") in err, err
     assert not storage.exists()
@@ -116,8 +134,18 @@ def test_corrupt_cifar_batch_through_the_cli(tmp_path, capsys):
 
     folder = write_cifar10(tmp_path / "data")
     (folder / "data_batch_2").write_bytes(b"garbage")
-    code = main(["--space", "single-cifar10", "--data", "real", "--data-root",
-                 str(tmp_path / "data"), "--storage", str(tmp_path / "studies")])  # fmt: skip
+    code = main(
+        [
+            "--space",
+            "single-cifar10",
+            "--data",
+            "real",
+            "--data-root",
+            str(tmp_path / "data"),
+            "--storage",
+            str(tmp_path / "studies"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "corrupt CIFAR-10 batch" in err and "data_batch_2" in err
     assert not (tmp_path / "studies").exists()

@@ -13,9 +13,13 @@ from trainables.errors import UserError
 
 def test_round_trip_through_json():
     cfg = TrialConfig.from_dict(
-        {"tasks": ["cifar10", "fashionrgb"], "scheme": "joint",
-         "loss_weights": {"cifar10": 2.0, "fashionrgb": 0.5}, "lr": 3e-3}
-    )  # fmt: skip
+        {
+            "tasks": ["cifar10", "fashionrgb"],
+            "scheme": "joint",
+            "loss_weights": {"cifar10": 2.0, "fashionrgb": 0.5},
+            "lr": 3e-3,
+        }
+    )
     assert TrialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.task_names == ("cifar10", "fashionrgb")
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -73,7 +73,7 @@ def test_fashionrgb_imagefolder_layout_and_cache(tmp_path, monkeypatch):
     first = load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
     assert len(list(cache.glob("fashionrgb-*.pt"))) == 1
 
-    def no_decoding(path):  # noqa: ANN001, ANN202
+    def no_decoding(path):
         raise AssertionError(f"decoded {path} again")
 
     monkeypatch.setattr("trainables.data.decode_image", no_decoding)
@@ -93,7 +93,7 @@ def test_imagefolder_task_brings_own_classes(tmp_path):
     assert task.classes == ("crow", "owl") and len(task.train_y) == 4
 
 
-def _break(kind: str, root):  # noqa: ANN001, ANN202
+def _break(kind: str, root):
     base = root / "FashionRGB"
     if kind == "no val split":
         (base / "val.json").unlink()
@@ -184,12 +184,16 @@ def test_augment_is_a_crop_of_the_padded_image_or_its_mirror():
     assert y.shape == x.shape and y.dtype == torch.uint8
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     for i in range(len(x)):
-        windows = [
-            padded[i, :, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)
-        ]  # fmt: skip
+        windows = [padded[i, :, dy : dy + 32, dx : dx + 32] for dy in range(9) for dx in range(9)]
         assert any(torch.equal(y[i], w) or torch.equal(y[i], w.flip(2)) for w in windows)
-    flipped = sum(not any(torch.equal(y[i], padded[i, :, a:a + 32, b:b + 32])
-                          for a in range(9) for b in range(9)) for i in range(len(x)))  # fmt: skip
+    flipped = sum(
+        not any(
+            torch.equal(y[i], padded[i, :, a : a + 32, b : b + 32])
+            for a in range(9)
+            for b in range(9)
+        )
+        for i in range(len(x))
+    )
     assert 10 < flipped < 54  # about half are mirrored
 
 

@@ -19,7 +19,7 @@ def tiny():
     return prepare_tasks(["cifar10", "fashionrgb"], "synthetic", ".", limit_train=48, limit_val=20)
 
 
-def config(**kw) -> TrialConfig:  # noqa: ANN003
+def config(**kw) -> TrialConfig:
     base = dict(tasks=["cifar10", "fashionrgb"], max_epochs=2, batch_size=16, scheme="coin")
     return TrialConfig.from_dict({**base, **kw})
 

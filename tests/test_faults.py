@@ -26,14 +26,33 @@ pytestmark = pytest.mark.slow
 SEED_TRIAL = "lr=0.001"  # only the seed's configuration has exactly this learning rate
 
 
-def run(tmp_path, fault: str, max_failures: int):  # noqa: ANN001, ANN201
+def run(tmp_path, fault: str, max_failures: int):
     out = run_cli(
-        "--space", "single-fashionrgb", "--data", "synthetic", "--num-samples", "2",
-        "--max-epochs", "3", "--limit-train", "128", "--limit-val", "64", "--batch-size", "32",
-        "--scheduler", "fifo", "--max-failures", str(max_failures),
-        "--storage", str(tmp_path), "--name", "f", cwd=tmp_path,
+        "--space",
+        "single-fashionrgb",
+        "--data",
+        "synthetic",
+        "--num-samples",
+        "2",
+        "--max-epochs",
+        "3",
+        "--limit-train",
+        "128",
+        "--limit-val",
+        "64",
+        "--batch-size",
+        "32",
+        "--scheduler",
+        "fifo",
+        "--max-failures",
+        str(max_failures),
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "f",
+        cwd=tmp_path,
         env={"MTL_STUDY_FAULT": f"{fault}:{SEED_TRIAL}"},
-    )  # fmt: skip
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     experiment = tmp_path / "f" / "single-fashionrgb"
     trials = {}
@@ -47,7 +66,7 @@ def run(tmp_path, fault: str, max_failures: int):  # noqa: ANN001, ANN201
     return out.stdout, trials, optuna_trials
 
 
-def trials_dirs(tmp_path):  # noqa: ANN001, ANN201
+def trials_dirs(tmp_path):
     return list((tmp_path / "f" / "single-fashionrgb").glob("trial_*"))
 
 
@@ -90,7 +109,7 @@ def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
     }
 
 
-def _poll_until(experiment, proc, ready, timeout: float = 400) -> dict:  # noqa: ANN001
+def _poll_until(experiment, proc, ready, timeout: float = 400) -> dict:
     from test_study import trials
 
     deadline = time.time() + timeout
@@ -114,8 +133,20 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
     from test_study import SMALL, trials
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "study.run", *SMALL, "--space", "multi", "--num-samples", "3",
-           "--storage", str(tmp_path), "--name", "k"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "study.run",
+        *SMALL,
+        "--space",
+        "multi",
+        "--num-samples",
+        "3",
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "k",
+    ]
     with open(tmp_path / "killed.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         experiment = tmp_path / "k" / "multi"
@@ -130,7 +161,7 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
     newest = {
         t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
         for t in experiment.glob("trial_*")
-    }  # fmt: skip
+    }
     out = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     after = trials(experiment)
@@ -150,7 +181,7 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
 
 
-def _process(pid: int):  # noqa: ANN202
+def _process(pid: int):
     try:
         return psutil.Process(pid)
     except psutil.NoSuchProcess:
@@ -170,7 +201,7 @@ def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
     (folder / "study.json").write_text(
         json.dumps(
             {"name": "s", "space": "multi", "data": "synthetic", "limit_train": 16, "limit_val": 16}
-        )  # fmt: skip
+        )
     )
     listing = sorted(folder.rglob("*"))
     assert main(["--resume", str(folder)]) == 2
@@ -185,9 +216,17 @@ def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
     from study.settings import StudySettings
 
     settings = StudySettings(
-        name="w", space="single-fashionrgb", storage=str(tmp_path), num_samples=2, max_epochs=1,
-        scheduler="fifo", data="synthetic", limit_train=64, limit_val=32, batch_size=32,
-    )  # fmt: skip
+        name="w",
+        space="single-fashionrgb",
+        storage=str(tmp_path),
+        num_samples=2,
+        max_epochs=1,
+        scheduler="fifo",
+        data="synthetic",
+        limit_train=64,
+        limit_val=32,
+        batch_size=32,
+    )
     experiment = tmp_path / "w" / "single-fashionrgb"
     experiment.mkdir(parents=True)
     (tmp_path / "w" / "study.json").write_text(settings.to_json())
@@ -200,11 +239,29 @@ def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
 def test_two_drivers_never_share_a_study(tmp_path):
     """While a study runs, starting it again or resuming it is refused; it is never touched."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
-    args = ["--quick", "--space", "single-fashionrgb", "--num-samples", "1", "--max-epochs", "2",
-            "--limit-train", "256", "--storage", str(tmp_path), "--name", "c"]  # fmt: skip
+    args = [
+        "--quick",
+        "--space",
+        "single-fashionrgb",
+        "--num-samples",
+        "1",
+        "--max-epochs",
+        "2",
+        "--limit-train",
+        "256",
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "c",
+    ]
     with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=tmp_path,
-                                 env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        first = subprocess.Popen(
+            [sys.executable, "-m", "study.run", *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.time() + 120
         while not (tmp_path / "c" / "single-fashionrgb").exists() and time.time() < deadline:
             time.sleep(0.2)

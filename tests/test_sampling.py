@@ -11,14 +11,14 @@ SIZES = [5000, 1000, 2500]
 PARAMS = {"coin_p": 0.3, "temperature": 2.0}
 
 
-def run(scheme: str, sizes=SIZES, n: int = 6000, seed: int = 0) -> TaskSampler:  # noqa: ANN001
+def run(scheme: str, sizes=SIZES, n: int = 6000, seed: int = 0) -> TaskSampler:
     sampler = TaskSampler(scheme, sizes, seed=seed, params=PARAMS)
     for i in range(n):
         sampler.next(i / n)
     return sampler
 
 
-def expected(scheme: str, sizes=SIZES, n: int = 200) -> np.ndarray:  # noqa: ANN001
+def expected(scheme: str, sizes=SIZES, n: int = 200) -> np.ndarray:
     """The definition averaged over training progress (annealed changes along the way)."""
     s = SCHEMES[scheme]
     return np.mean([s.probs(i / n, np.asarray(sizes, float), PARAMS) for i in range(n)], axis=0)

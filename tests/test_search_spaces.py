@@ -13,7 +13,7 @@ from trainables.sampling import SCHEMES as SAMPLING_SCHEMES
 RUNNABLE = [s for s in SPACES.values() if not s.parts]
 
 
-def _resolve(space, params: dict) -> TrialConfig:  # noqa: ANN001
+def _resolve(space, params: dict) -> TrialConfig:
     return TrialConfig.from_dict({"tasks": list(space.tasks), **unflatten(params)})
 
 

@@ -16,8 +16,19 @@ from conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["--quick", "--limit-train", "320", "--limit-val", "64", "--max-epochs", "3",
-         "--scheduler", "fifo", "--max-concurrent", "2"]  # fmt: skip
+SMALL = [
+    "--quick",
+    "--limit-train",
+    "320",
+    "--limit-val",
+    "64",
+    "--max-epochs",
+    "3",
+    "--scheduler",
+    "fifo",
+    "--max-concurrent",
+    "2",
+]
 
 
 def results(trial_dir: Path) -> list[dict]:
@@ -44,9 +55,22 @@ def resumed_study(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("resume")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
     # epochs of several seconds: Ray's graceful stop must land before the next epoch ends
-    cmd = [sys.executable, "-m", "study.run", *SMALL, "--limit-train", "800", "--space", "multi",
-           "--num-samples", "4",
-           "--storage", str(tmp), "--name", "r"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "study.run",
+        *SMALL,
+        "--limit-train",
+        "800",
+        "--space",
+        "multi",
+        "--num-samples",
+        "4",
+        "--storage",
+        str(tmp),
+        "--name",
+        "r",
+    ]
     log = open(tmp / "first-run.log", "w")  # a file, not a pipe: a full pipe would block Ray
     proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     experiment = tmp / "r" / "multi"
@@ -67,8 +91,13 @@ def resumed_study(tmp_path_factory) -> dict:
     interrupted = trials(experiment)
     resumed = run_cli("--resume", str(tmp / "r"), cwd=tmp, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    return {"dir": tmp / "r", "before": interrupted, "after": trials(experiment),
-            "first_out": first_out, "out": resumed.stdout}  # fmt: skip
+    return {
+        "dir": tmp / "r",
+        "before": interrupted,
+        "after": trials(experiment),
+        "first_out": first_out,
+        "out": resumed.stdout,
+    }
 
 
 def test_resume_finishes_exactly_the_requested_trials(resumed_study):
@@ -87,11 +116,12 @@ def test_finished_trials_are_not_rerun_and_interrupted_ones_continue(resumed_stu
         if len(rows) == 3:  # finished before the interruption: untouched
             assert after[name] == rows
     continued = [
-        name for name, rows in after.items()
+        name
+        for name, rows in after.items()
         if 1 <= len(before.get(name, [])) < 3
         and rows[len(before[name])]["pid"] != rows[0]["pid"]  # a new process after resume
         and rows[len(before[name])]["epoch"] == len(before[name]) + 1  # from its checkpoint
-    ]  # fmt: skip
+    ]
     assert continued, (before, after)
 
 
@@ -109,8 +139,14 @@ def test_study_directory_holds_everything(resumed_study):
         assert config["tasks"] == ["cifar10", "fashionrgb"] and config["data"] == "synthetic"
     storage = f"sqlite:///{study_dir / 'optuna.db'}"
     first = optuna.load_study(study_name="multi", storage=storage).trials[0]
-    assert first.params == {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
-                            "lr_schedule": "step", "scheme": "coin", "coin_p": 0.5}  # fmt: skip
+    assert first.params == {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "lr_schedule": "step",
+        "scheme": "coin",
+        "coin_p": 0.5,
+    }
 
 
 def test_ctrl_c_prints_the_exact_resume_command(resumed_study):
@@ -146,12 +182,36 @@ def _max_overlap(spans: list[tuple[float, float]]) -> int:
 def test_fractional_gpus_pack_trials(tmp_path, fraction, expected):
     """A Ray instance declaring 1 logical GPU: 0.25 per trial runs 4 at once, 0.5 runs 2."""
     out = run_cli(
-        "--space", "single-fashionrgb", "--data", "synthetic", "--num-samples", "4",
-        "--max-epochs", "3", "--limit-train", "384", "--limit-val", "64", "--batch-size", "32",
-        "--scheduler", "fifo", "--num-gpus", "1", "--num-cpus", "4",
-        "--gpus-per-trial", str(fraction), "--cpus-per-trial", "0.5",
-        "--storage", str(tmp_path), "--name", "g", cwd=tmp_path,
-    )  # fmt: skip
+        "--space",
+        "single-fashionrgb",
+        "--data",
+        "synthetic",
+        "--num-samples",
+        "4",
+        "--max-epochs",
+        "3",
+        "--limit-train",
+        "384",
+        "--limit-val",
+        "64",
+        "--batch-size",
+        "32",
+        "--scheduler",
+        "fifo",
+        "--num-gpus",
+        "1",
+        "--num-cpus",
+        "4",
+        "--gpus-per-trial",
+        str(fraction),
+        "--cpus-per-trial",
+        "0.5",
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "g",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     spans = _intervals(tmp_path / "g" / "single-fashionrgb")
     assert len(spans) == 4

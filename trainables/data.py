@@ -36,8 +36,17 @@ IMAGE_SIZE = 32  # pixels; every task is resized to 3 x 32 x 32 at load time
 CACHE_VERSION = 1  # bump when decoding changes, so stale caches are ignored
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 FASHIONRGB_CLASSES = ("Blouse", "Dress", "Jeans", "Skirt", "Tank")
 KNOWN_CLASSES = {"cifar10": CIFAR10_CLASSES, "fashionrgb": FASHIONRGB_CLASSES}
 # synthetic stand-ins: (train, val) images per task, ratios like the real sets (50k:5k, 10k:5k)
@@ -141,7 +150,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),
     }
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201
+    def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
         return super().find_class(module, name)
@@ -467,16 +476,18 @@ def load_task(
         _check_classes(root, classes, vy)
         cached = {
             "classes": list(classes),
-            **{f: torch.from_numpy(np.ascontiguousarray(a)) for f, a in
-               zip(_TENSOR_FIELDS, (tx, ty, vx, vy))},
-        }  # fmt: skip
+            **{
+                f: torch.from_numpy(np.ascontiguousarray(a))
+                for f, a in zip(_TENSOR_FIELDS, (tx, ty, vx, vy))
+            },
+        }
         atomic_save(cached, cache_path)
     return TaskData(
         name, tuple(cached["classes"]), *(cached[f] for f in _TENSOR_FIELDS), synthetic=False
     )
 
 
-def _as_task(name, classes, tx, ty, vx, vy, *, synthetic: bool) -> TaskData:  # noqa: ANN001
+def _as_task(name, classes, tx, ty, vx, vy, *, synthetic: bool) -> TaskData:
     tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (tx, ty, vx, vy)]
     return TaskData(name, tuple(classes), *tensors, synthetic=synthetic)
 
@@ -506,9 +517,12 @@ def subset(task: TaskData, limit_train: int | None, limit_val: int | None) -> Ta
     ti = balanced_subset(task.train_y, limit_train, task.num_classes)
     vi = balanced_subset(task.val_y, limit_val, task.num_classes)
     return dataclasses.replace(
-        task, train_x=task.train_x[ti], train_y=task.train_y[ti],
-        val_x=task.val_x[vi], val_y=task.val_y[vi],
-    )  # fmt: skip
+        task,
+        train_x=task.train_x[ti],
+        train_y=task.train_y[ti],
+        val_x=task.val_x[vi],
+        val_y=task.val_y[vi],
+    )
 
 
 def prepare_tasks(

@@ -51,8 +51,9 @@ class BatchStream:
     `device` once, so a batch is a slice of a device tensor: no host-to-device copy per step.
     """
 
-    def __init__(self, size: int, seed: int, task_index: int,
-                 device: torch.device | str = "cpu") -> None:  # fmt: skip
+    def __init__(
+        self, size: int, seed: int, task_index: int, device: torch.device | str = "cpu"
+    ) -> None:
         self.size, self.seed, self.task_index = size, seed, task_index
         self.device = torch.device(device)
         self.pass_, self.pos = 0, 0
@@ -116,7 +117,7 @@ class TrialState:
         self.epoch = int(state["epoch"])
 
 
-def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):  # noqa: ANN201
+def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):
     # fused Adam(W): one kernel per step, ~4x faster than foreach also on CPU. Not SGD: fused
     # SGD fails on the heads of tasks that did not train this step (no grad, no momentum yet).
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
@@ -124,8 +125,7 @@ def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.d
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=True)
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True,
-                           weight_decay=wd)  # fmt: skip
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True, weight_decay=wd)
 
 
 def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.device) -> TrialState:
@@ -222,8 +222,9 @@ def evaluate(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, dict
         loss_sum = torch.zeros((), device=dev)
         confusion = torch.zeros(k * k, dtype=torch.long, device=dev)
         for start in range(0, len(task.val_y), EVAL_BATCH):
-            x = normalize(task.val_x[start : start + EVAL_BATCH], *state.stats[name],
-                          cfg.channels_last)  # fmt: skip
+            x = normalize(
+                task.val_x[start : start + EVAL_BATCH], *state.stats[name], cfg.channels_last
+            )
             y = task.val_y[start : start + EVAL_BATCH]
             _new_graph_step(cfg, dev)
             with _autocast(cfg, dev):

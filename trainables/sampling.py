@@ -57,7 +57,7 @@ def _annealed(progress: float, sizes: np.ndarray) -> np.ndarray:
 
 
 def _one_task(probs: Probs) -> Plan:
-    def plan(rng, iteration, progress, sizes, params):  # noqa: ANN001, ANN202
+    def plan(rng, iteration, progress, sizes, params):
         p = probs(progress, sizes, params)
         return [(int(rng.choice(len(sizes), p=p)),)]
 

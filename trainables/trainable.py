@@ -45,8 +45,9 @@ def restore_newest(
     reported with it). Raises CorruptCheckpoint if none loads.
     """
     siblings = [p for p in folder.parent.glob("checkpoint_*") if p.is_dir() and p != folder]
-    candidates = sorted([folder, *siblings], key=lambda p: (checkpoint_epoch(p), p.name),
-                        reverse=True)  # fmt: skip
+    candidates = sorted(
+        [folder, *siblings], key=lambda p: (checkpoint_epoch(p), p.name), reverse=True
+    )
     problems = []
     for candidate in candidates:
         try:

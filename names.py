@@ -1,0 +1,117 @@
+"""The facts every package shares, each written once: names, file names, the baseline, ASHA's rule.
+
+Dependency-free (standard library only), so `analysis/` can import it and stay free of torch and
+Ray, and the runner, the trainable and the analysis can never disagree on a file name, a space
+name, the baseline configuration or the epochs at which ASHA may stop a trial.
+
+Registries that carry their own contract live beside their code instead: task-sampling schemes
+in `trainables.sampling.SCHEMES`, dataset loaders in `trainables.data.LOADERS`, search spaces in
+`search_spaces.SPACES`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from typing import Any
+
+# ---------------------------------------------------------------------------------------------
+# spaces: `single-<task>` trains one task, `multi` all of the study's tasks, `all` runs them all
+
+MULTI_SPACE = "multi"
+ALL_SPACE = "all"
+SINGLE_PREFIX = "single-"
+
+
+def single_space(task: str) -> str:
+    """The single-task space of a task: `cifar10` -> `single-cifar10`."""
+    return f"{SINGLE_PREFIX}{task}"
+
+
+def is_single_space(space: str) -> bool:
+    return space.startswith(SINGLE_PREFIX)
+
+
+# ---------------------------------------------------------------------------------------------
+# files of a study directory: <storage>/<study name>/...
+
+SETTINGS_FILE = "study.json"  # the study's settings; what --resume reads back
+TASKS_FILE = "tasks.json"  # class names and sizes of each task
+OPTUNA_DB = "optuna.db"  # Optuna's SQLite storage, one Optuna study per space
+LOCK_FILE = ".lock"  # held (flock) by the driver running the study
+REPORT_FILE = "report.html"  # analysis.report's default output
+# files of a trial folder: <study>/<space>/trial_<id>/...
+TRIAL_PREFIX = "trial_"
+TRIAL_CONFIG_FILE = "trial_config.json"  # the resolved TrialConfig, written by the trainable
+PARAMS_FILE = "params.json"  # Ray's: the config the searcher suggested plus the constants
+RESULT_FILE = "result.json"  # Ray's: one JSON object per reported epoch
+ERROR_FILES = ("error.txt", "error.pkl")  # Ray's: the trial raised past its retries
+
+# ---------------------------------------------------------------------------------------------
+# metrics a trial reports each epoch
+
+SCORE = "score"  # the study metric: mean validation accuracy over the trial's tasks (max)
+SCORE_MODE = "max"
+PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
+
+
+def task_metric(metric: str, task: str) -> str:
+    """Reported key of a per-task metric: `acc`, `cifar10` -> `acc/cifar10`."""
+    return f"{metric}/{task}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the baseline: the original project's hand-picked configuration, enqueued first in every space
+
+BASELINE_SINGLE: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "lr_schedule": "step",  # x0.1 at 50% and 75% of the epochs
+}
+# its multi-task run: the same optimizer settings, a fair coin per task per batch
+BASELINE_MULTI: dict[str, Any] = {**BASELINE_SINGLE, "scheme": "coin", "coin_p": 0.5}
+
+
+def baseline(n_tasks: int) -> dict[str, Any]:
+    """The baseline configuration of a space training `n_tasks` tasks."""
+    return dict(BASELINE_MULTI if n_tasks > 1 else BASELINE_SINGLE)
+
+
+# ---------------------------------------------------------------------------------------------
+# ASHA: the study's early-stopping rule, used by the runner and rebuilt by the analysis
+
+ASHA_REDUCTION_FACTOR = 3
+
+
+def asha_grace_period(max_epochs: int) -> int:
+    """Epochs every trial gets before ASHA may stop it: a quarter of the budget, at least 1."""
+    return max(1, max_epochs // 4)
+
+
+def asha_rungs(max_epochs: int) -> list[int]:
+    """Epochs at which ASHA may stop a trial (grace x reduction_factor^k below max_epochs)."""
+    grace = asha_grace_period(max_epochs)
+    if max_epochs <= grace:
+        return [grace]
+    count = int(math.log(max_epochs / grace) / math.log(ASHA_REDUCTION_FACTOR) + 1)
+    return [grace * ASHA_REDUCTION_FACTOR**k for k in range(count)]
+
+
+# ---------------------------------------------------------------------------------------------
+# tasks: a spec names a dataset (`cifar10`, `imagefolder:/data/birds`); its name keys metrics
+
+IMAGEFOLDER = "imagefolder"
+
+
+def task_name(spec: str) -> str:
+    """Short identifier of a task spec, used as head key and in metric names: the kind itself,
+    or for `imagefolder:<path>` the folder's name, sanitized. Pure: the path is made absolute
+    without following links, so every machine derives the same name from the same spec."""
+    kind, _, arg = str(spec).partition(":")
+    if kind != IMAGEFOLDER or not arg:
+        return kind
+    folder = os.path.basename(os.path.abspath(os.path.expanduser(arg)))
+    stem = re.sub(r"[^A-Za-z0-9_]+", "_", folder).strip("_").lower()
+    return stem or IMAGEFOLDER
