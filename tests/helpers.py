@@ -1,0 +1,57 @@
+"""Helpers shared by the test modules: how a test runs this project's commands as a user would.
+
+One subprocess environment (`cli_env`), one way to run a module to completion (`run_module`,
+`run_cli`) and one way to start it in the background (`start_cli`). Tiny datasets in the real
+file formats are in `fixtures.py`; hand-made study directories in `fake_study.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment, offline, with the project importable and no stray cluster."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1", **extra}
+    if "RAY_ADDRESS" not in extra:
+        env.pop("RAY_ADDRESS", None)  # a test starts its own Ray unless it names one
+    return env
+
+
+def run_module(
+    module: str,
+    *args: str,
+    cwd: Path = ROOT,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """`python -m <module> ...` in a subprocess, to completion, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=cli_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 600, env: dict | None = None):
+    """`python -m study.run ...`, as a user runs it."""
+    return run_module("study.run", *args, cwd=cwd, timeout=timeout, env=env)
+
+
+def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, **popen) -> subprocess.Popen:
+    """`python -m study.run ...` in the background (for Ctrl-C, kill -9 and two-driver tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "study.run", *args],
+        cwd=cwd,
+        env=cli_env(**(env or {})),
+        text=True,
+        **popen,
+    )
