@@ -1,6 +1,6 @@
-"""Shared pieces of the benchmarks: synthetic task data, the seed-style PIL pipeline, timing.
+"""Shared pieces of the benchmarks: synthetic task data, the baseline PIL pipeline, timing.
 
-The "seed-style" pipeline is what the project's seed (and most torchvision tutorials) do: a
+The baseline pipeline is what the original project (and most torchvision tutorials) does: a
 `Dataset` that keeps HWC uint8 arrays and builds a PIL image per item (exactly like
 `torchvision.datasets.CIFAR10`), then `RandomCrop(32, padding=4)`, `RandomHorizontalFlip()`,
 `ToTensor()`, `Normalize(mean, std)`, batched by a `DataLoader`.
@@ -28,8 +28,8 @@ def synthetic_task(limit_train: int, limit_val: int, name: str = "cifar10") -> T
     return tasks[name]
 
 
-class SeedStyleDataset(torch.utils.data.Dataset):
-    """HWC uint8 images held in memory; one PIL image per item, then the seed's transforms."""
+class BaselineDataset(torch.utils.data.Dataset):
+    """HWC uint8 images held in memory; one PIL image per item, then the baseline's transforms."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable) -> None:
         self.images = images.permute(0, 2, 3, 1).contiguous().numpy()  # N x H x W x 3
@@ -45,7 +45,7 @@ class SeedStyleDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def seed_transform(mean: torch.Tensor, std: torch.Tensor, train: bool = True) -> Callable:
+def baseline_transform(mean: torch.Tensor, std: torch.Tensor, train: bool = True) -> Callable:
     from torchvision import transforms
 
     steps: list[Callable] = []
@@ -55,13 +55,13 @@ def seed_transform(mean: torch.Tensor, std: torch.Tensor, train: bool = True) ->
     return transforms.Compose(steps)
 
 
-def seed_loader(
+def baseline_loader(
     task: TaskData, batch_size: int, num_workers: int, pin_memory: bool = False
 ) -> torch.utils.data.DataLoader:
-    """The seed-style training loader (shuffled, augmented); workers persist across epochs so
-    that repeated epochs measure steady state, which favours the seed style."""
+    """The baseline training loader (shuffled, augmented); workers persist across epochs so
+    that repeated epochs measure steady state, which favours the baseline pipeline."""
     mean, std = task.channel_stats()
-    dataset = SeedStyleDataset(task.train_x, task.train_y, seed_transform(mean, std))
+    dataset = BaselineDataset(task.train_x, task.train_y, baseline_transform(mean, std))
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,

@@ -41,9 +41,9 @@ python3 -c "import torch, timm, sys; print('python', sys.version.split()[0], 'to
 torch.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())"
 python3 -c "import ray; print('ray', ray.__version__, ray.__file__)" || echo "ray: not importable"
 
-# 1. one trial: engine vs bare loop vs seed-style pipeline (0 and 8 DataLoader workers), bf16
-step 120 python3 -m benchmarks.throughput --device "$DEVICE" $TP --seed-workers 0
-step 120 python3 -m benchmarks.throughput --device "$DEVICE" $TP --seed-workers 8
+# 1. one trial: engine vs bare loop vs baseline pipeline (0 and 8 DataLoader workers), bf16
+step 120 python3 -m benchmarks.throughput --device "$DEVICE" $TP --baseline-workers 0
+step 120 python3 -m benchmarks.throughput --device "$DEVICE" $TP --baseline-workers 8
 # 2. torch.compile: plain, and with CUDA graphs (the warm-up epoch pays the compilation)
 step 150 python3 -m benchmarks.throughput --device "$DEVICE" $TP --compile default
 step 150 python3 -m benchmarks.throughput --device "$DEVICE" $TP --compile reduce-overhead

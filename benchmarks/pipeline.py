@@ -1,15 +1,15 @@
-"""Batch pipeline throughput, no model: our uint8 tensor path vs the seed-style PIL DataLoader.
+"""Batch pipeline throughput, no model: our uint8 tensor path vs the baseline PIL DataLoader.
 
     python -m benchmarks.pipeline [--images 5000] [--batch-size 128] [--rounds 5] [--threads 2]
 
 "ours" is what `trainables.engine.train_epoch` does per batch before the model: the next indices
 from a `BatchStream`, a gather from the in-memory uint8 tensor, `augment` (crop + flip as one
-gather) and `normalize` (to float32, channels_last). "seed_w0" / "seed_w2" are a torchvision
+gather) and `normalize` (to float32, channels_last). "baseline_w0" / "baseline_w2" are a torchvision
 `DataLoader` over PIL images with RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor and
 Normalize, with 0 and 2 worker processes (persistent, warmed up: steady state, which flatters
 them). One epoch of each variant per round, variants interleaved in an order that rotates each
 round; medians over rounds.
-Prints one JSON line: images/s per variant and ours / best seed-style variant (target >= 10).
+Prints one JSON line: images/s per variant and ours / best baseline variant (target >= 10).
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import argparse
 import torch
 
 from benchmarks.common import (
+    baseline_loader,
     emit,
     loadavg,
     log,
     median,
     rotated,
-    seed_loader,
     spread,
     synthetic_task,
     timed,
@@ -32,7 +32,7 @@ from benchmarks.common import (
 from trainables.data import TaskData, augment, normalize
 from trainables.engine import BatchStream
 
-TARGET = 10.0  # ours / best seed-style variant
+TARGET = 10.0  # ours / best baseline variant
 
 
 def ours_epoch(
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     stream = BatchStream(n, seed=0, task_index=0)
     gen = torch.Generator().manual_seed(0)
     cpu = torch.device("cpu")
-    loaders = {f"seed_w{w}": seed_loader(task, args.batch_size, w) for w in (0, 2)}
+    loaders = {f"baseline_w{w}": baseline_loader(task, args.batch_size, w) for w in (0, 2)}
     variants = {
         "ours": lambda: ours_epoch(task, stats, args.batch_size, stream, gen),
         **{name: (lambda ld=ld: loader_epoch(ld)) for name, ld in loaders.items()},
@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> None:
             + ", ".join(f"{k} {n / v[-1]:,.0f} img/s" for k, v in times.items())
         )
     rate = {name: n / median(t) for name, t in times.items()}
-    best_seed = max((k for k in rate if k != "ours"), key=rate.__getitem__)
-    ratio = rate["ours"] / rate[best_seed]
+    best_baseline = max((k for k in rate if k != "ours"), key=rate.__getitem__)
+    ratio = rate["ours"] / rate[best_baseline]
     emit(
         {
             "benchmark": "pipeline",
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> None:
             "img_per_s": rate,
             "spread": {name: spread(t) for name, t in times.items()},
             "best_img_per_s": {name: n / min(t) for name, t in times.items()},
-            "best_seed_style": best_seed,
-            "ratio_vs_best_seed": ratio,
-            "ratio_vs_seed_w0": rate["ours"] / rate["seed_w0"],
+            "best_baseline_variant": best_baseline,
+            "ratio_vs_best_baseline": ratio,
+            "ratio_vs_baseline_w0": rate["ours"] / rate["baseline_w0"],
             "target": TARGET,
             "ok": ratio >= TARGET,
             "loadavg": [load_before, loadavg()],

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import emit, loadavg, log
+from study.settings import QUICK
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.8
@@ -164,9 +165,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.study", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--num-samples", type=int, help="trials (quick preset: 6)")
-    p.add_argument("--max-epochs", type=int, help="epochs per trial (quick preset: 3)")
-    p.add_argument("--limit-train", type=int, help="training images per task (quick preset: 1000)")
+    p.add_argument("--num-samples", type=int, help=f"trials (quick: {QUICK['num_samples']})")
+    p.add_argument(
+        "--max-epochs", type=int, help=f"epochs per trial (quick: {QUICK['max_epochs']})"
+    )
+    p.add_argument(
+        "--limit-train", type=int, help=f"training images per task (quick: {QUICK['limit_train']})"
+    )
     p.add_argument(
         "--cpus",
         type=float,

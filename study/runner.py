@@ -18,15 +18,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from names import (
+    ASHA_REDUCTION_FACTOR,
+    LOCK_FILE,
+    OPTUNA_DB,
+    SCORE,
+    SCORE_MODE,
+    SETTINGS_FILE,
+    TASKS_FILE,
+    TRIAL_PREFIX,
+    asha_grace_period,
+    task_metric,
+    task_name,
+)
 from search_spaces import SPACES, Space
-from study.settings import SETTINGS_FILE, StudySettings, space_tasks, trial_constants
-from trainables.data import TaskData, prepare_tasks, task_name
+from study.settings import StudySettings, space_tasks, trial_constants
+from trainables.data import TaskData, prepare_tasks
 from trainables.errors import UserError
-
-OPTUNA_DB = "optuna.db"
-LOCK_FILE = ".lock"
-TASKS_FILE = "tasks.json"
-
 
 # ---------------------------------------------------------------------------------------------
 # study directory: create once, lock while running
@@ -170,7 +178,11 @@ def _run_config(settings: StudySettings, space: Space):
 
     tasks = [task_name(t) for t in space_tasks(settings, space.name)]
     reporter = CLIReporter(
-        metric_columns={"epoch": "epoch", "score": "score", **{f"acc/{t}": t for t in tasks}},
+        metric_columns={
+            "epoch": "epoch",
+            SCORE: SCORE,
+            **{task_metric("acc", t): t for t in tasks},
+        },
         parameter_columns={
             "optimizer": "opt",
             "lr": "lr",
@@ -205,9 +217,9 @@ def _tune_config(settings: StudySettings, space: Space):
             tasks=tuple(task_name(t) for t in tasks),
             constants=trial_constants(settings, space.name),
         ),
-        metric="score",
-        mode="max",
-        points_to_evaluate=[space.seed_point],
+        metric=SCORE,
+        mode=SCORE_MODE,
+        points_to_evaluate=[space.baseline],
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         study_name=space.name,
         storage=optuna.storages.RDBStorage(f"sqlite:///{settings.study_dir / OPTUNA_DB}"),
@@ -216,14 +228,14 @@ def _tune_config(settings: StudySettings, space: Space):
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
             max_t=settings.max_epochs,
-            grace_period=max(1, settings.max_epochs // 4),
-            reduction_factor=3,
+            grace_period=asha_grace_period(settings.max_epochs),
+            reduction_factor=ASHA_REDUCTION_FACTOR,
         )
     else:
         scheduler = FIFOScheduler()
     return tune.TuneConfig(
-        metric="score",
-        mode="max",
+        metric=SCORE,
+        mode=SCORE_MODE,
         search_alg=searcher,
         scheduler=scheduler,
         num_samples=settings.num_samples,
@@ -234,7 +246,7 @@ def _tune_config(settings: StudySettings, space: Space):
 
 
 def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"  # short and stable; the config is in params.json
+    return f"{TRIAL_PREFIX}{trial.trial_id}"  # short and stable; the config is in params.json
 
 
 def experiment_state_ok(folder: Path) -> bool:
@@ -340,26 +352,19 @@ def summarize(settings: StudySettings, space: Space, grid: Any) -> str:
     synthetic = " (synthetic data)" if settings.data == "synthetic" else ""
     errored = f", {len(grid.errors)} errored" if grid.errors else ""
     lines = [f"== {space.name}: {len(grid)} trials{errored}{synthetic}"]
+    constants = trial_constants(settings, space.name)  # the same in every trial: not shown
     for spec in space_tasks(settings, space.name):
         name = task_name(spec)
         try:
-            best = grid.get_best_result(metric=f"acc/{name}", mode="max", scope="all")
+            best = grid.get_best_result(
+                metric=task_metric("acc", name), mode=SCORE_MODE, scope="all"
+            )
         except (RuntimeError, KeyError, ValueError):
             lines.append(f"  {name}: no finished epoch yet")
             continue
         df = best.metrics_dataframe
-        acc = df[f"acc/{name}"].max() if df is not None and len(df) else float("nan")
-        keys = (
-            "optimizer",
-            "lr",
-            "weight_decay",
-            "lr_schedule",
-            "scheme",
-            "coin_p",
-            "temperature",
-            "loss_weights",
-        )
-        shown = {k: best.config[k] for k in keys if k in best.config}
+        acc = df[task_metric("acc", name)].max() if df is not None and len(df) else float("nan")
+        shown = {k: v for k, v in best.config.items() if k not in constants}
         ckpt = best.checkpoint.path if best.checkpoint else "none"
         lines.append(f"  best {name}: {acc:.2%}  config {shown}")
         lines.append(f"    trial {best.path}\n    checkpoint {ckpt}")

@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from names import SETTINGS_FILE
 from search_spaces import SPACES
-from trainables.config import COMPILE_MODES
+from trainables.config import COMPILE_MODES, DATA_SOURCES
 from trainables.errors import UserError
 
-SETTINGS_FILE = "study.json"
 SCHEDULERS = ("asha", "fifo")
 QUICK = {  # about 3 minutes on a 2-core CPU, synthetic data; trials long enough that Ray's
     # fixed start-up (~30 s per CPU) stays under a fifth of the study
@@ -32,6 +32,10 @@ QUICK = {  # about 3 minutes on a 2-core CPU, synthetic data; trials long enough
     "batch_size": 32,
     "cpus_per_trial": 1.0,
 }
+
+GPU_SHARE = 0.25  # default GPU share of a trial where a GPU is visible: four trials per GPU
+# numeric settings that must be positive when given (they also take --quick's preset)
+POSITIVE = ("num_samples", "max_epochs", "limit_train", "limit_val", "batch_size", "cpus_per_trial")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,44 +85,88 @@ class StudySettings:
             raise UserError(f"{path} is unreadable ({exc}); is {folder} a study?") from None
 
 
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(StudySettings) if f.name != "name"}
+
+
+def _default(key: str) -> str:
+    """ "default X" or "default X; --quick Y" for a setting's help text, from the code itself."""
+    value = DEFAULTS[key]
+    text = f"default {'all' if value is None else value}"
+    return f"{text}; --quick {QUICK[key]:g}" if key in QUICK and key != "data" else text
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m study.run",
         description="Run (or resume) a Ray Tune + Optuna hyperparameter study.",
     )
     add = p.add_argument
-    add("--space", default="multi", help="search space (see --list-spaces)")
+    add(
+        "--space",
+        default=DEFAULTS["space"],
+        help=f"search space (see --list-spaces; {_default('space')})",
+    )
     add("--list-spaces", action="store_true", help="print the spaces and exit")
     add("--resume", metavar="STUDY_DIR", help="resume the study in this directory")
-    add("--quick", action="store_true", help="a few-minute study on synthetic data (CPU)")
+    quick = ", ".join(f"{k.replace('_', '-')} {v}" for k, v in QUICK.items())
+    add("--quick", action="store_true", help=f"a few-minute study on the CPU: {quick}")
     add("--name", help="study name (default: <space>-<date>-<time>)")
-    add("--storage", default="./studies", help="folder that holds studies (default ./studies)")
-    add("--num-samples", type=int, help="trials per space (default 20; quick 6)")
-    add("--max-epochs", type=int, help="epochs per trial at most (default 30; quick 3)")
-    add("--max-concurrent", type=int, help="trials at once at most (default: resources decide)")
-    add("--scheduler", default="asha", help="asha (early stopping) or fifo")
-    add("--seed", type=int, default=0)
     add(
-        "--data", help="real (files under --data-root) or synthetic (default real; quick synthetic)"
+        "--storage",
+        default=DEFAULTS["storage"],
+        help=f"folder that holds studies ({_default('storage')})",
     )
-    add("--data-root", default="./dataset", help="where the datasets are (default ./dataset)")
+    add("--num-samples", type=int, help=f"trials per space ({_default('num_samples')})")
+    add("--max-epochs", type=int, help=f"epochs per trial at most ({_default('max_epochs')})")
+    add("--max-concurrent", type=int, help="trials at once at most (default: resources decide)")
+    add(
+        "--scheduler",
+        default=DEFAULTS["scheduler"],
+        help=f"{' or '.join(SCHEDULERS)} ({_default('scheduler')})",
+    )
+    add(
+        "--seed", type=int, default=DEFAULTS["seed"], help="random seed of TPE, data order and init"
+    )
+    add("--data", help=f"{' or '.join(DATA_SOURCES)} ({_default('data')}; --quick {QUICK['data']})")
+    add(
+        "--data-root",
+        default=DEFAULTS["data_root"],
+        help=f"where the datasets are ({_default('data_root')})",
+    )
     add("--cache-dir", help="decoded-dataset cache (default ~/.cache/mtl-study)")
     add("--tasks", help="comma-separated tasks of the multi space, e.g. cifar10,imagefolder:/x")
-    add("--limit-train", type=int, help="training images per task (class-balanced subset)")
-    add("--limit-val", type=int, help="validation images per task (class-balanced subset)")
-    add("--batch-size", type=int, help="images per task per step (default 128; quick 32)")
-    add("--cpus-per-trial", type=float, help="CPU share of each trial (default 1)")
+    add(
+        "--limit-train",
+        type=int,
+        help=f"training images per task, class-balanced ({_default('limit_train')})",
+    )
+    add(
+        "--limit-val",
+        type=int,
+        help=f"validation images per task, class-balanced ({_default('limit_val')})",
+    )
+    add("--batch-size", type=int, help=f"images per task per step ({_default('batch_size')})")
+    add(
+        "--cpus-per-trial",
+        type=float,
+        help=f"CPU share of each trial ({_default('cpus_per_trial')})",
+    )
     add(
         "--gpus-per-trial",
         type=float,
-        help="GPU share of each trial, e.g. 0.25 packs four on a GPU (default 0.25 with a GPU)",
+        help=f"GPU share of each trial, e.g. 0.25 packs four on a GPU (default {GPU_SHARE} with "
+        "a GPU, else 0)",
     )
-    add("--max-failures", type=int, default=2, help="retries of a crashing trial (default 2)")
+    add(
+        "--max-failures",
+        type=int,
+        default=DEFAULTS["max_failures"],
+        help=f"retries of a crashing trial ({_default('max_failures')})",
+    )
     add(
         "--compile",
-        default="off",
-        help="torch.compile the backbone: off, default, reduce-overhead (CUDA graphs), "
-        "max-autotune (default off)",
+        default=DEFAULTS["compile"],
+        help=f"torch.compile the backbone: {', '.join(COMPILE_MODES)} ({_default('compile')})",
     )
     add(
         "--address",
@@ -131,10 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(name: str, value: float | None, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if value is None or value <= 0:
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and value <= 0:
         raise UserError(f"--{name} must be a positive number, got {value}")
 
 
@@ -147,37 +193,25 @@ def local_gpu_count() -> int:
         return 0
 
 
-def settings_from_args(args: argparse.Namespace) -> StudySettings:
-    """Validate a new study's arguments (no files are touched)."""
+def _check_choices(args: argparse.Namespace) -> None:
     if args.space not in SPACES:
         raise UserError(f"unknown space {args.space!r}; expected one of {', '.join(SPACES)}")
     if args.scheduler not in SCHEDULERS:
         raise UserError(f"unknown scheduler {args.scheduler!r}; expected one of {SCHEDULERS}")
-    quick = QUICK if args.quick else {}
-    pick = lambda key, default: (
-        getattr(args, key) if getattr(args, key) is not None else quick.get(key, default)
-    )
-    for name in (
-        "num_samples",
-        "max_epochs",
-        "max_concurrent",
-        "limit_train",
-        "limit_val",
-        "batch_size",
-        "cpus_per_trial",
-    ):
+    if args.compile not in COMPILE_MODES:
+        raise UserError(f"unknown --compile {args.compile!r}; expected one of {COMPILE_MODES}")
+    for name in (*POSITIVE, "max_concurrent"):
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.max_failures < 0:
         raise UserError(f"--max-failures must be >= 0, got {args.max_failures}")
-    if args.compile not in COMPILE_MODES:
-        raise UserError(f"unknown --compile {args.compile!r}; expected one of {COMPILE_MODES}")
-    data = pick("data", "real")
-    if data not in ("real", "synthetic"):
-        raise UserError(f"--data must be 'real' or 'synthetic', got {data!r}")
-    gpus = args.gpus_per_trial
+
+
+def _gpu_share(args: argparse.Namespace) -> float:
+    """The GPU share per trial: as given, else GPU_SHARE where a GPU is visible, else 0."""
     visible = args.num_gpus if args.num_gpus is not None else local_gpu_count()
+    gpus = args.gpus_per_trial
     if gpus is None:
-        gpus = 0.25 if visible else 0.0
+        gpus = GPU_SHARE if visible else 0.0
     if gpus < 0 or (gpus > 1 and gpus != int(gpus)):
         raise UserError(
             f"--gpus-per-trial {gpus} cannot be scheduled: use a fraction in (0, 1] "
@@ -185,9 +219,17 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
         )
     if args.address is None and gpus > visible:
         raise UserError(f"--gpus-per-trial {gpus:g} is more than the {visible:g} GPU(s) here")
+    return gpus
+
+
+def _tasks(args: argparse.Namespace) -> tuple[str, ...] | None:
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
     if tasks is not None and len(tasks) < 2:
         raise UserError("--tasks needs at least two comma-separated tasks for the multi space")
+    return tasks
+
+
+def _name(args: argparse.Namespace) -> str:
     name = args.name or f"{args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not name or "/" in name or name.startswith("."):
         raise UserError(f"--name {name!r} must be a plain folder name")
@@ -196,27 +238,36 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             f"--storage {args.storage}: only local or mounted shared folders are supported "
             "(the Optuna database lives in the study directory)"
         )
+    return name
+
+
+def settings_from_args(args: argparse.Namespace) -> StudySettings:
+    """Validate a new study's arguments (no files are touched). A value comes from its flag,
+    else from the --quick preset, else from StudySettings' default."""
+    _check_choices(args)
+    quick = QUICK if args.quick else {}
+    preset = {k: v for k, v in quick.items() if getattr(args, k) is None}
+    given = {k: getattr(args, k) for k in (*POSITIVE, "data") if getattr(args, k) is not None}
+    values = {**DEFAULTS, **preset, **given}
+    if values["data"] not in DATA_SOURCES:
+        raise UserError(f"--data must be 'real' or 'synthetic', got {values['data']!r}")
     return StudySettings(
-        name=name,
-        space=args.space,
-        storage=args.storage,
-        num_samples=pick("num_samples", 20),
-        max_epochs=pick("max_epochs", 30),
-        max_concurrent=args.max_concurrent,
-        scheduler=args.scheduler,
-        seed=args.seed,
-        data=data,
-        data_root=args.data_root,
-        cache_dir=args.cache_dir,
-        limit_train=pick("limit_train", None),
-        limit_val=pick("limit_val", None),
-        batch_size=pick("batch_size", 128),
-        tasks=tasks,
-        cpus_per_trial=pick("cpus_per_trial", 1.0),
-        gpus_per_trial=gpus,
-        max_failures=args.max_failures,
-        compile=args.compile,
-        quick=args.quick,
+        **{
+            **values,
+            "name": _name(args),
+            "space": args.space,
+            "storage": args.storage,
+            "max_concurrent": args.max_concurrent,
+            "scheduler": args.scheduler,
+            "seed": args.seed,
+            "data_root": args.data_root,
+            "cache_dir": args.cache_dir,
+            "tasks": _tasks(args),
+            "gpus_per_trial": _gpu_share(args),
+            "max_failures": args.max_failures,
+            "compile": args.compile,
+            "quick": args.quick,
+        }
     )
 
 

@@ -7,10 +7,13 @@ file formats are in `fixtures.py`; hand-made study directories in `fake_study.py
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from names import RESULT_FILE, TRIAL_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,3 +58,38 @@ def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, **popen) ->
         text=True,
         **popen,
     )
+
+
+# a small multi-task study on synthetic data: seconds per epoch, two trials at once
+SMALL_STUDY = (
+    "--quick",
+    "--limit-train",
+    "320",
+    "--limit-val",
+    "64",
+    "--max-epochs",
+    "3",
+    "--scheduler",
+    "fifo",
+    "--max-concurrent",
+    "2",
+)
+
+
+def result_rows(trial_dir: Path) -> list[dict]:
+    """The epochs a trial reported so far (its `result.json`), stopping at a line being written."""
+    path = trial_dir / RESULT_FILE
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+def experiment_rows(experiment: Path) -> dict[str, list[dict]]:
+    """Every trial folder of a space's experiment -> its reported epochs."""
+    return {p.name: result_rows(p) for p in sorted(experiment.glob(f"{TRIAL_PREFIX}*"))}

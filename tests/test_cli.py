@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-from conftest import run_cli
 from fixtures import write_fashion_json
+from helpers import run_cli
 
 from study.run import main
 from trainables.data import default_cache_dir

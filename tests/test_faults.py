@@ -11,19 +11,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
 import psutil
 import pytest
-from conftest import ROOT, run_cli
+from helpers import SMALL_STUDY, experiment_rows, run_cli, start_cli
 
 from trainables.checkpoint import checkpoint_epoch
 
 pytestmark = pytest.mark.slow
 
-SEED_TRIAL = "lr=0.001"  # only the seed's configuration has exactly this learning rate
+BASELINE_TRIAL = "lr=0.001"  # only the baseline configuration has exactly this learning rate
 
 
 def run(tmp_path, fault: str, max_failures: int):
@@ -51,7 +50,7 @@ def run(tmp_path, fault: str, max_failures: int):
         "--name",
         "f",
         cwd=tmp_path,
-        env={"MTL_STUDY_FAULT": f"{fault}:{SEED_TRIAL}"},
+        env={"MTL_STUDY_FAULT": f"{fault}:{BASELINE_TRIAL}"},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     experiment = tmp_path / "f" / "single-fashionrgb"
@@ -59,7 +58,7 @@ def run(tmp_path, fault: str, max_failures: int):
     for trial in experiment.glob("trial_*"):
         params = json.loads((trial / "params.json").read_text())
         rows = [json.loads(x) for x in (trial / "result.json").read_text().splitlines()]
-        trials["seed" if params["lr"] == 0.001 else "other"] = (trial, rows)
+        trials["baseline" if params["lr"] == 0.001 else "other"] = (trial, rows)
     optuna_trials = optuna.load_study(
         study_name="single-fashionrgb", storage=f"sqlite:///{tmp_path / 'f' / 'optuna.db'}"
     ).trials
@@ -72,7 +71,7 @@ def trials_dirs(tmp_path):
 
 def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
     out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=1)
-    trial, rows = trials["seed"]
+    trial, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # all epochs, none repeated
     failures = (trial / "error.txt").read_text().count("Failure #")
     assert failures == 1  # exactly one retry, and it succeeded
@@ -82,7 +81,7 @@ def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
 
 def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
     out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=0)
-    _, rows = trials["seed"]
+    _, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1]
     assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
     assert "1 errored" in out
@@ -92,14 +91,14 @@ def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
 
 def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
     out, trials, optuna_trials = run(tmp_path, "nan@2", max_failures=2)
-    _, rows = trials["seed"]
+    _, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[-1]["diverged"] is True and rows[-1]["score"] == 0.0
     assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
     assert "errored" not in out
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_trials)
-    seed = next(t for t in optuna_trials if t.params["lr"] == 0.001)
-    assert seed.state == optuna.trial.TrialState.PRUNED and seed.user_attrs["diverged"]
+    baseline = next(t for t in optuna_trials if t.params["lr"] == 0.001)
+    assert baseline.state == optuna.trial.TrialState.PRUNED and baseline.user_attrs["diverged"]
     from analysis.results import load_study
 
     reasons = load_study(tmp_path / "f").trials.set_index("lr")["stop_reason"]
@@ -110,11 +109,9 @@ def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
 
 
 def _poll_until(experiment, proc, ready, timeout: float = 400) -> dict:
-    from test_study import trials
-
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        snapshot = trials(experiment)
+        snapshot = experiment_rows(experiment)
         if ready(snapshot):
             return snapshot
         time.sleep(0.2)
@@ -130,25 +127,9 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
     """kill -9 of the driver once a trial finished and another has a checkpoint at epoch >= 1;
     --resume ends with the requested trials, no finished trial re-run, and the interrupted one
     continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
-    from test_study import SMALL, trials
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "study.run",
-        *SMALL,
-        "--space",
-        "multi",
-        "--num-samples",
-        "3",
-        "--storage",
-        str(tmp_path),
-        "--name",
-        "k",
-    ]
+    args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp_path)]
     with open(tmp_path / "killed.log", "w") as log:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = start_cli(*args, "--name", "k", cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         experiment = tmp_path / "k" / "multi"
         _poll_until(experiment, proc, _one_done_one_midway)
         tree = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
@@ -157,14 +138,14 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
                 os.kill(pid, signal.SIGKILL)
         proc.wait()
     psutil.wait_procs([p for p in map(_process, tree) if p], timeout=30)
-    before = trials(experiment)  # results recorded up to the kill
+    before = experiment_rows(experiment)  # results recorded up to the kill
     newest = {
         t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
         for t in experiment.glob("trial_*")
     }
     out = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    after = trials(experiment)
+    after = experiment_rows(experiment)
     assert len(after) == 3
     for name, rows in before.items():
         if len(rows) == 3:
@@ -238,7 +219,6 @@ def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
 
 def test_two_drivers_never_share_a_study(tmp_path):
     """While a study runs, starting it again or resuming it is refused; it is never touched."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
     args = [
         "--quick",
         "--space",
@@ -255,13 +235,7 @@ def test_two_drivers_never_share_a_study(tmp_path):
         "c",
     ]
     with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(
-            [sys.executable, "-m", "study.run", *args],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        first = start_cli(*args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while not (tmp_path / "c" / "single-fashionrgb").exists() and time.time() < deadline:
             time.sleep(0.2)

@@ -3,49 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-from conftest import ROOT, run_cli
+from helpers import SMALL_STUDY, experiment_rows, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
-
-SMALL = [
-    "--quick",
-    "--limit-train",
-    "320",
-    "--limit-val",
-    "64",
-    "--max-epochs",
-    "3",
-    "--scheduler",
-    "fifo",
-    "--max-concurrent",
-    "2",
-]
-
-
-def results(trial_dir: Path) -> list[dict]:
-    path = trial_dir / "result.json"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a line being written right now
-            break
-    return rows
-
-
-def trials(experiment: Path) -> dict[str, list[dict]]:
-    return {p.name: results(p) for p in sorted(experiment.glob("trial_*"))}
 
 
 @pytest.fixture(scope="module")
@@ -53,31 +20,17 @@ def resumed_study(tmp_path_factory) -> dict:
     """A multi study interrupted (Ctrl-C) once a trial finished and another was mid-way,
     then resumed with `--resume`."""
     tmp = tmp_path_factory.mktemp("resume")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MTL_STUDY_OFFLINE": "1"}
     # epochs of several seconds: Ray's graceful stop must land before the next epoch ends
-    cmd = [
-        sys.executable,
-        "-m",
-        "study.run",
-        *SMALL,
-        "--limit-train",
-        "800",
-        "--space",
-        "multi",
-        "--num-samples",
-        "4",
-        "--storage",
-        str(tmp),
-        "--name",
-        "r",
-    ]
+    args = [*SMALL_STUDY, "--limit-train", "800", "--space", "multi", "--num-samples", "4"]
     log = open(tmp / "first-run.log", "w")  # a file, not a pipe: a full pipe would block Ray
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_cli(
+        *args, "--storage", str(tmp), "--name", "r", cwd=tmp, stdout=log, stderr=subprocess.STDOUT
+    )
     experiment = tmp / "r" / "multi"
     deadline = time.time() + 400
     before: dict[str, list[dict]] = {}
     while time.time() < deadline and proc.poll() is None:
-        before = trials(experiment)
+        before = experiment_rows(experiment)
         done = [t for t, rows in before.items() if len(rows) == 3]
         partial = [t for t, rows in before.items() if len(rows) == 1]
         if done and partial:
@@ -88,13 +41,13 @@ def resumed_study(tmp_path_factory) -> dict:
     proc.wait(timeout=120)
     log.close()
     first_out = (tmp / "first-run.log").read_text()
-    interrupted = trials(experiment)
+    interrupted = experiment_rows(experiment)
     resumed = run_cli("--resume", str(tmp / "r"), cwd=tmp, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return {
         "dir": tmp / "r",
         "before": interrupted,
-        "after": trials(experiment),
+        "after": experiment_rows(experiment),
         "first_out": first_out,
         "out": resumed.stdout,
     }
@@ -163,7 +116,7 @@ def test_summary_names_best_trials_and_resume_hint(resumed_study):
 
 def _intervals(experiment: Path) -> list[tuple[float, float]]:
     spans = []
-    for rows in trials(experiment).values():
+    for rows in experiment_rows(experiment).values():
         assert rows, "a trial reported nothing"
         spans.append((rows[0]["wall_time"] - rows[0]["time_this_iter_s"], rows[-1]["wall_time"]))
     return spans
