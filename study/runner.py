@@ -195,7 +195,10 @@ def _run_config(settings: StudySettings, space: Space):
         name=space.name,
         storage_path=str(settings.study_dir),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        # the best epoch by score (the model behind the trial's numbers) and, always, the latest
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=1, checkpoint_score_attribute=SCORE, checkpoint_score_order=SCORE_MODE
+        ),
         sync_config=tune.SyncConfig(sync_artifacts=True),  # trial_config.json beside results
         progress_reporter=reporter,
         verbose=1,
@@ -205,9 +208,9 @@ def _run_config(settings: StudySettings, space: Space):
 def _tune_config(settings: StudySettings, space: Space):
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.schedulers import FIFOScheduler
 
-    from study.search import StudySearch
+    from study.search import StudyASHA, StudySearch
 
     tasks = space_tasks(settings, space.name)
     searcher = StudySearch(
@@ -225,7 +228,8 @@ def _tune_config(settings: StudySettings, space: Space):
         storage=optuna.storages.RDBStorage(f"sqlite:///{settings.study_dir / OPTUNA_DB}"),
     )
     if settings.scheduler == "asha":
-        scheduler = ASHAScheduler(
+        scheduler = StudyASHA(
+            baseline=space.baseline,
             time_attr="training_iteration",
             max_t=settings.max_epochs,
             grace_period=asha_grace_period(settings.max_epochs),

@@ -1,4 +1,6 @@
-"""Ray's OptunaSearch with the two gaps a long study cannot afford closed.
+"""Ray Tune's searcher and scheduler with the gaps a long, trustworthy study cannot afford closed.
+
+`StudySearch` is Ray's OptunaSearch, plus:
 
 - A diverged trial (loss NaN or infinite) is told to Optuna as PRUNED with a `diverged` user
   attribute: a bad result the sampler learns from, never a crash and never a zombie.
@@ -6,15 +8,30 @@
   staying RUNNING forever in the database and the dashboard.
 
 Each Optuna trial also records its Ray trial id (`ray_trial_id`), linking the database to the
-trial folders. Kept apart from `runner.py` because it subclasses a Ray class at import time.
+trial folders. (Ray's OptunaSearch already reports every epoch's score to Optuna as an
+intermediate value, so the Optuna dashboard shows learning curves.)
+
+`StudyASHA` is Ray's ASHA, plus:
+- It never stops the baseline configuration: the comparison needs it trained for the full budget.
+  Its results still count in the rungs that judge the other trials.
+- A resumed study decides as the uninterrupted one would: Ray does not save ASHA's rungs, so
+  each trial restored from the experiment state replays its recorded scores into the rungs.
+
+Kept apart from `runner.py` because it subclasses Ray classes at import time.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from optuna.trial import TrialState
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
+
+from names import RESULT_FILE
 
 
 class StudySearch(OptunaSearch):
@@ -40,3 +57,51 @@ class StudySearch(OptunaSearch):
         if frozen.state == TrialState.RUNNING:  # Optuna refused the value: close it anyway
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
         return None
+
+
+class StudyASHA(ASHAScheduler):
+    """ASHA that exempts the baseline configuration and rebuilds its rungs on resume."""
+
+    def __init__(self, *, baseline: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._baseline = dict(baseline)
+
+    def is_baseline(self, trial: Trial) -> bool:
+        return all(trial.config.get(k) == v for k, v in self._baseline.items())
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        self._replay(trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        if self.is_baseline(trial):
+            return self.CONTINUE  # recorded in the rungs above, never stopped early
+        return action
+
+    def _replay(self, trial: Trial) -> None:
+        """Record a restored trial's scores at each rung it already reached, as `on_result`
+        did when they were reported (one result per epoch: the score at the rung's epoch)."""
+        scores = _recorded_scores(trial, self._time_attr, self._metric)
+        bracket = self._trial_info[trial.trial_id]
+        for milestone, recorded in bracket._rungs:
+            if milestone in scores and trial.trial_id not in recorded:
+                recorded[trial.trial_id] = self._metric_op * scores[milestone]
+
+
+def _recorded_scores(trial: Trial, time_attr: str, metric: str) -> dict[int, float]:
+    """{iteration: metric} from the trial's result file; empty for a new trial."""
+    fs, path = trial.storage.storage_filesystem, f"{trial.storage.trial_fs_path}/{RESULT_FILE}"
+    try:
+        with fs.open_input_stream(path) as f:
+            lines = f.readall().decode("utf-8", errors="replace").splitlines()
+    except (FileNotFoundError, OSError):
+        return {}
+    scores = {}
+    for line in lines:
+        try:
+            row = json.loads(line)
+            scores[int(row[time_attr])] = float(row[metric])
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line, or a row without the metric
+    return scores
