@@ -1,0 +1,95 @@
+"""StudyASHA on real Ray Trial objects: the baseline is never stopped, and a resumed scheduler's
+rungs equal those of the uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ray.train._internal.storage import StorageContext
+from ray.tune.experiment import Trial
+
+from names import RESULT_FILE, TRIAL_PREFIX
+from study.search import StudyASHA
+
+BASELINE = {"lr": 1e-3, "optimizer": "adam"}
+MAX_T = 9  # rungs at epochs 1 and 3 (grace 1, reduction factor 3)
+
+
+def scheduler() -> StudyASHA:
+    return StudyASHA(
+        baseline=BASELINE,
+        time_attr="training_iteration",
+        metric="score",
+        mode="max",
+        max_t=MAX_T,
+        grace_period=1,
+        reduction_factor=3,
+    )
+
+
+def make_trial(root: Path, trial_id: str, config: dict, scores: list[float] = ()) -> Trial:
+    """A real Ray Trial whose result file holds one row per epoch with these scores."""
+    storage = StorageContext(
+        storage_path=str(root), experiment_dir_name="exp", trial_dir_name=TRIAL_PREFIX + trial_id
+    )
+    folder = root / "exp" / (TRIAL_PREFIX + trial_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"training_iteration": i + 1, "score": s} for i, s in enumerate(scores)]
+    (folder / RESULT_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return Trial("fake", config=config, trial_id=trial_id, stub=True, storage=storage)
+
+
+def feed(sched: StudyASHA, trial: Trial, scores: list[float], start: int = 1) -> list[str]:
+    """Report scores from epoch `start` on, as Tune does; returns the scheduler's actions."""
+    return [
+        sched.on_trial_result(None, trial, {"training_iteration": i, "score": s})
+        for i, s in enumerate(scores, start=start)
+    ]
+
+
+def rungs(sched: StudyASHA) -> list[tuple[int, dict]]:
+    return [(m, dict(r)) for m, r in sched._brackets[0]._rungs]
+
+
+def test_the_baseline_is_never_stopped_but_counts_in_the_rungs(tmp_path):
+    sched = scheduler()
+    good = [make_trial(tmp_path, f"g{i}", {"lr": 0.01 * (i + 1)}) for i in range(3)]
+    for t in good:
+        sched.on_trial_add(None, t)
+        feed(sched, t, [0.9])
+    base = make_trial(tmp_path, "base", dict(BASELINE))
+    bad = make_trial(tmp_path, "bad", {"lr": 0.5, "optimizer": "adam"})
+    for t in (base, bad):
+        sched.on_trial_add(None, t)
+    assert feed(sched, bad, [0.1]) == [StudyASHA.STOP]  # worst at the first rung: stopped
+    assert feed(sched, base, [0.1, 0.1, 0.1]) == [StudyASHA.CONTINUE] * 3
+    assert rungs(sched)[-1][1]["base"] == pytest.approx(0.1)  # still judged others
+
+
+def test_a_restored_scheduler_rebuilds_the_rungs_from_recorded_results(tmp_path):
+    histories = {"a": [0.5, 0.6, 0.7, 0.72], "b": [0.4, 0.45], "c": [0.8], "d": []}
+    live = scheduler()
+    for tid, scores in histories.items():
+        trial = make_trial(tmp_path / "live", tid, {"lr": 0.1})
+        live.on_trial_add(None, trial)
+        feed(live, trial, scores)
+    restored = scheduler()  # as unpickled from tuner.pkl: empty rungs
+    for tid, scores in histories.items():
+        restored.on_trial_add(None, make_trial(tmp_path / "disk", tid, {"lr": 0.1}, scores))
+    assert rungs(restored) == rungs(live)
+    # and the next decision is the same as without the interruption
+    late_live, late_restored = (make_trial(tmp_path / p, "e", {"lr": 0.2}) for p in ("l", "r"))
+    live.on_trial_add(None, late_live)
+    restored.on_trial_add(None, late_restored)
+    assert feed(live, late_live, [0.45]) == feed(restored, late_restored, [0.45])
+
+
+def test_a_torn_result_line_is_skipped(tmp_path):
+    trial = make_trial(tmp_path, "t", {"lr": 0.1}, [0.5, 0.6, 0.7])
+    path = tmp_path / "exp" / "trial_t" / RESULT_FILE
+    path.write_text(path.read_text() + '{"training_iteration": 4, "sco')
+    sched = scheduler()
+    sched.on_trial_add(None, trial)
+    assert rungs(sched)[1][1] == {"t": 0.7} and rungs(sched)[2][1] == {"t": 0.5}
