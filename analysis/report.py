@@ -22,7 +22,9 @@ import plotly.graph_objects as go
 from analysis import confusion as confusion_mod
 from analysis import figures as F
 from analysis import table as table_mod
-from analysis.results import STOP_REASONS, AnalysisError, Study, load_study
+from analysis.results import AnalysisError, Study, load_study
+from analysis.status import STOP_REASONS
+from names import MULTI_SPACE, OPTUNA_DB, REPORT_FILE, SETTINGS_FILE, single_space
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;
@@ -123,9 +125,8 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
         )
         + "</ul>"
     )
-    missing_spaces = [
-        sp for sp in ("single-cifar10", "single-fashionrgb", "multi") if sp not in study.space_tasks
-    ]
+    expected = [single_space(t) for t in study.task_names] + [MULTI_SPACE]
+    missing_spaces = [sp for sp in expected if sp not in study.space_tasks]
     if missing_spaces:
         s.body.append(_missing("not in this study: " + ", ".join(missing_spaces)))
     if study.notes:
@@ -157,9 +158,11 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
         if data.empty:
             sec.body.append(_missing("no scored trial yet"))
             return
-        if data["source"].iloc[0] != "optuna.db":
+        if data["source"].iloc[0] != OPTUNA_DB:
             sec.body.append(
-                _missing("no optuna.db: showing each trial's best score from its results instead")
+                _missing(
+                    f"no {OPTUNA_DB}: showing each trial's best score from its results instead"
+                )
             )
         add(sec, "history", F.plot_history(data))
 
@@ -178,8 +181,10 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
             add(sec, "lr-scheme", F.plot_lr_scheme(data))
 
     def schemes(sec: Section) -> None:
-        if "multi" not in study.space_tasks:
-            sec.body.append(_missing("no multi run: sampling schemes need the multi space"))
+        if MULTI_SPACE not in study.space_tasks:
+            sec.body.append(
+                _missing(f"no {MULTI_SPACE} run: sampling schemes need the {MULTI_SPACE} space")
+            )
         data = F.scheme_data(study)
         if data.empty:
             sec.body.append(_missing("no scored trial"))
@@ -187,14 +192,16 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
             add(sec, "schemes", F.plot_schemes(data))
 
     def pareto(sec: Section) -> None:
-        if "multi" not in study.space_tasks:
-            sec.body.append(_missing("no multi run: the Pareto front needs the multi space"))
+        if MULTI_SPACE not in study.space_tasks:
+            sec.body.append(
+                _missing(f"no {MULTI_SPACE} run: the Pareto front needs the {MULTI_SPACE} space")
+            )
             return
         data = F.pareto_data(study)
         if data.empty:
             sec.body.append(
                 _missing(
-                    "multi: no trial with both tasks' accuracies "
+                    f"{MULTI_SPACE}: no trial with both tasks' accuracies "
                     "(all errored or none finished an epoch)"
                 )
             )
@@ -264,7 +271,7 @@ def build_report(
     """Write the report (default `<study dir>/report.html`) and, beside it, the figures as
     standalone files in `<out stem>_figures/`. Returns the report's path."""
     study = load_study(study_dir)
-    out = Path(out) if out else Path(study_dir) / "report.html"
+    out = Path(out) if out else Path(study_dir) / REPORT_FILE
     sections, figs = build_sections(study, top_k=top_k)
     page = render_html(study, sections)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -287,8 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m analysis.report",
         description="Write one self-contained HTML report of a study.",
     )
-    parser.add_argument("study", help="study directory (holds study.json)")
-    parser.add_argument("--out", help="report file (default: <study dir>/report.html)")
+    parser.add_argument("study", help=f"study directory (holds {SETTINGS_FILE})")
+    parser.add_argument("--out", help=f"report file (default: <study dir>/{REPORT_FILE})")
     parser.add_argument(
         "--no-figure-files",
         action="store_true",

@@ -2,7 +2,8 @@
 
 `make_fake_study` writes the settings, tasks.json and trial folders (params.json and one
 result.json line per epoch, Ray's keys included) of a small `all` study; `write_trial` and
-`write_settings` are its pieces for tests that need other shapes; File names and the
+`write_settings` are its pieces for tests that need other shapes; `write_optuna_db` adds an
+optuna.db whose trials carry `ray_trial_id` as `study.search` records it. File names and the
 baseline configuration come from `names.py`, as the runner's do. `raw_results` re-reads any
 study's trial files without `analysis/`, for tests to re-derive the numbers it shows.
 """
@@ -22,6 +23,7 @@ from names import (
     BASELINE_SINGLE,
     ERROR_FILES,
     MULTI_SPACE,
+    OPTUNA_DB,
     PARAMS_FILE,
     RESULT_FILE,
     SETTINGS_FILE,
@@ -218,6 +220,37 @@ def make_bench_study(root: Path, trials: int, epochs: int) -> Path:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.make_study(root, trials=trials, epochs=epochs)
+
+
+def write_optuna_db(
+    study: Path, space: str, trials: Sequence[Mapping[str, Any]], enqueued: int | None = 0
+) -> None:
+    """One Optuna study named `space` in the study's optuna.db: trial i has the params and
+    value of `trials[i]` and, where given, its `ray_trial_id` user attribute, as
+    `study.search.StudySearch` records it; trial `enqueued` carries Optuna's `fixed_params`."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{study / OPTUNA_DB}"
+    made = optuna.create_study(study_name=space, storage=storage, direction="maximize")
+    choices: dict[str, list] = {}
+    for spec in trials:
+        for key, value in spec.get("params", {}).items():
+            choices[key] = list(dict.fromkeys([*choices.get(key, []), value]))
+    for i, spec in enumerate(trials):
+        params = dict(spec.get("params", {}))
+        user = {"ray_trial_id": spec["ray_trial_id"]} if spec.get("ray_trial_id") else {}
+        system = {"fixed_params": params} if i == enqueued else {}
+        made.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: CategoricalDistribution(choices[k]) for k in params},
+                value=spec.get("value", 0.5),
+                user_attrs=user,
+                system_attrs=system,
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------------------

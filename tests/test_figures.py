@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_study import best_row, make_fake_study, raw_results
+from fake_study import OTHER, best_row, make_fake_study, raw_results, write_trial
 
 from analysis import figures as F
 from analysis.confusion import best_confusions, normalize_rows
@@ -63,6 +63,7 @@ def test_fake_pareto_and_schemes(fake: Path) -> None:
     data = F.pareto_data(study)
     assert set(data.loc[data["on_front"], "trial_id"]) == {"mF", "mG"}
     assert "mJ" not in set(data["trial_id"])  # errored, no accuracy
+    assert data.set_index("trial_id")["is_baseline"].to_dict()["mE"]
     schemes = F.scheme_data(study).set_index(["scheme", "task"])
     assert schemes.loc[("uniform", "cifar10"), "trial_id"] == "mF"
     assert schemes.loc[("uniform", "cifar10"), "acc"] == 0.806
@@ -73,6 +74,36 @@ def test_fake_pareto_and_schemes(fake: Path) -> None:
     hist = F.history_data(study)
     assert (hist["source"] == "results").all()
     assert hist.groupby("space")["best_so_far"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_schemes_in_the_order_found(fake: Path) -> None:
+    """No list of scheme names: the single-task label first, then by name, so a scheme added
+    to the registry shows up without a change to the analysis."""
+    write_trial(
+        fake / MULTI_SPACE,
+        "mNew",
+        {**OTHER, "scheme": "a_new_scheme"},
+        [{"cifar10": 0.4, "fashionrgb": 0.4}],
+        start=70,
+    )
+    study = load_study(fake)
+    order = list(dict.fromkeys(F.scheme_data(study)["scheme"]))
+    assert order == ["single-task", "a_new_scheme", "coin", "joint", "round_robin", "uniform"]
+    figure = F.plot_lr_scheme(F.lr_scheme_data(study))
+    names = list(dict.fromkeys(trace.name for trace in figure.data))
+    assert names == order
+    baseline = F.lr_scheme_data(study).set_index("trial_id")["is_baseline"]
+    assert set(baseline.index[baseline]) == {"zzbase", "fbase", "mE"}
+
+
+def test_baseline_labels(fake: Path) -> None:
+    study = load_study(fake)
+    labels = set(F.learning_curves_data(study, k=5)["label"])
+    assert "multi/mE (baseline)" in labels and not any("seed" in x for x in labels)
+    table = F.trial_table_data(study).set_index("trial")
+    assert table.loc["mE", "baseline"] == "baseline" and table.loc["mF", "baseline"] == ""
+    names = {trace.name for trace in F.plot_pareto(F.pareto_data(study)).data}
+    assert "baseline configuration" in names
 
 
 def test_fake_confusions(fake: Path) -> None:

@@ -113,6 +113,7 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     assert "synthetic" in page.headings[0].lower()
     assert "Learning curves (top 5 per task)" in page.headings
     assert "no optuna.db" in page.text  # importances: says what is missing
+    assert "baseline configuration" in page.text and "(seed)" not in page.text
     for name in page.figures:
         assert (tmp_path / "r" / "report_figures" / f"{name}.html").is_file()
     assert (tmp_path / "r" / "report_figures" / "plotly.min.js").is_file()

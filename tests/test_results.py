@@ -16,23 +16,21 @@ import pytest
 from fake_study import (
     ALL_SPACES,
     FR,
+    OTHER,
     C,
     best_row,
     make_bench_study,
     make_fake_study,
     raw_results,
+    write_optuna_db,
     write_settings,
+    write_trial,
 )
 from helpers import ROOT, cli_env, run_module
 
-from analysis.results import (
-    AnalysisError,
-    load_study,
-    read_result_rows,
-    stop_reason,
-    study_is_running,
-)
-from names import BASELINE_MULTI, LOCK_FILE, asha_rungs, baseline
+from analysis.results import AnalysisError, load_study, read_result_rows
+from analysis.status import stop_reason, study_is_running
+from names import BASELINE_MULTI, LOCK_FILE, MULTI_SPACE, asha_rungs, baseline, single_space
 
 pytest_plugins = ["real_study"]
 
@@ -113,13 +111,22 @@ def test_load_fake_study(fake: Path) -> None:
     assert reasons["mF"] == "finished" and reasons["mH"] == "early-stopped"
     assert reasons["mI"] == "incomplete" and reasons["mJ"] == "errored"
     assert reasons["mK"] == "diverged"
-    # no optuna.db: the seed is found by its config, not by its name
-    assert set(t.index[t["is_seed"]]) == {"zzbase", "fbase", "mE"}
+    # no optuna.db: the baseline is found by its config, not by its name
+    assert set(t.index[t["is_baseline"]]) == {"zzbase", "fbase", "mE"}
     assert t.loc["mH", "loss_weights/fashionrgb"] == 2.0
     assert t.loc["aaother", "scheme"] == "single-task"
     assert len(study.epochs) == 3 + 3 + 3 + 3 + 3 + 3 + 3 + 1 + 2 + 2
     assert study.confusion("multi", "mF", 2, "cifar10").sum() == 1000
     assert any("optuna.db" in n for n in study.notes)
+
+
+def test_spaces_follow_the_tasks_without_a_list_of_names(tmp_path: Path) -> None:
+    """A space named for a new task loads, ordered by tasks.json, before the multi space."""
+    study = make_fake_study(tmp_path, spaces=(MULTI_SPACE, single_space(FR)))
+    write_trial(study / single_space("birds"), "b1", {**OTHER}, [{"birds": 0.5}])
+    loaded = load_study(study)
+    assert loaded.spaces == [single_space(FR), single_space("birds"), MULTI_SPACE]
+    assert loaded.space_tasks[single_space("birds")] == ("birds",)
 
 
 def test_truncated_last_line_in_a_study(fake: Path) -> None:
@@ -172,7 +179,7 @@ def test_analysis_never_imports_torch_ray_or_trainables(fake: Path, tmp_path: Pa
 
 
 # ---------------------------------------------------------------------------------------------
-# optuna.db (fast)
+# optuna.db: the link by ray_trial_id and the baseline it names (fast)
 
 
 def test_study_with_optuna_db(tmp_path: Path) -> None:
@@ -185,12 +192,53 @@ def test_study_with_optuna_db(tmp_path: Path) -> None:
     scored = study.trials.dropna(subset=["best_score"])
     assert scored["optuna_number"].notna().all()
     assert (study.trials.groupby("space")["order"].min() == 0).all()
-    baselines = study.trials[study.trials["is_seed"]]
+    baselines = study.trials[study.trials["is_baseline"]]
     assert len(baselines) == 3 and (baselines["optuna_number"] == 0).all()
+    linked = study.optuna_trials.dropna(subset=["trial_id"])
+    assert (linked["trial_id"] == linked["ray_trial_id"]).all() and len(linked) == 24
     assert F.history_data(study)["source"].eq("optuna.db").all()
     imp = F.importance_data(study)
     assert set(imp.frame["space"]) == set(ALL_SPACES), imp.notes
     assert {"early-stopped", "errored", "finished"} <= set(study.trials["stop_reason"])
+
+
+def test_optuna_link_by_ray_trial_id(fake: Path) -> None:
+    """The link is the recorded Ray trial id, never a config value: a config equal to another
+    trial's, an id without a folder and a folder without an Optuna trial all link rightly."""
+    write_optuna_db(
+        fake,
+        MULTI_SPACE,
+        [
+            {"params": {"lr": 0.01}, "ray_trial_id": "mF"},  # enqueued: the baseline
+            {"params": {"lr": 0.001}, "ray_trial_id": "gone"},  # no such folder
+            {"params": {"lr": 0.001}, "ray_trial_id": "mE"},  # lr as the baseline config's
+            {"params": {"lr": 0.02}},  # no id recorded
+        ],
+    )
+    study = load_study(fake)
+    t = study.trials.set_index("trial_id")
+    assert t.loc["mF", "optuna_number"] == 0 and t.loc["mE", "optuna_number"] == 2
+    assert t.loc[["mG", "mH", "mI", "mJ", "mK"], "optuna_number"].isna().all()
+    ot = study.optuna_trials.set_index("number")
+    assert ot["trial_id"].fillna("-").tolist() == ["mF", "-", "mE", "-"]
+    assert ot["ray_trial_id"].fillna("-").tolist() == ["mF", "gone", "mE", "-"]
+    multi = study.space_trials(MULTI_SPACE)
+    assert multi["trial_id"].tolist()[:2] == ["mF", "mE"]  # Optuna's numbers give the order
+    # the enqueued trial is the baseline, whatever its config; spaces without one in the
+    # database fall back to the baseline configuration
+    assert set(t.index[t["is_baseline"]]) == {"mF", "zzbase", "fbase"}
+
+
+def test_baseline_by_config_when_no_trial_is_linked(fake: Path) -> None:
+    """A study whose optuna.db records no Ray trial ids (written before they were recorded)
+    still finds its baseline, by the baseline configuration."""
+    params = {k: v for k, v in baseline(2).items() if k != "optimizer"}
+    write_optuna_db(fake, MULTI_SPACE, [{"params": params}, {"params": {"lr": 0.01}}])
+    study = load_study(fake)
+    t = study.trials.set_index("trial_id")
+    assert t["optuna_number"].isna().all()
+    assert study.optuna_trials["trial_id"].isna().all()
+    assert set(t.index[t["is_baseline"]]) == {"zzbase", "fbase", "mE"}
 
 
 def test_unreadable_optuna_db_is_a_note(fake: Path) -> None:
@@ -253,14 +301,14 @@ def test_real_study_loads(real_study: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_seed_trial_identified(real_study: Path) -> None:
+def test_real_baseline_trial_identified(real_study: Path) -> None:
     import optuna
 
     study = load_study(real_study)
     raw = raw_results(real_study)
     storage = f"sqlite:///{real_study / 'optuna.db'}"
     for space in study.spaces:
-        baselines = study.trials[(study.trials["space"] == space) & study.trials["is_seed"]]
+        baselines = study.trials[(study.trials["space"] == space) & study.trials["is_baseline"]]
         assert len(baselines) == 1, space
         trial_id = baselines["trial_id"].iloc[0]
         point = baseline(len(study.space_tasks[space]))

@@ -47,21 +47,29 @@ def test_fake_comparison_table(fake: Path) -> None:
     assert cells.loc["cifar10", "single-task (best)"] == "88.7%"
     assert cells.loc["cifar10", "multi-task (best by score)"] == "80.6% (↓ 8.1)"
     assert cells.loc["fashionrgb", "multi-task (best by score)"] == "92.0% (↓ 3.0)"
-    assert cells.loc["cifar10", "seed single-task"] == "70.0%"
-    assert cells.loc["cifar10", "seed multi-task"] == "60.0% (↓ 10.0)"
-    assert cells.loc["fashionrgb", "seed multi-task"] == "85.0% (↓ 5.0)"
+    assert cells.loc["cifar10", "baseline single-task"] == "70.0%"
+    assert cells.loc["cifar10", "baseline multi-task"] == "60.0% (↓ 10.0)"
+    assert cells.loc["fashionrgb", "baseline multi-task"] == "85.0% (↓ 5.0)"
     expected = ((0.806 - 0.887) / 0.887 + (0.92 - 0.95) / 0.95) / 2 * 100
     assert table.delta_m == pytest.approx(expected)
     assert cells.loc["Δm", "multi-task (best by score)"] == f"{expected:+.1f}%" == "-6.1%"
+    baseline_dm = ((0.6 - 0.7) / 0.7 + (0.85 - 0.9) / 0.9) / 2 * 100
+    assert table.baseline_delta_m == pytest.approx(baseline_dm)
+    assert cells.loc["Δm", "baseline multi-task"] == f"{baseline_dm:+.1f}%"
     frame = table.frame.set_index("task")
     assert frame.loc["cifar10", "multi_trial"] == "multi/trial_mF"
     assert frame.loc["cifar10", "change_pts"] == pytest.approx(-8.1)
+    assert frame.loc["cifar10", "baseline_single_trial"] == "single-cifar10/trial_zzbase"
+    assert frame.loc["cifar10", "baseline_change_pts"] == pytest.approx(-10.0)
     text = to_text(table)
     assert "synthetic" in text.splitlines()[0] and "80.6% (↓ 8.1)" in text
+    assert "baseline configuration: multi/trial_mE epoch 2" in text and "seed" not in text
     md = to_markdown(table)
     assert "| cifar10 | 88.7% | 80.6% (↓ 8.1) |" in md
     csv = pd.read_csv(io.StringIO(to_csv(table)))
     assert csv.loc[0, "multi_acc"] == pytest.approx(0.806) and csv.loc[0, "data"] == "synthetic"
+    assert csv.loc[0, "baseline_delta_m_pct"] == pytest.approx(baseline_dm, rel=1e-5)
+    assert not [c for c in csv.columns if "seed" in c]
 
 
 def test_all_errored_study(tmp_path: Path) -> None:
@@ -117,8 +125,8 @@ def test_real_table_matches_raw_results(real_study: Path) -> None:
         assert m["score"] == max(r["score"] for r in multi_rows)
         assert f["multi_acc"] == m[f"acc/{task}"]
         assert f["change_pts"] == pytest.approx((m[f"acc/{task}"] - chosen[f"acc/{task}"]) * 100)
-        # seed: the seed trial at its own best-score epoch
-        for key in ("seed_single", "seed_multi"):
+        # baseline: the baseline trial at its own best-score epoch
+        for key in ("baseline_single", "baseline_multi"):
             space, trial = f[f"{key}_trial"].split("/trial_")
             p = raw[(space, trial)]["params"]
             assert p["optimizer"] == "adam" and p["lr"] == 1e-3 and p["lr_schedule"] == "step"
