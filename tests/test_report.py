@@ -1,6 +1,6 @@
 """Tests of the HTML report (`analysis.report`) and the two commands: the page's sections and
-figures, its notes on what is missing, and the real study's report drawn in a headless
-browser (slow)."""
+figures, its notes on what is missing, the section list and its recipe, and the real study's
+report drawn in a headless browser (slow)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from fake_study import make_all_errored_study, make_bench_study, make_fake_study
 from helpers import run_module
 
+from analysis import report
 from analysis.report import build_report
+from analysis.results import load_study
 from names import MULTI_SPACE, single_space
 
 pytest_plugins = ["real_study"]
@@ -147,6 +150,38 @@ def test_only_one_space(tmp_path: Path) -> None:
     page = parse_report(build_report(single, tmp_path / "two.html"))
     assert "no multi run" in page.text and "pareto" not in page.figures
     assert "missing (no multi run)" in page.text
+
+
+def test_a_failing_section_is_a_note(fake: Path, tmp_path: Path, monkeypatch) -> None:
+    def broken(study, options):
+        raise RuntimeError("boom")
+
+    sections = [row if row[0] != "history" else (*row[:2], broken) for row in report.SECTIONS]
+    monkeypatch.setattr(report, "SECTIONS", sections)
+    page = parse_report(build_report(fake, tmp_path / "r.html"))
+    assert "Optimization history could not be drawn: RuntimeError: boom" in page.text
+    assert "history" in page.sections and "history" not in page.figures
+    assert "pareto" in page.figures  # the rest of the report stands
+
+
+def test_recipe_add_a_figure(fake: Path, tmp_path: Path, monkeypatch) -> None:
+    """README's recipe "Add a report figure": an extract + render pair and one row in
+    `report.SECTIONS`; the section, its figure and its standalone file appear."""
+
+    def epochs_data(study) -> pd.DataFrame:  # extract: plain data, checked against raw files
+        return study.trials.groupby("space", sort=False)["epochs"].sum().reset_index()
+
+    def plot_epochs(data: pd.DataFrame) -> go.Figure:  # render: no computation
+        return go.Figure(go.Bar(x=data["space"], y=data["epochs"]))
+
+    assert epochs_data(load_study(fake))["epochs"].tolist() == [6, 6, 3 + 3 + 3 + 1 + 2 + 0 + 2]
+    row = ("epochs", "Epochs per space", report.figure("epochs", epochs_data, plot_epochs, "none"))
+    monkeypatch.setattr(report, "SECTIONS", [*report.SECTIONS, row])
+    out = build_report(fake, tmp_path / "r" / "report.html")
+    page = parse_report(out)
+    assert "epochs" in page.sections and "epochs" in page.figures
+    assert "Epochs per space" in page.headings
+    assert (tmp_path / "r" / "report_figures" / "epochs.html").is_file()
 
 
 # ---------------------------------------------------------------------------------------------
