@@ -84,7 +84,7 @@ def link_trials(
     trials: pd.DataFrame, optuna_trials: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Copies of both frames, linked through `ray_trial_id`: `trials` gains `optuna_number`
-    (nullable int), `optuna_trials` gains `trial_id` (None where no folder is linked).
+    (nullable int), `optuna_trials` gains `trial_id` (missing where no folder is linked).
 
     Within a space, a Ray trial id claimed by several Optuna trials links to the first."""
     trials = trials.copy()

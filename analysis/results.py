@@ -73,7 +73,7 @@ class Study:
     `epochs`: one row per trial-epoch (space, trial_id, epoch, score, lr, diverged, per-task
     `acc/`, `loss/`, `train_loss/`, `train_acc/`, `steps/`, `step_share/` and time columns).
     `optuna_trials`: one row per Optuna trial (space, number, state, value, is_baseline,
-    ray_trial_id, trial_id (the linked folder's, or None), params_*).
+    ray_trial_id, trial_id (the linked folder's; missing where none), params_*).
     """
 
     path: Path
