@@ -19,19 +19,11 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from analysis.confusion import Confusion
-from analysis.results import SINGLE_SCHEME, Study
+from analysis.results import SINGLE_SCHEME, Study, metric_task
+from names import MULTI_SPACE, OPTUNA_DB, is_single_space, task_metric
 
 PALETTE = qualitative.Plotly + qualitative.D3
-SCHEME_ORDER = [
-    SINGLE_SCHEME,
-    "coin",
-    "round_robin",
-    "uniform",
-    "proportional",
-    "temperature",
-    "annealed",
-    "joint",
-]
+BASELINE_LABEL = " (baseline)"  # after a trial's name where it is its space's baseline
 
 
 def _color(name: str, names: list[str]) -> str:
@@ -39,14 +31,10 @@ def _color(name: str, names: list[str]) -> str:
 
 
 def _schemes(values: pd.Series) -> list[str]:
-    found = list(dict.fromkeys(values.dropna().astype(str)))
-    return [s for s in SCHEME_ORDER if s in found] + sorted(
-        s for s in found if s not in SCHEME_ORDER
-    )
-
-
-def _label(space: str, trial_id: str, seed: bool = False) -> str:
-    return f"{space}/{trial_id}" + (" (seed)" if seed else "")
+    """The schemes found, the single-task label first, then by name: a new scheme needs no
+    change here (the registry, `trainables.sampling.SCHEMES`, is beyond analysis's reach)."""
+    found = set(values.dropna().astype(str))
+    return sorted(found, key=lambda s: (s != SINGLE_SCHEME, s))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -59,24 +47,24 @@ def learning_curves_data(study: Study, k: int = 5) -> pd.DataFrame:
     cols = ["task", "space", "trial_id", "label", "rank", "epoch", "acc"]
     parts = []
     for task in study.task_names:
-        key = f"best_acc/{task}"
-        if key not in study.trials or f"acc/{task}" not in study.epochs:
+        key, acc = f"best_acc/{task}", task_metric("acc", task)
+        if key not in study.trials or acc not in study.epochs:
             continue
         ranked = study.trials.dropna(subset=[key]).sort_values(
             [key, "order"], ascending=[False, True]
         )
-        top = ranked.head(k)[["space", "trial_id", "is_seed"]].assign(
+        top = ranked.head(k)[["space", "trial_id", "is_baseline"]].assign(
             rank=np.arange(1, min(k, len(ranked)) + 1)
         )
-        curves = study.epochs[["space", "trial_id", "epoch", f"acc/{task}"]].merge(
+        curves = study.epochs[["space", "trial_id", "epoch", acc]].merge(
             top, on=["space", "trial_id"]
         )
-        curves = curves.rename(columns={f"acc/{task}": "acc"}).assign(task=task)
+        curves = curves.rename(columns={acc: "acc"}).assign(task=task)
         curves["label"] = (
             curves["space"]
             + "/"
             + curves["trial_id"].astype(str)
-            + np.where(curves["is_seed"], " (seed)", "")
+            + np.where(curves["is_baseline"], BASELINE_LABEL, "")
         )
         parts.append(curves)
     if not parts:
@@ -90,8 +78,8 @@ def plot_learning_curves(data: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=tasks, shared_yaxes=True)
     for col, task in enumerate(tasks, start=1):
         part = data[data["task"] == task]
-        for (rank, label), curve in part.groupby(["rank", "label"], sort=True):
-            multi = not str(label).startswith("single-")
+        for (rank, label, space), curve in part.groupby(["rank", "label", "space"], sort=True):
+            multi = not is_single_space(space)
             fig.add_trace(
                 go.Scatter(
                     x=curve["epoch"],
@@ -129,7 +117,7 @@ def history_data(study: Study) -> pd.DataFrame:
     cols = ["space", "number", "value", "best_so_far", "state", "trial_id", "source"]
     ot = study.optuna_trials
     if not ot.empty:
-        data = ot[["space", "number", "value", "state", "trial_id"]].assign(source="optuna.db")
+        data = ot[["space", "number", "value", "state", "trial_id"]].assign(source=OPTUNA_DB)
     else:
         t = study.trials
         data = pd.DataFrame(
@@ -184,7 +172,7 @@ def plot_history(data: pd.DataFrame) -> go.Figure:
             )
         )
     source = data["source"].iloc[0] if len(data) else "results"
-    what = "Optuna's value (last reported score)" if source == "optuna.db" else "best score"
+    what = "Optuna's value (last reported score)" if source == OPTUNA_DB else "best score"
     fig.update_layout(
         title=f"Optimization history ({what}, from {source})",
         height=450,
@@ -210,14 +198,14 @@ def importance_data(study: Study, min_trials: int = 4) -> Importances:
     records, notes = [], {}
     if not study.optuna_studies:
         for space in study.spaces:
-            notes[space] = "no optuna.db: importances need the Optuna database"
+            notes[space] = f"no {OPTUNA_DB}: importances need the Optuna database"
         return Importances(pd.DataFrame(columns=["space", "param", "importance"]), notes)
     import optuna
 
     for space in study.spaces:
         ostudy = study.optuna_studies.get(space)
         if ostudy is None:
-            notes[space] = f"not enough trials: {space} is not in optuna.db"
+            notes[space] = f"not enough trials: {space} is not in {OPTUNA_DB}"
             continue
         done = ostudy.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if len(done) < min_trials:
@@ -270,7 +258,7 @@ def plot_importances(data: Importances) -> go.Figure:
 
 def lr_scheme_data(study: Study) -> pd.DataFrame:
     """Per scored trial: space, trial_id, lr, best score, scheme, optimizer, stop reason."""
-    cols = ["space", "trial_id", "lr", "score", "scheme", "optimizer", "stop_reason", "is_seed"]
+    cols = ["space", "trial_id", "lr", "score", "scheme", "optimizer", "stop_reason", "is_baseline"]
     t = study.trials
     if "lr" not in t:
         return pd.DataFrame(columns=cols)
@@ -303,7 +291,7 @@ def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
                     marker={
                         "color": _color(scheme, schemes),
                         "size": 9,
-                        "symbol": np.where(pts["is_seed"], "star", "circle"),
+                        "symbol": np.where(pts["is_baseline"], "star", "circle"),
                     },
                     customdata=pts[["trial_id", "optimizer", "stop_reason"]],
                     hovertemplate="trial %{customdata[0]} (%{customdata[1]}, %{customdata[2]})"
@@ -317,7 +305,7 @@ def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(tickformat=".1%")
     fig.update_yaxes(title_text="best score", row=1, col=1)
     fig.update_layout(
-        title="Learning rate vs best score, by sampling scheme (star: seed)", height=450
+        title="Learning rate vs best score, by sampling scheme (star: baseline)", height=450
     )
     return fig
 
@@ -419,17 +407,17 @@ def pareto_front(points: np.ndarray) -> np.ndarray:
     return front
 
 
-def pareto_data(study: Study, space: str = "multi") -> pd.DataFrame:
+def pareto_data(study: Study, space: str = MULTI_SPACE) -> pd.DataFrame:
     """Per scored trial of the multi-task space: its first two tasks' accuracies at its
     best-score epoch and whether it is on their Pareto front (columns `acc/<task>`)."""
     tasks = list(study.space_tasks.get(space, ()))[:2]
-    cols = ["trial_id", "scheme", "score", "epoch", "is_seed", "on_front"]
+    cols = ["trial_id", "scheme", "score", "epoch", "is_baseline", "on_front"]
     if len(tasks) < 2:
         return pd.DataFrame(columns=cols)
     acc = [f"acc_at_best/{t}" for t in tasks]
     t = study.space_trials(space)
     if not set(acc) <= set(t.columns):
-        return pd.DataFrame(columns=cols + [f"acc/{x}" for x in tasks])
+        return pd.DataFrame(columns=cols + [task_metric("acc", x) for x in tasks])
     t = t.dropna(subset=acc)
     data = pd.DataFrame(
         {
@@ -437,24 +425,23 @@ def pareto_data(study: Study, space: str = "multi") -> pd.DataFrame:
             "scheme": t["scheme"],
             "score": t["best_score"],
             "epoch": t["best_epoch"],
-            "is_seed": t["is_seed"],
-            f"acc/{tasks[0]}": t[acc[0]],
-            f"acc/{tasks[1]}": t[acc[1]],
+            "is_baseline": t["is_baseline"],
+            task_metric("acc", tasks[0]): t[acc[0]],
+            task_metric("acc", tasks[1]): t[acc[1]],
         }
     )
-    data["on_front"] = pareto_front(data[[f"acc/{x}" for x in tasks]].to_numpy())
+    data["on_front"] = pareto_front(data[[task_metric("acc", x) for x in tasks]].to_numpy())
     return data.reset_index(drop=True)
 
 
 def plot_pareto(data: pd.DataFrame) -> go.Figure:
-    xcol, ycol = [c for c in data.columns if c.startswith("acc/")][:2]
+    (xcol, xtask), (ycol, ytask) = [
+        (c, metric_task(c, "acc")) for c in data.columns if metric_task(c, "acc")
+    ][:2]
     fig = go.Figure()
     hover = (
         "trial %{customdata[0]} (%{customdata[1]}, epoch %{customdata[2]})<br>"
-        + xcol[4:]
-        + " %{x:.2%}<br>"
-        + ycol[4:]
-        + " %{y:.2%}<extra></extra>"
+        f"{xtask} %{{x:.2%}}<br>{ytask} %{{y:.2%}}<extra></extra>"
     )
     for on_front, part in ((False, data[~data["on_front"]]), (True, data[data["on_front"]])):
         fig.add_trace(
@@ -479,29 +466,30 @@ def plot_pareto(data: pd.DataFrame) -> go.Figure:
             hoverinfo="skip",
         )
     )
-    seed = data[data["is_seed"]]
-    if len(seed):
-        fig.add_trace(
-            go.Scatter(
-                x=seed[xcol],
-                y=seed[ycol],
-                mode="markers",
-                name="seed configuration",
-                marker={"size": 18, "symbol": "star-open", "color": "#1f77b4", "line_width": 2},
-                customdata=seed[["trial_id", "scheme", "epoch"]],
-                hovertemplate=hover,
-            )
-        )
+    base = data[data["is_baseline"]]
+    if len(base):
+        fig.add_trace(_baseline_marker(base, xcol, ycol, hover))
     fig.update_layout(
-        title=f"Multi-task trade-off: {xcol[4:]} vs {ycol[4:]} accuracy at each trial's "
-        "best-score epoch",
-        xaxis_title=f"{xcol[4:]} accuracy",
-        yaxis_title=f"{ycol[4:]} accuracy",
+        title=f"Multi-task trade-off: {xtask} vs {ytask} accuracy at each trial's best-score epoch",
+        xaxis_title=f"{xtask} accuracy",
+        yaxis_title=f"{ytask} accuracy",
         xaxis_tickformat=".1%",
         yaxis_tickformat=".1%",
         height=500,
     )
     return fig
+
+
+def _baseline_marker(base: pd.DataFrame, xcol: str, ycol: str, hover: str) -> go.Scatter:
+    return go.Scatter(
+        x=base[xcol],
+        y=base[ycol],
+        mode="markers",
+        name="baseline configuration",
+        marker={"size": 18, "symbol": "star-open", "color": "#1f77b4", "line_width": 2},
+        customdata=base[["trial_id", "scheme", "epoch"]],
+        hovertemplate=hover,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,7 +536,7 @@ def trial_table_data(study: Study) -> pd.DataFrame:
         {
             "space": t["space"],
             "trial": t["trial_id"],
-            "seed": np.where(t["is_seed"], "seed", ""),
+            "baseline": np.where(t["is_baseline"], "baseline", ""),
             "stop reason": t["stop_reason"],
             "epochs": t["epochs"].astype(str)
             + "/"
@@ -567,8 +555,9 @@ def trial_table_data(study: Study) -> pd.DataFrame:
         if key in t:
             fmt = _sci if key == "lr" else _text
             out[name] = t[key].map(fmt)
-    for col in (c for c in t.columns if c.startswith("acc_at_best/")):
-        out[f"{col[12:]} acc"] = t[col].map(_pct)
+    for col in t.columns:
+        if metric_task(col, "acc_at_best"):
+            out[f"{metric_task(col, 'acc_at_best')} acc"] = t[col].map(_pct)
     return out.reset_index(drop=True)
 
 

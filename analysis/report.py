@@ -2,27 +2,35 @@
 
     python -m analysis.report <study dir> [--out report.html] [--no-figure-files]
 
+The report is the list `SECTIONS`: (id, title, build), where `build(study, options)` returns the
+section's parts, HTML fragments and named `Figure`s. A section whose data is missing says what is
+missing; a section whose build fails says so, and the rest of the report stands.
+
 plotly.js is inlined once (the report opens offline, alone); each figure is also written as a
 standalone HTML file into `<out stem>_figures/` beside the report (those share one
-`plotly.min.js` in that folder). A section whose data is missing says what is missing.
+`plotly.min.js` in that folder).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import html
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
 from analysis import table as table_mod
-from analysis.results import STOP_REASONS, AnalysisError, Study, load_study
+from analysis.results import AnalysisError, Study, load_study
+from analysis.status import STOP_REASONS
+from names import MULTI_SPACE, OPTUNA_DB, REPORT_FILE, SETTINGS_FILE, single_space
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;
@@ -42,53 +50,60 @@ tr.delta-m{font-weight:600;background:#f6f6f6} .notes{color:#444;font-size:.92re
 """
 
 
-@dataclasses.dataclass
-class Section:
-    id: str
-    title: str
-    body: list[str] = dataclasses.field(default_factory=list)  # HTML fragments
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Figure:
+    """A figure part: shown in its section and also written alone as `<name>.html`."""
+
     name: str  # also the div id ("fig-<name>") and the standalone file's stem
     figure: go.Figure
 
 
-def _missing(text: str) -> str:
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What the command line may change in the report; section titles may name these fields
+    (`{top_k}`)."""
+
+    top_k: int = 5  # learning curves per task
+
+
+Part = str | Figure  # an HTML fragment, or a figure
+Build = Callable[[Study, Options], list[Part]]
+
+
+@dataclasses.dataclass
+class Section:
+    id: str
+    title: str
+    parts: list[Part] = dataclasses.field(default_factory=list)
+
+
+def missing(text: str) -> str:
+    """An HTML note that says what a section lacks."""
     return f'<p class="missing">{html.escape(text)}</p>'
 
 
-def _figure_div(fig: Figure) -> str:
-    inner = fig.figure.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id=f"fig-{fig.name}",
-        config={"displaylogo": False, "responsive": True},
-    )
-    return f'<div class="figure" data-figure="{html.escape(fig.name)}">{inner}</div>'
+def figure(
+    name: str, extract: Callable[[Study], Any], render: Callable[[Any], go.Figure], empty: str
+) -> Build:
+    """The build of a section that shows one figure: `render(extract(study))` named `name`,
+    or the note `empty` when the extract finds nothing to show."""
+
+    def build(study: Study, options: Options) -> list[Part]:
+        data = extract(study)
+        return [missing(empty)] if data.empty else [Figure(name, render(data))]
+
+    return build
 
 
-def _guarded(section: Section, what: str, build: Callable[[], None]) -> None:
-    """Run one section's builder; a failure becomes a note in that section, not a crash."""
-    try:
-        build()
-    except Exception as exc:  # one broken figure must not lose the report
-        section.body.append(_missing(f"{what} could not be drawn: {type(exc).__name__}: {exc}"))
+# ---------------------------------------------------------------------------------------------
+# section builds: each returns its parts; a section that needs more than `figure` has its own
 
 
-def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Figure]]:
-    """Every section of the report (HTML fragments) and the figures they show."""
-    figs: list[Figure] = []
-    sections: list[Section] = []
+def _html_list(items: Sequence[str]) -> str:
+    return '<ul class="notes">' + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
-    def add(section: Section, name: str, fig: go.Figure) -> None:
-        item = Figure(name, fig)
-        figs.append(item)
-        section.body.append(_figure_div(item))
 
-    # summary
-    s = Section("summary", "Summary")
+def _summary(study: Study, options: Options) -> list[Part]:
     settings = study.settings
     facts = {
         "study": settings.get("name", study.path.name),
@@ -101,132 +116,167 @@ def build_sections(study: Study, top_k: int = 5) -> tuple[list[Section], list[Fi
         "trials found": len(study.trials),
         "status": "running now" if study.running else "not running",
     }
-    s.body.append(
-        '<table class="plain">'
-        + "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
-            for k, v in facts.items()
-        )
-        + "</table>"
+    rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in facts.items()
     )
     counts = F.stop_reason_counts(study)
-    s.body.append(
-        "<h3>Stop reasons</h3>"
-        + counts.rename_axis("space").reset_index().to_html(classes="plain", border=0, index=False)
+    table = (
+        counts.rename_axis("space").reset_index().to_html(classes="plain", border=0, index=False)
     )
-    s.body.append(
-        '<ul class="notes">'
-        + "".join(
-            f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>"
-            for k, v in STOP_REASONS.items()
-            if k in counts.columns
-        )
-        + "</ul>"
-    )
-    missing_spaces = [
-        sp for sp in ("single-cifar10", "single-fashionrgb", "multi") if sp not in study.space_tasks
+    parts: list[Part] = [
+        f'<table class="plain">{rows}</table>',
+        "<h3>Stop reasons</h3>" + table,
+        _html_list(
+            [
+                f"<b>{html.escape(k)}</b>: {html.escape(v)}"
+                for k, v in STOP_REASONS.items()
+                if k in counts.columns
+            ]
+        ),
     ]
-    if missing_spaces:
-        s.body.append(_missing("not in this study: " + ", ".join(missing_spaces)))
+    expected = [single_space(t) for t in study.task_names] + [MULTI_SPACE]
+    absent = [space for space in expected if space not in study.space_tasks]
+    if absent:
+        parts.append(missing("not in this study: " + ", ".join(absent)))
     if study.notes:
-        s.body.append(
-            '<ul class="notes">'
-            + "".join(f"<li>{html.escape(n)}</li>" for n in study.notes)
-            + "</ul>"
-        )
-    sections.append(s)
+        parts.append(_html_list([html.escape(n) for n in study.notes]))
+    return parts
 
-    # comparison table
-    s = Section("comparison", "Single- vs multi-task comparison")
-    _guarded(
-        s,
-        "The comparison table",
-        lambda: s.body.append(table_mod.to_html(table_mod.comparison(study))),
+
+def _comparison(study: Study, options: Options) -> list[Part]:
+    return [table_mod.to_html(table_mod.comparison(study))]
+
+
+def _learning_curves(study: Study, options: Options) -> list[Part]:
+    extract = functools.partial(F.learning_curves_data, k=options.top_k)
+    build = figure(
+        "learning-curves",
+        extract,
+        F.plot_learning_curves,
+        "no trial reported a validation accuracy",
     )
-    sections.append(s)
+    return build(study, options)
 
-    def learning(sec: Section) -> None:
-        data = F.learning_curves_data(study, k=top_k)
-        if data.empty:
-            sec.body.append(_missing("no trial reported a validation accuracy"))
-        else:
-            add(sec, "learning-curves", F.plot_learning_curves(data))
 
-    def history(sec: Section) -> None:
-        data = F.history_data(study)
-        if data.empty:
-            sec.body.append(_missing("no scored trial yet"))
-            return
-        if data["source"].iloc[0] != "optuna.db":
-            sec.body.append(
-                _missing("no optuna.db: showing each trial's best score from its results instead")
-            )
-        add(sec, "history", F.plot_history(data))
+def _history(study: Study, options: Options) -> list[Part]:
+    data = F.history_data(study)
+    if data.empty:
+        return [missing("no scored trial yet")]
+    parts: list[Part] = []
+    if data["source"].iloc[0] != OPTUNA_DB:
+        parts.append(
+            missing(f"no {OPTUNA_DB}: showing each trial's best score from its results instead")
+        )
+    return [*parts, Figure("history", F.plot_history(data))]
 
-    def importances(sec: Section) -> None:
-        data = F.importance_data(study)
-        for space, note in data.notes.items():
-            sec.body.append(_missing(f"{space}: {note}"))
-        if not data.frame.empty:
-            add(sec, "importances", F.plot_importances(data))
 
-    def lr_scheme(sec: Section) -> None:
-        data = F.lr_scheme_data(study)
-        if data.empty:
-            sec.body.append(_missing("no scored trial with a learning rate"))
-        else:
-            add(sec, "lr-scheme", F.plot_lr_scheme(data))
+def _importances(study: Study, options: Options) -> list[Part]:
+    data = F.importance_data(study)
+    parts: list[Part] = [missing(f"{space}: {note}") for space, note in data.notes.items()]
+    if not data.frame.empty:
+        parts.append(Figure("importances", F.plot_importances(data)))
+    return parts
 
-    def schemes(sec: Section) -> None:
-        if "multi" not in study.space_tasks:
-            sec.body.append(_missing("no multi run: sampling schemes need the multi space"))
-        data = F.scheme_data(study)
-        if data.empty:
-            sec.body.append(_missing("no scored trial"))
-        else:
-            add(sec, "schemes", F.plot_schemes(data))
 
-    def pareto(sec: Section) -> None:
-        if "multi" not in study.space_tasks:
-            sec.body.append(_missing("no multi run: the Pareto front needs the multi space"))
-            return
-        data = F.pareto_data(study)
-        if data.empty:
-            sec.body.append(
-                _missing(
-                    "multi: no trial with both tasks' accuracies "
-                    "(all errored or none finished an epoch)"
-                )
-            )
-        else:
-            add(sec, "pareto", F.plot_pareto(data))
+def _needs_multi(note: str, build: Build, go_on: bool) -> Build:
+    """`build`, after the note `note` when the study has no multi-task space (and then only
+    when `go_on`)."""
 
-    def confusions(sec: Section) -> None:
-        items, notes = confusion_mod.best_confusions(study)
-        for note in notes:
-            sec.body.append(_missing(note))
-        grid = Section("grid", "")
-        for conf in items:
-            add(grid, f"confusion-{conf.space}-{conf.task}", F.plot_confusion(conf))
-        sec.body.append('<div class="grid">' + "".join(grid.body) + "</div>")
+    def checked(study: Study, options: Options) -> list[Part]:
+        if MULTI_SPACE in study.space_tasks:
+            return build(study, options)
+        return [missing(note), *build(study, options)] if go_on else [missing(note)]
 
-    def trials(sec: Section) -> None:
-        add(sec, "trials", F.plot_trial_table(F.trial_table_data(study)))
+    return checked
 
-    for sid, title, build in [
-        ("learning-curves", f"Learning curves (top {top_k} per task)", learning),
-        ("history", "Optimization history", history),
-        ("importances", "Parameter importances", importances),
-        ("lr-scheme", "Learning rate × sampling scheme", lr_scheme),
-        ("schemes", "Sampling schemes compared", schemes),
-        ("pareto", "Multi-task Pareto front", pareto),
-        ("confusion", "Confusion matrices of the best trials", confusions),
-        ("trials", "Trials", trials),
-    ]:
-        sec = Section(sid, title)
-        _guarded(sec, title, lambda b=build, x=sec: b(x))
-        sections.append(sec)
-    return sections, figs
+
+def _confusions(study: Study, options: Options) -> list[Part]:
+    items, notes = confusion_mod.best_confusions(study)
+    figures = [Figure(f"confusion-{c.space}-{c.task}", F.plot_confusion(c)) for c in items]
+    return [*map(missing, notes), '<div class="grid">', *figures, "</div>"]
+
+
+def _trials(study: Study, options: Options) -> list[Part]:
+    return [Figure("trials", F.plot_trial_table(F.trial_table_data(study)))]
+
+
+# The report, in order: (id, title, build). Adding a figure: an extract + render pair in
+# figures.py and one row here (`figure(...)` builds the usual one-figure section).
+SECTIONS: list[tuple[str, str, Build]] = [
+    ("summary", "Summary", _summary),
+    ("comparison", "Single- vs multi-task comparison", _comparison),
+    ("learning-curves", "Learning curves (top {top_k} per task)", _learning_curves),
+    ("history", "Optimization history", _history),
+    ("importances", "Parameter importances", _importances),
+    (
+        "lr-scheme",
+        "Learning rate × sampling scheme",
+        figure(
+            "lr-scheme", F.lr_scheme_data, F.plot_lr_scheme, "no scored trial with a learning rate"
+        ),
+    ),
+    (
+        "schemes",
+        "Sampling schemes compared",
+        _needs_multi(
+            f"no {MULTI_SPACE} run: sampling schemes need the {MULTI_SPACE} space",
+            figure("schemes", F.scheme_data, F.plot_schemes, "no scored trial"),
+            go_on=True,
+        ),
+    ),
+    (
+        "pareto",
+        "Multi-task Pareto front",
+        _needs_multi(
+            f"no {MULTI_SPACE} run: the Pareto front needs the {MULTI_SPACE} space",
+            figure(
+                "pareto",
+                F.pareto_data,
+                F.plot_pareto,
+                f"{MULTI_SPACE}: no trial with both tasks' accuracies "
+                "(all errored or none finished an epoch)",
+            ),
+            go_on=False,
+        ),
+    ),
+    ("confusion", "Confusion matrices of the best trials", _confusions),
+    ("trials", "Trials", _trials),
+]
+
+
+def _guarded(title: str, build: Build, study: Study, options: Options) -> list[Part]:
+    """Run one section's build; a failure becomes a note in that section, not a crash."""
+    try:
+        return list(build(study, options))
+    except Exception as exc:  # one broken figure must not lose the report
+        return [missing(f"{title} could not be drawn: {type(exc).__name__}: {exc}")]
+
+
+def build_sections(
+    study: Study, options: Options | None = None
+) -> tuple[list[Section], list[Figure]]:
+    """Every section of `SECTIONS` built for a study, and the figures they show."""
+    options = options or Options()
+    fields = dataclasses.asdict(options)
+    sections = []
+    for sid, title, build in SECTIONS:
+        title = title.format(**fields)
+        sections.append(Section(sid, title, _guarded(title, build, study, options)))
+    figures = [p for s in sections for p in s.parts if isinstance(p, Figure)]
+    return sections, figures
+
+
+def _part_html(part: Part) -> str:
+    if isinstance(part, str):
+        return part
+    inner = part.figure.to_html(
+        full_html=False,
+        include_plotlyjs=False,
+        div_id=f"fig-{part.name}",
+        config={"displaylogo": False, "responsive": True},
+    )
+    return f'<div class="figure" data-figure="{html.escape(part.name)}">{inner}</div>'
 
 
 def render_html(study: Study, sections: Sequence[Section]) -> str:
@@ -245,7 +295,8 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
     )
     nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
     body = "".join(
-        f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>{"".join(s.body)}</section>'
+        f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>'
+        f"{''.join(map(_part_html, s.parts))}</section>"
         for s in sections
     )
     made = time.strftime("%Y-%m-%d %H:%M")
@@ -259,20 +310,23 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
 
 
 def build_report(
-    study_dir: str | Path, out: str | Path | None = None, figure_files: bool = True, top_k: int = 5
+    study_dir: str | Path,
+    out: str | Path | None = None,
+    figure_files: bool = True,
+    top_k: int = Options.top_k,
 ) -> Path:
     """Write the report (default `<study dir>/report.html`) and, beside it, the figures as
     standalone files in `<out stem>_figures/`. Returns the report's path."""
     study = load_study(study_dir)
-    out = Path(out) if out else Path(study_dir) / "report.html"
-    sections, figs = build_sections(study, top_k=top_k)
+    out = Path(out) if out else Path(study_dir) / REPORT_FILE
+    sections, figures = build_sections(study, Options(top_k=top_k))
     page = render_html(study, sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     if figure_files:
         folder = out.parent / f"{out.stem}_figures"
         folder.mkdir(exist_ok=True)
-        for fig in figs:
+        for fig in figures:
             fig.figure.write_html(
                 folder / f"{fig.name}.html",
                 include_plotlyjs="directory",
@@ -287,14 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m analysis.report",
         description="Write one self-contained HTML report of a study.",
     )
-    parser.add_argument("study", help="study directory (holds study.json)")
-    parser.add_argument("--out", help="report file (default: <study dir>/report.html)")
+    parser.add_argument("study", help=f"study directory (holds {SETTINGS_FILE})")
+    parser.add_argument("--out", help=f"report file (default: <study dir>/{REPORT_FILE})")
     parser.add_argument(
         "--no-figure-files",
         action="store_true",
         help="do not also write each figure as its own HTML file",
     )
-    parser.add_argument("--top-k", type=int, default=5, help="learning curves per task")
+    parser.add_argument("--top-k", type=int, default=Options.top_k, help="learning curves per task")
     args = parser.parse_args(argv)
     try:
         path = build_report(

@@ -1,23 +1,23 @@
 """Load a study directory into pandas DataFrames: one row per trial, one row per trial-epoch.
 
-A study directory (written by `python -m study.run`) holds `study.json`, `tasks.json`,
-`optuna.db` and one Ray Tune experiment folder per space (`single-cifar10/`, `single-fashionrgb/`,
-`multi/`), each with `trial_<id>/params.json` and `trial_<id>/result.json` (one JSON object per
-line per epoch). Only these files are read, relative to the folder given, so a copied or moved
-study loads the same; absolute paths stored inside it are never used.
+A study directory (written by `python -m study.run`) holds the settings, `tasks.json`,
+`optuna.db` and one Ray Tune experiment folder per space (`single-<task>/`, `multi/`), each with
+`trial_<id>/params.json` and `trial_<id>/result.json` (one JSON object per line per epoch); the
+file names are `names.py`'s. Only these files are read, relative to the folder given, so a
+copied or moved study loads the same; absolute paths stored inside it are never used.
 
 `load_study(path)` returns a `Study`: the settings, the tasks, a `trials` frame, an `epochs`
-frame, the Optuna trials of `optuna.db` (when there is one) and the confusion matrices of every
-reported epoch. Input that is not a study raises `AnalysisError` with one line that says why.
+frame, the Optuna trials of `optuna.db` (when there is one, see `optuna_link`) and the
+confusion matrices of every reported epoch. Why a trial stopped is `status`'s rule, which trial
+is a space's baseline `baseline`'s. Input that is not a study raises `AnalysisError` with one
+line that says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,28 +25,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SETTINGS_FILE = "study.json"
-TASKS_FILE = "tasks.json"
-OPTUNA_DB = "optuna.db"
-LOCK_FILE = ".lock"
-PARAMS_FILE = "params.json"
-RESULT_FILE = "result.json"
-ERROR_FILES = ("error.txt", "error.pkl")
-KNOWN_SPACES = ("single-cifar10", "single-fashionrgb", "multi")
+from analysis.baseline import baseline_flags
+from analysis.optuna_link import link_trials, load_optuna
+from analysis.status import stop_reasons, study_is_running
+from names import (
+    ERROR_FILES,
+    MULTI_SPACE,
+    PARAMS_FILE,
+    RESULT_FILE,
+    SCORE,
+    SETTINGS_FILE,
+    SINGLE_PREFIX,
+    TASKS_FILE,
+    TRIAL_PREFIX,
+    is_single_space,
+    task_metric,
+    task_name,
+)
 
-# the seed's hand-picked configuration (search_spaces.single/multi.SEED_POINT), matched by value
-SEED_SINGLE: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "lr_schedule": "step",
-}
-SEED_MULTI: dict[str, Any] = {**SEED_SINGLE, "scheme": "coin", "coin_p": 0.5}
-
-PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
 EPOCH_FIELDS = (
     "epoch",
-    "score",
+    SCORE,
     "lr",
     "diverged",
     "done",
@@ -54,16 +53,9 @@ EPOCH_FIELDS = (
     "time_this_iter_s",
     "time_total_s",
 )
-STOP_REASONS = {
-    "finished": "ran all max_epochs epochs",
-    "early-stopped": "stopped by ASHA at a rung (fewer epochs, not errored)",
-    "diverged": "the last reported epoch has diverged=true",
-    "errored": "Ray marked the trial errored (error.txt)",
-    "running": "fewer epochs while the study is running now",
-    "incomplete": "fewer epochs and not at an ASHA rung: interrupted (resume the study)",
-    "no-results": "no epoch reported and not errored",
-}
+CONFUSION = task_metric("confusion", "")  # prefix of the reported confusion matrices
 SINGLE_SCHEME = "single-task"  # the scheme shown for trials of a single-task space
+DEFAULT_SCHEME = "joint"  # TrialConfig's default scheme, for multi-task configs without one
 
 
 class AnalysisError(ValueError):
@@ -74,12 +66,14 @@ class AnalysisError(ValueError):
 class Study:
     """A loaded study directory.
 
-    `trials`: one row per trial (space, trial_id, order, is_seed, config columns, epochs,
-    stop_reason, best_score, best_epoch, last_score, and per task `acc_at_best/<task>` (at the
-    best-score epoch), `best_acc/<task>` (that task's own maximum) and `last_acc/<task>`).
+    `trials`: one row per trial (space, trial_id, order, optuna_number, is_baseline, config
+    columns, epochs, stop_reason, best_score, best_epoch, last_score, and per task
+    `acc_at_best/<task>` (at the best-score epoch), `best_acc/<task>` (that task's own maximum)
+    and `last_acc/<task>`).
     `epochs`: one row per trial-epoch (space, trial_id, epoch, score, lr, diverged, per-task
     `acc/`, `loss/`, `train_loss/`, `train_acc/`, `steps/`, `step_share/` and time columns).
-    `optuna_trials`: one row per Optuna trial (space, number, state, value, trial_id, params_*).
+    `optuna_trials`: one row per Optuna trial (space, number, state, value, is_baseline,
+    ray_trial_id, trial_id (the linked folder's; missing where none), params_*).
     """
 
     path: Path
@@ -96,7 +90,8 @@ class Study:
 
     @property
     def spaces(self) -> list[str]:
-        """Spaces with an experiment folder, known ones first in the study's order."""
+        """Spaces with an experiment folder: single-task ones (in the tasks' order), the
+        multi-task one, then any other."""
         return list(self.space_tasks)
 
     @property
@@ -109,11 +104,11 @@ class Study:
     @property
     def task_names(self) -> list[str]:
         """Every task of the study, in first-seen order (multi space's order first)."""
-        names: list[str] = []
-        for space in sorted(self.space_tasks, key=lambda s: s != "multi"):
-            names += [t for t in self.space_tasks[space] if t not in names]
-        names += [t for t in self.tasks if t not in names]
-        return names
+        found: list[str] = []
+        for space in sorted(self.space_tasks, key=lambda s: s != MULTI_SPACE):
+            found += [t for t in self.space_tasks[space] if t not in found]
+        found += [t for t in self.tasks if t not in found]
+        return found
 
     def class_names(self, task: str, size: int | None = None) -> list[str]:
         """Class names from tasks.json; `0..size-1` where tasks.json lacks them."""
@@ -135,13 +130,10 @@ class Study:
 # pure helpers
 
 
-def task_name(spec: str) -> str:
-    """Metric name of a task spec (as `trainables.data.task_name`, without importing it)."""
-    kind, _, arg = str(spec).partition(":")
-    if kind != "imagefolder" or not arg:
-        return kind
-    stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(arg).name).strip("_").lower()
-    return stem or "imagefolder"
+def metric_task(column: str, metric: str) -> str | None:
+    """The task of a per-task column (`acc/cifar10`, `acc` -> `cifar10`), else None."""
+    prefix = task_metric(metric, "")
+    return column[len(prefix) :] if column.startswith(prefix) else None
 
 
 def read_result_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -189,218 +181,23 @@ def flatten_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def asha_rungs(
-    max_epochs: int,
-    grace_period: int | None = None,
-    reduction_factor: int = 3,
-) -> list[int]:
-    """Epochs at which the study's ASHA scheduler may stop a trial (as `study.runner` sets it)."""
-    grace = grace_period if grace_period is not None else max(1, max_epochs // 4)
-    if max_epochs <= grace:
-        return [grace]
-    count = int(np.log(max_epochs / grace) / np.log(reduction_factor) + 1)
-    return [grace * reduction_factor**k for k in range(count)]
-
-
-def stop_reason(
-    *,
-    errored: bool,
-    epochs: int,
-    max_epochs: float | None,
-    diverged: bool,
-    running: bool = False,
-    scheduler: str | None = "asha",
-) -> str:
-    """Why a trial stopped; see `STOP_REASONS`."""
-    if errored:
-        return "errored"
-    if epochs <= 0:
-        return "running" if running else "no-results"
-    if diverged:
-        return "diverged"
-    if max_epochs is None or (isinstance(max_epochs, float) and math.isnan(max_epochs)):
-        return "finished"  # unknown budget: nothing says it stopped early
-    if epochs >= max_epochs:
-        return "finished"
-    if running:
-        return "running"
-    if scheduler == "asha" and epochs in asha_rungs(int(max_epochs)):
-        return "early-stopped"
-    return "incomplete"
-
-
-def seed_mask(frame: pd.DataFrame, point: Mapping[str, Any]) -> pd.Series:
-    """Rows whose config equals `point` (floats compared with a relative tolerance)."""
-    mask = pd.Series(True, index=frame.index)
-    for key, want in point.items():
-        if key not in frame:
-            return pd.Series(False, index=frame.index)
-        column = frame[key]
-        if isinstance(want, (int, float)) and not isinstance(want, bool):
-            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-            mask &= np.isclose(values, float(want), rtol=1e-9, atol=1e-12)
-        else:
-            mask &= column.astype(object) == want
-    return mask
-
-
-def study_is_running(path: Path) -> bool:
-    """True when a `study.run` process holds the study's lock now (Linux: /proc/locks).
-
-    Reads the kernel's lock table instead of trying the lock, so it never disturbs a driver.
-    """
-    lock = path / LOCK_FILE
-    try:
-        info = lock.stat()
-        table = Path("/proc/locks").read_text()
-    except OSError:
-        return False
-    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    return any(
-        "FLOCK" in line and line.split()[-3] == device
-        for line in table.splitlines()
-        if len(line.split()) >= 4
-    )
-
-
 # ---------------------------------------------------------------------------------------------
-# loading
+# reading the files
 
 
-def _read_json(path: Path, what: str) -> Any:
+def _read_settings(path: Path) -> dict[str, Any]:
+    if not path.is_dir():
+        raise AnalysisError(f"{path}: no such study directory")
+    file = path / SETTINGS_FILE
+    if not file.is_file():
+        raise AnalysisError(f"{path} is not a study: no {SETTINGS_FILE} in it")
     try:
-        return json.loads(path.read_text())
+        settings = json.loads(file.read_text())
     except (OSError, ValueError) as exc:
-        raise AnalysisError(f"{path} is unreadable ({what}): {exc}") from None
-
-
-def _experiment_dirs(path: Path) -> list[Path]:
-    found = [path / s for s in KNOWN_SPACES if (path / s).is_dir()]
-    for sub in sorted(path.iterdir()):
-        if sub in found or not sub.is_dir() or sub.name.startswith((".", "_")):
-            continue
-        if any(child.is_dir() and child.name.startswith("trial_") for child in sub.iterdir()):
-            found.append(sub)  # e.g. a space added later
-    return found
-
-
-def _trial_dirs(space_dir: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in space_dir.iterdir()
-        if p.is_dir() and (p.name.startswith("trial_") or (p / PARAMS_FILE).is_file())
-    )
-
-
-def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str, Any] | None:
-    epoch = row.get("epoch", row.get("training_iteration"))
-    if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
-        return None
-    rec = {
-        k: v
-        for k, v in row.items()
-        if k in EPOCH_FIELDS or ("/" in k and not k.startswith("confusion/"))
-    }
-    rec["space"], rec["trial_id"], rec["epoch"] = space, trial_id, int(epoch)
-    return rec
-
-
-def _load_space(
-    path: Path, space_dir: Path, notes: list[str]
-) -> tuple[list[dict], list[dict], dict]:
-    """(trial records, epoch records, confusions) of one experiment folder."""
-    space = space_dir.name
-    trials, epochs, confusions = [], [], {}
-    skipped_total = 0
-    for trial_dir in _trial_dirs(space_dir):
-        trial_id = trial_dir.name.removeprefix("trial_")
-        rows, skipped = read_result_rows(trial_dir / RESULT_FILE)
-        skipped_total += skipped
-        try:
-            params = json.loads((trial_dir / PARAMS_FILE).read_text())
-        except (OSError, ValueError):
-            params = next((r["config"] for r in rows if isinstance(r.get("config"), dict)), {})
-            notes.append(f"{space}/{trial_dir.name}: no readable params.json")
-        record = flatten_params(params if isinstance(params, dict) else {})
-        record.update(space=space, trial_id=trial_id)
-        record["errored"] = any((trial_dir / f).exists() for f in ERROR_FILES)
-        try:
-            record["created"] = (trial_dir / PARAMS_FILE).stat().st_mtime
-        except OSError:
-            record["created"] = trial_dir.stat().st_mtime
-        trials.append(record)
-        for row in rows:
-            rec = _epoch_record(space, trial_id, row)
-            if rec is None:
-                continue
-            epochs.append(rec)
-            matrices = {
-                k[len("confusion/") :]: v for k, v in row.items() if k.startswith("confusion/")
-            }
-            if matrices:
-                confusions[(space, trial_id, rec["epoch"])] = matrices
-    if skipped_total:
-        notes.append(f"{space}: skipped {skipped_total} unreadable result line(s) (truncated?)")
-    return trials, epochs, confusions
-
-
-def _epochs_frame(records: list[dict]) -> pd.DataFrame:
-    base = ["space", "trial_id", "epoch", "score", "lr", "diverged", "done"]
-    if not records:
-        return pd.DataFrame(columns=base)
-    frame = pd.DataFrame.from_records(records)
-    for col in base:
-        if col not in frame:
-            frame[col] = np.nan
-    frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
-    for col in ("diverged", "done"):
-        frame[col] = frame[col].astype("boolean").fillna(False).astype(bool)
-    # a resumed trial may repeat an epoch: the later report wins
-    frame = frame.drop_duplicates(["space", "trial_id", "epoch"], keep="last")
-    frame = frame.sort_values(["space", "trial_id", "epoch"], kind="stable")
-    first = base + sorted(c for c in frame.columns if c not in base and "/" in c)
-    rest = [c for c in frame.columns if c not in first]
-    return frame[first + rest].reset_index(drop=True)
-
-
-def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
-    """Per trial: epochs, best/last score, best epoch, per-task accuracies (vectorized)."""
-    keys = ["space", "trial_id"]
-    if epochs.empty:
-        return pd.DataFrame(columns=keys + ["epochs"])
-    acc = [f"acc/{t}" for t in tasks if f"acc/{t}" in epochs]
-    grouped = epochs.groupby(keys, sort=False)
-    stats = grouped.agg(
-        epochs=("epoch", "size"),
-        last_epoch=("epoch", "max"),
-        best_score=("score", "max"),
-        last_score=("score", "last"),
-        diverged=("diverged", "last"),
-        done=("done", "last"),
-    )
-    ranked = epochs.assign(_s=epochs["score"].fillna(-np.inf))
-    best_rows = epochs.loc[ranked.groupby(keys, sort=False)["_s"].idxmax()]
-    at_best = best_rows.set_index(keys)[["epoch", *acc]]
-    at_best.columns = ["best_epoch"] + [f"acc_at_best/{c[4:]}" for c in acc]
-    parts = [stats, at_best]
-    if acc:
-        best = grouped[acc].max()
-        best.columns = [f"best_acc/{c[4:]}" for c in acc]
-        last = grouped[acc].last()
-        last.columns = [f"last_acc/{c[4:]}" for c in acc]
-        parts += [best, last]
-    if "time_total_s" in epochs:
-        parts.append(grouped["time_total_s"].max().rename("time_total_s").to_frame())
-    if "timestamp" in epochs and "time_this_iter_s" in epochs:
-        start = pd.to_numeric(epochs["timestamp"], errors="coerce") - pd.to_numeric(
-            epochs["time_this_iter_s"], errors="coerce"
-        )
-        parts.append(
-            start.groupby([epochs["space"], epochs["trial_id"]]).min().rename("start").to_frame()
-        )
-    out = pd.concat(parts, axis=1).reset_index()
-    out["best_epoch"] = out["best_epoch"].astype("Int64")
-    return out
+        raise AnalysisError(f"{file} is unreadable (study settings): {exc}") from None
+    if not isinstance(settings, dict):
+        raise AnalysisError(f"{file} is not a JSON object")
+    return settings
 
 
 def _load_tasks(path: Path, notes: list[str]) -> dict[str, dict[str, Any]]:
@@ -416,127 +213,195 @@ def _load_tasks(path: Path, notes: list[str]) -> dict[str, dict[str, Any]]:
     return tasks if isinstance(tasks, dict) else {}
 
 
-def load_optuna(path: Path) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
-    """Optuna trials of `optuna.db` (one study per space) as a frame, in-memory copies of the
-    studies (for importances), and notes; a missing or unreadable database is a note."""
-    db = path / OPTUNA_DB
-    empty = pd.DataFrame(columns=["space", "number", "state", "value", "seed"])
-    if not db.is_file():  # never let sqlite create one
-        return empty, {}, [f"no {OPTUNA_DB}: optimization history from results, no importances"]
-    import optuna
-
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" lines
-    records, studies = [], {}
-    try:
-        storage = optuna.storages.RDBStorage(f"sqlite:///{db.resolve()}")
-        for name in optuna.get_all_study_names(storage):
-            loaded = optuna.load_study(study_name=name, storage=storage)
-            trials = loaded.get_trials(deepcopy=False)
-            copy = optuna.create_study(directions=loaded.directions)  # in memory
-            copy.add_trials(trials)
-            studies[name] = copy
-            for t in trials:
-                rec = {
-                    "space": name,
-                    "number": t.number,
-                    "state": t.state.name,
-                    "value": t.value if t.values and len(t.values) == 1 else np.nan,
-                    "seed": "fixed_params" in t.system_attrs,
-                    "datetime_start": t.datetime_start,
-                    "datetime_complete": t.datetime_complete,
-                }
-                rec.update({f"params_{k}": v for k, v in t.params.items()})
-                records.append(rec)
-        storage.remove_session()
-        storage.engine.dispose()  # release the file: the study may be resumed meanwhile
-    except Exception as exc:  # any database problem is a note, not a crash
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return empty, {}, [f"{OPTUNA_DB} unreadable ({first})"]
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    frame = pd.DataFrame.from_records(records) if records else empty
-    return frame, studies, []
+def _space_rank(space: str, task_order: Sequence[str]) -> tuple[int, int, str]:
+    """Single-task spaces in the tasks' order, then the multi-task space, then the rest."""
+    if is_single_space(space):
+        task = space.removeprefix(SINGLE_PREFIX)
+        return 0, task_order.index(task) if task in task_order else len(task_order), space
+    return (1 if space == MULTI_SPACE else 2), 0, space
 
 
-def _canon(value: Any) -> str:
-    """A parameter value as a comparable key (0 == 0.0; floats by their exact repr)."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return repr(float(value))
-    return str(value)
-
-
-def _match_optuna(trials: pd.DataFrame, optuna_trials: pd.DataFrame) -> pd.DataFrame:
-    """Attach `optuna_number` to Ray trials whose config equals an Optuna trial's params
-    (Ray's OptunaSearch records no Ray trial id in Optuna, so the config is the link)."""
-    trials = trials.copy()
-    trials["optuna_number"] = pd.Series(pd.NA, index=trials.index, dtype="Int64")
-    if optuna_trials.empty or trials.empty:
-        return trials
-    param_cols = [c for c in optuna_trials if c.startswith("params_")]
-    ray = trials.sort_values("created", kind="stable")
-    ray_records = list(zip(ray.index, ray["space"], ray.to_dict("records"), strict=True))
-    indexes: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], list[int]]] = {}
-    numbers: dict[int, int] = {}
-    ordered = optuna_trials.sort_values(["space", "number"], kind="stable")
-    for rec in ordered.to_dict("records"):
-        params = {c[7:]: rec[c] for c in param_cols if not _isna(rec[c])}
-        if not params:
+def _experiment_dirs(path: Path, task_order: Sequence[str]) -> list[Path]:
+    """Folders of spaces (by name) and any other folder holding trial folders."""
+    found = []
+    for sub in path.iterdir():
+        if not sub.is_dir() or sub.name.startswith((".", "_")):
             continue
-        keys = tuple(sorted(params))
-        index = indexes.get((rec["space"], keys))
-        if index is None:  # Ray trials of this space keyed by these parameters
-            index = indexes[(rec["space"], keys)] = {}
-            for i, space, row in ray_records:
-                if space == rec["space"]:
-                    index.setdefault(tuple(_canon(row.get(k)) for k in keys), []).append(i)
-        candidates = index.get(tuple(_canon(params[k]) for k in keys), [])
-        while candidates and candidates[0] in numbers:
-            candidates.pop(0)
-        if candidates:
-            numbers[candidates.pop(0)] = int(rec["number"])
-    if numbers:
-        trials.loc[list(numbers), "optuna_number"] = list(numbers.values())
-    return trials
+        if (is_single_space(sub.name) or sub.name == MULTI_SPACE) or any(
+            child.is_dir() and child.name.startswith(TRIAL_PREFIX) for child in sub.iterdir()
+        ):
+            found.append(sub)
+    return sorted(found, key=lambda p: _space_rank(p.name, task_order))
 
 
-def _isna(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _trial_dirs(space_dir: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in space_dir.iterdir()
+        if p.is_dir() and (p.name.startswith(TRIAL_PREFIX) or (p / PARAMS_FILE).is_file())
+    )
 
 
-def load_study(path: str | os.PathLike[str]) -> Study:
-    """Read a study directory; raises `AnalysisError` (one line) when it cannot be analysed."""
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise AnalysisError(f"{path}: no such study directory")
-    if not (path / SETTINGS_FILE).is_file():
-        raise AnalysisError(f"{path} is not a study: no {SETTINGS_FILE} in it")
-    settings = _read_json(path / SETTINGS_FILE, "study settings")
-    if not isinstance(settings, dict):
-        raise AnalysisError(f"{path / SETTINGS_FILE} is not a JSON object")
-    experiments = _experiment_dirs(path)
-    if not experiments:
-        raise AnalysisError(
-            f"{path} is not a study: no experiment folders ({', '.join(KNOWN_SPACES)})"
+def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    epoch = row.get("epoch", row.get("training_iteration"))
+    if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
+        return None
+    rec = {
+        k: v
+        for k, v in row.items()
+        if k in EPOCH_FIELDS or ("/" in k and not k.startswith(CONFUSION))
+    }
+    rec["space"], rec["trial_id"], rec["epoch"] = space, trial_id, int(epoch)
+    return rec
+
+
+def _trial_record(trial_dir: Path, rows: list[dict], notes: list[str]) -> dict[str, Any]:
+    """A trial's flattened config (params.json, else the config of its results) and files."""
+    space = trial_dir.parent.name
+    try:
+        params = json.loads((trial_dir / PARAMS_FILE).read_text())
+    except (OSError, ValueError):
+        params = next((r["config"] for r in rows if isinstance(r.get("config"), dict)), {})
+        notes.append(f"{space}/{trial_dir.name}: no readable {PARAMS_FILE}")
+    record = flatten_params(params if isinstance(params, dict) else {})
+    record.update(space=space, trial_id=trial_dir.name.removeprefix(TRIAL_PREFIX))
+    record["errored"] = any((trial_dir / f).exists() for f in ERROR_FILES)
+    try:
+        record["created"] = (trial_dir / PARAMS_FILE).stat().st_mtime
+    except OSError:
+        record["created"] = trial_dir.stat().st_mtime
+    return record
+
+
+@dataclasses.dataclass
+class _Raw:
+    """Records of every trial folder, before they become frames."""
+
+    trials: list[dict] = dataclasses.field(default_factory=list)
+    epochs: list[dict] = dataclasses.field(default_factory=list)
+    confusions: dict = dataclasses.field(default_factory=dict)
+
+
+def _load_space(space_dir: Path, raw: _Raw, notes: list[str]) -> None:
+    """Add the trials, epochs and confusions of one experiment folder to `raw`."""
+    skipped_total = 0
+    for trial_dir in _trial_dirs(space_dir):
+        rows, skipped = read_result_rows(trial_dir / RESULT_FILE)
+        skipped_total += skipped
+        record = _trial_record(trial_dir, rows, notes)
+        raw.trials.append(record)
+        for row in rows:
+            rec = _epoch_record(record["space"], record["trial_id"], row)
+            if rec is None:
+                continue
+            raw.epochs.append(rec)
+            matrices = {k[len(CONFUSION) :]: v for k, v in row.items() if k.startswith(CONFUSION)}
+            if matrices:
+                raw.confusions[(record["space"], record["trial_id"], rec["epoch"])] = matrices
+    if skipped_total:
+        notes.append(
+            f"{space_dir.name}: skipped {skipped_total} unreadable result line(s) (truncated?)"
         )
-    notes: list[str] = []
-    tasks = _load_tasks(path, notes)
-    trial_recs, epoch_recs, confusions = [], [], {}
-    for folder in experiments:
-        t, e, c = _load_space(path, folder, notes)
-        trial_recs += t
-        epoch_recs += e
-        confusions.update(c)
-    if not trial_recs:
-        raise AnalysisError(f"empty study {path}: no trial folders in its experiments yet")
-    epochs = _epochs_frame(epoch_recs)
-    trials = pd.DataFrame.from_records(trial_recs)
-    if epochs.empty and not trials["errored"].all():
-        raise AnalysisError(f"empty study {path}: no trial has reported an epoch yet")
 
-    space_tasks = _space_tasks(experiments, trials, epochs, tasks)
+
+# ---------------------------------------------------------------------------------------------
+# frames
+
+
+def _epochs_frame(records: list[dict]) -> pd.DataFrame:
+    base = ["space", "trial_id", "epoch", SCORE, "lr", "diverged", "done"]
+    if not records:
+        return pd.DataFrame(columns=base)
+    frame = pd.DataFrame.from_records(records)
+    for col in base:
+        if col not in frame:
+            frame[col] = np.nan
+    frame[SCORE] = pd.to_numeric(frame[SCORE], errors="coerce").astype(float)
+    for col in ("diverged", "done"):
+        frame[col] = frame[col].astype("boolean").fillna(False).astype(bool)
+    # a resumed trial may repeat an epoch: the later report wins
+    frame = frame.drop_duplicates(["space", "trial_id", "epoch"], keep="last")
+    frame = frame.sort_values(["space", "trial_id", "epoch"], kind="stable")
+    first = base + sorted(c for c in frame.columns if c not in base and "/" in c)
+    rest = [c for c in frame.columns if c not in first]
+    return frame[first + rest].reset_index(drop=True)
+
+
+def _per_task(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Rename `acc/<task>` columns to `<prefix>/<task>`."""
+    return frame.rename(columns=lambda c: f"{prefix}/{metric_task(c, 'acc')}")
+
+
+def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Per trial: epochs, best/last score, best epoch, per-task accuracies (vectorized)."""
+    keys = ["space", "trial_id"]
+    if epochs.empty:
+        return pd.DataFrame(columns=keys + ["epochs"])
+    acc = [task_metric("acc", t) for t in tasks if task_metric("acc", t) in epochs]
+    grouped = epochs.groupby(keys, sort=False)
+    stats = grouped.agg(
+        epochs=("epoch", "size"),
+        last_epoch=("epoch", "max"),
+        best_score=(SCORE, "max"),
+        last_score=(SCORE, "last"),
+        diverged=("diverged", "last"),
+        done=("done", "last"),
+    )
+    ranked = epochs.assign(_s=epochs[SCORE].fillna(-np.inf))
+    best_rows = epochs.loc[ranked.groupby(keys, sort=False)["_s"].idxmax()].set_index(keys)
+    parts = [
+        stats,
+        best_rows[["epoch"]].rename(columns={"epoch": "best_epoch"}),
+        _per_task(best_rows[acc], "acc_at_best"),
+    ]
+    if acc:
+        parts += [
+            _per_task(grouped[acc].max(), "best_acc"),
+            _per_task(grouped[acc].last(), "last_acc"),
+        ]
+    if "time_total_s" in epochs:
+        parts.append(grouped["time_total_s"].max().rename("time_total_s").to_frame())
+    if "timestamp" in epochs and "time_this_iter_s" in epochs:
+        start = pd.to_numeric(epochs["timestamp"], errors="coerce") - pd.to_numeric(
+            epochs["time_this_iter_s"], errors="coerce"
+        )
+        parts.append(
+            start.groupby([epochs["space"], epochs["trial_id"]]).min().rename("start").to_frame()
+        )
+    out = pd.concat(parts, axis=1).reset_index()
+    out["best_epoch"] = out["best_epoch"].astype("Int64")
+    return out
+
+
+def _space_tasks(
+    experiments: list[Path], trials: pd.DataFrame, epochs: pd.DataFrame, tasks: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """Each space's tasks: from its configs, else its reported accuracies, else its name."""
+    out: dict[str, tuple[str, ...]] = {}
+    for folder in experiments:
+        space = folder.name
+        listed = trials.loc[trials["space"] == space, "tasks"] if "tasks" in trials else []
+        found = next((str(v).split(",") for v in listed if isinstance(v, str) and v), None)
+        if found is None:
+            rows = epochs[epochs["space"] == space]
+            found = [
+                metric_task(c, "acc")
+                for c in rows.columns
+                if metric_task(c, "acc") is not None and rows[c].notna().any()
+            ]
+        if not found and is_single_space(space):
+            found = [space.removeprefix(SINGLE_PREFIX)]
+        out[space] = tuple(found or tasks)
+    return out
+
+
+def _with_stats(
+    trials: pd.DataFrame,
+    epochs: pd.DataFrame,
+    space_tasks: Mapping[str, Sequence[str]],
+    settings: Mapping[str, Any],
+) -> pd.DataFrame:
+    """Trials with their per-trial stats, budget, task count and scheme label."""
     all_tasks = list(dict.fromkeys(t for ts in space_tasks.values() for t in ts))
     trials = trials.merge(_per_trial_stats(epochs, all_tasks), on=["space", "trial_id"], how="left")
     for col in ("best_score", "best_epoch", "last_score", "last_epoch", "diverged", "done"):
@@ -545,42 +410,26 @@ def load_study(path: str | os.PathLike[str]) -> Study:
     trials["epochs"] = trials["epochs"].fillna(0).astype(int)
     for col in ("diverged", "done"):
         trials[col] = trials[col].astype("boolean").fillna(False).astype(bool)
-    running = study_is_running(path)
-    max_epochs_default = settings.get("max_epochs")
+    default = settings.get("max_epochs")
     if "max_epochs" not in trials:
-        trials["max_epochs"] = max_epochs_default
+        trials["max_epochs"] = default
     trials["max_epochs"] = pd.to_numeric(trials["max_epochs"], errors="coerce").fillna(
-        max_epochs_default if max_epochs_default is not None else np.nan
+        default if default is not None else np.nan
     )
-    scheduler = settings.get("scheduler", "asha")
-    trials["stop_reason"] = [
-        stop_reason(
-            errored=e, epochs=n, max_epochs=m, diverged=d, running=running, scheduler=scheduler
-        )
-        for e, n, m, d in zip(
-            trials["errored"],
-            trials["epochs"],
-            trials["max_epochs"],
-            trials["diverged"],
-            strict=True,
-        )
-    ]
     trials["n_tasks"] = trials["space"].map(lambda s: len(space_tasks.get(s, ())))
     if "scheme" not in trials:
         trials["scheme"] = np.nan
     trials["scheme"] = (
-        trials["scheme"].astype(object).where(trials["n_tasks"] > 1, SINGLE_SCHEME).fillna("joint")
-    )  # TrialConfig's default scheme
+        trials["scheme"]
+        .astype(object)
+        .where(trials["n_tasks"] > 1, SINGLE_SCHEME)
+        .fillna(DEFAULT_SCHEME)
+    )
+    return trials
 
-    optuna_trials, studies, optuna_notes = load_optuna(path)
-    notes += optuna_notes
-    trials = _match_optuna(trials, optuna_trials)
-    if not optuna_trials.empty:
-        by_number = trials.dropna(subset=["optuna_number"]).set_index(["space", "optuna_number"])
-        optuna_trials["trial_id"] = [
-            by_number["trial_id"].get((s, n), None)
-            for s, n in zip(optuna_trials["space"], optuna_trials["number"], strict=True)
-        ]
+
+def _in_trial_order(trials: pd.DataFrame, spaces: Sequence[str]) -> pd.DataFrame:
+    """Sorted by space, then Optuna's trial number, start time and id; `order` numbers them."""
     if "start" not in trials:
         trials["start"] = np.nan
     trials["_start"] = trials["start"].fillna(trials["created"])
@@ -588,55 +437,10 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         ["space", "optuna_number", "_start", "trial_id"], na_position="last", kind="stable"
     ).drop(columns="_start")
     trials["order"] = trials.groupby("space").cumcount()
-    trials["is_seed"] = _seed_flags(trials, space_tasks)
-    order = {s: i for i, s in enumerate(space_tasks)}
-    trials = trials.sort_values(
-        ["space", "order"], key=lambda c: c.map(order) if c.name == "space" else c, kind="stable"
+    rank = {s: i for i, s in enumerate(spaces)}
+    return trials.sort_values(
+        ["space", "order"], key=lambda c: c.map(rank) if c.name == "space" else c, kind="stable"
     ).reset_index(drop=True)
-    trials = trials[_trial_columns(trials)]
-    return Study(
-        path=path,
-        settings=settings,
-        tasks=tasks,
-        space_tasks=space_tasks,
-        trials=trials,
-        epochs=epochs,
-        optuna_trials=optuna_trials,
-        notes=notes,
-        running=running,
-        confusions=confusions,
-        optuna_studies=studies,
-    )
-
-
-def _space_tasks(
-    experiments: list[Path], trials: pd.DataFrame, epochs: pd.DataFrame, tasks: Mapping[str, Any]
-) -> dict[str, tuple[str, ...]]:
-    out: dict[str, tuple[str, ...]] = {}
-    for folder in experiments:
-        space = folder.name
-        listed = trials.loc[trials["space"] == space, "tasks"] if "tasks" in trials else []
-        names = next((str(v).split(",") for v in listed if isinstance(v, str) and v), None)
-        if names is None:
-            rows = epochs[epochs["space"] == space]
-            names = [c[4:] for c in rows.columns if c.startswith("acc/") and rows[c].notna().any()]
-        if not names and space.startswith("single-"):
-            names = [space.removeprefix("single-")]
-        if not names:
-            names = list(tasks)
-        out[space] = tuple(names)
-    return out
-
-
-def _seed_flags(trials: pd.DataFrame, space_tasks: Mapping[str, Sequence[str]]) -> pd.Series:
-    """The seed's configuration: the first trial of each space whose config matches it."""
-    flags = pd.Series(False, index=trials.index)
-    for space, names in space_tasks.items():
-        rows = trials[trials["space"] == space]
-        matches = rows[seed_mask(rows, SEED_MULTI if len(names) > 1 else SEED_SINGLE)]
-        if len(matches):
-            flags[matches.index[0]] = True  # rows are in trial order
-    return flags
 
 
 def _trial_columns(trials: pd.DataFrame) -> list[str]:
@@ -645,7 +449,7 @@ def _trial_columns(trials: pd.DataFrame) -> list[str]:
         "trial_id",
         "order",
         "optuna_number",
-        "is_seed",
+        "is_baseline",
         "stop_reason",
         "epochs",
         "max_epochs",
@@ -666,3 +470,58 @@ def _trial_columns(trials: pd.DataFrame) -> list[str]:
     metric = sorted(c for c in trials if c.split("/")[0] in ("acc_at_best", "best_acc", "last_acc"))
     head = [c for c in lead + config if c in trials] + metric
     return head + [c for c in trials.columns if c not in head]
+
+
+# ---------------------------------------------------------------------------------------------
+# the study
+
+
+def _read_experiments(path: Path, tasks: Mapping[str, Any], notes: list[str]) -> tuple:
+    """(experiment folders, raw records) of a study; raises when there is nothing to analyse."""
+    experiments = _experiment_dirs(path, list(tasks))
+    if not experiments:
+        raise AnalysisError(
+            f"{path} is not a study: no experiment folders "
+            f"({SINGLE_PREFIX}<task>, {MULTI_SPACE} or any with {TRIAL_PREFIX}<id> folders)"
+        )
+    raw = _Raw()
+    for folder in experiments:
+        _load_space(folder, raw, notes)
+    if not raw.trials:
+        raise AnalysisError(f"empty study {path}: no trial folders in its experiments yet")
+    return experiments, raw
+
+
+def load_study(path: str | os.PathLike[str]) -> Study:
+    """Read a study directory; raises `AnalysisError` (one line) when it cannot be analysed."""
+    path = Path(path).expanduser()
+    settings = _read_settings(path)
+    notes: list[str] = []
+    tasks = _load_tasks(path, notes)
+    experiments, raw = _read_experiments(path, tasks, notes)
+    epochs = _epochs_frame(raw.epochs)
+    trials = pd.DataFrame.from_records(raw.trials)
+    if epochs.empty and not trials["errored"].all():
+        raise AnalysisError(f"empty study {path}: no trial has reported an epoch yet")
+    space_tasks = _space_tasks(experiments, trials, epochs, tasks)
+    trials = _with_stats(trials, epochs, space_tasks, settings)
+    running = study_is_running(path)
+    trials["stop_reason"] = stop_reasons(trials, settings, running)
+    optuna_trials, studies, optuna_notes = load_optuna(path)
+    notes += optuna_notes
+    trials, optuna_trials = link_trials(trials, optuna_trials)
+    trials = _in_trial_order(trials, list(space_tasks))
+    trials["is_baseline"] = baseline_flags(trials, optuna_trials, space_tasks)
+    return Study(
+        path=path,
+        settings=settings,
+        tasks=tasks,
+        space_tasks=space_tasks,
+        trials=trials[_trial_columns(trials)],
+        epochs=epochs,
+        optuna_trials=optuna_trials,
+        notes=notes,
+        running=running,
+        confusions=raw.confusions,
+        optuna_studies=studies,
+    )

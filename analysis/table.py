@@ -1,11 +1,12 @@
-"""The comparison table: per task, single-task vs multi-task accuracy, tuned and seed.
+"""The comparison table: per task, single-task vs multi-task accuracy, tuned and baseline.
 
 Per task:
   single-task  the best epoch (by score) of the best trial (by score) of `single-<task>`
   multi-task   the best trial of `multi` by the study metric (score = mean accuracy over its
                tasks), every task's accuracy at that trial's best-score epoch: one trial and one
                epoch for all tasks, never per-task maxima from different trials
-  seed         the seed configuration's trial of each space, at its best-score epoch
+  baseline     the baseline configuration's trial of each space (`names.baseline`, enqueued
+               first), at its best-score epoch
 and the change multi vs single in absolute points ("80.6% (↓ 8.1)"), plus
 Δm = mean over tasks of (acc_multi - acc_single) / acc_single, in %.
 
@@ -26,13 +27,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.results import AnalysisError, Study, load_study
+from names import MULTI_SPACE, SETTINGS_FILE, TRIAL_PREFIX, single_space
 
-MULTI = "multi"
 COLUMNS = {
     "single": "single-task (best)",
     "multi": "multi-task (best by score)",
-    "seed_single": "seed single-task",
-    "seed_multi": "seed multi-task",
+    "baseline_single": "baseline single-task",
+    "baseline_multi": "baseline multi-task",
 }
 
 
@@ -86,24 +87,26 @@ def best_trial(trials: pd.DataFrame) -> pd.Series | None:
     return scored.sort_values(["best_score", "order"], ascending=[False, True]).iloc[0]
 
 
-def _pick(study: Study, space: str, seed: bool) -> tuple[pd.Series | None, str | None]:
-    """A space's best (or seed) trial, or why there is none."""
+def _pick(study: Study, space: str, baseline: bool) -> tuple[pd.Series | None, str | None]:
+    """A space's best (or baseline) trial, or why there is none."""
     if space not in study.space_tasks:
         return None, f"missing (no {space} run)"
     rows = study.space_trials(space)
-    if seed:
-        rows = rows[rows["is_seed"]]
+    if baseline:
+        rows = rows[rows["is_baseline"]]
         if rows.empty:
-            return None, f"missing (no seed trial in {space})"
+            return None, f"missing (no baseline trial in {space})"
     if rows.empty:
         return None, f"missing (no {space} trials)"
     errored = (rows["stop_reason"] == "errored").all() and rows["best_score"].isna().all()
     if errored:
-        what = f"the seed trial of {space} errored" if seed else f"{space}: all trials errored"
+        what = (
+            f"the baseline trial of {space} errored" if baseline else f"{space}: all trials errored"
+        )
         return None, f"missing ({what})"
     picked = best_trial(rows)
     if picked is None:
-        what = f"the seed trial of {space}" if seed else space
+        what = f"the baseline trial of {space}" if baseline else space
         return None, f"missing ({what}: no finished epoch)"
     return picked, None
 
@@ -121,99 +124,112 @@ class Comparison:
     cells: pd.DataFrame
     notes: list[str]
     delta_m: float
-    seed_delta_m: float
+    baseline_delta_m: float
     synthetic: bool
 
 
-def _entry(study: Study, trial: pd.Series | None, task: str) -> dict[str, object]:
+def _entry(trial: pd.Series | None, task: str) -> dict[str, object]:
+    """A column's accuracy for one task, with the trial and epoch it comes from."""
     if trial is None:
         return {"acc": math.nan, "trial": None, "epoch": None}
     acc = trial.get(f"acc_at_best/{task}", math.nan)
     return {
         "acc": float(acc) if not _nan(acc) else math.nan,
-        "trial": f"{trial['space']}/trial_{trial['trial_id']}",
+        "trial": f"{trial['space']}/{TRIAL_PREFIX}{trial['trial_id']}",
         "epoch": int(trial["best_epoch"]) if not pd.isna(trial["best_epoch"]) else None,
     }
 
 
+# each column and the column its change is measured against (None: shown as it is)
+VERSUS = {
+    "single": None,
+    "multi": "single",
+    "baseline_single": None,
+    "baseline_multi": "baseline_single",
+}
+
+
+def _picks(study: Study, task: str) -> dict[str, tuple[pd.Series | None, str | None]]:
+    """Each column's trial for one task, or why there is none (keys as `COLUMNS`)."""
+    spaces = {"single": single_space(task), "multi": MULTI_SPACE}
+    return {
+        key: _pick(study, spaces[key.removeprefix("baseline_")], key.startswith("baseline_"))
+        for key in COLUMNS
+    }
+
+
+def _cells(
+    task: str, picks: Mapping[str, tuple[object, str | None]], entries: Mapping[str, dict]
+) -> dict[str, str]:
+    """One task's display cells: why a trial is missing, else its accuracy (and change)."""
+    cells = {"task": task}
+    for key, ref in VERSUS.items():
+        against = entries[ref]["acc"] if ref else None
+        cells[COLUMNS[key]] = picks[key][1] or _cell(entries[key]["acc"], against)
+    return cells
+
+
 def comparison(study: Study) -> Comparison:
     """Build the comparison table of a loaded study."""
-    tasks = list(study.space_tasks.get(MULTI, ())) or study.task_names
-    multi, multi_why = _pick(study, MULTI, seed=False)
-    seed_multi, seed_multi_why = _pick(study, MULTI, seed=True)
-    rows, cells, notes = [], [], []
-    why_dm: dict[str, list[str]] = {
-        "tuned": [multi_why] if multi_why else [],
-        "seed": [seed_multi_why] if seed_multi_why else [],
-    }
+    tasks = list(study.space_tasks.get(MULTI_SPACE, ())) or study.task_names
+    rows, cells = [], []
+    why_dm: dict[str, list[str | None]] = {key: [] for key, ref in VERSUS.items() if ref}
     for task in tasks:
-        space = f"single-{task}"
-        single, single_why = _pick(study, space, seed=False)
-        seed_single, seed_single_why = _pick(study, space, seed=True)
-        why_dm["tuned"] += [single_why] if single_why else []
-        why_dm["seed"] += [seed_single_why] if seed_single_why else []
-        e = {
-            "single": _entry(study, single, task),
-            "multi": _entry(study, multi, task),
-            "seed_single": _entry(study, seed_single, task),
-            "seed_multi": _entry(study, seed_multi, task),
-        }
-        row: dict[str, object] = {"task": task}
-        for key, entry in e.items():
-            row.update(
-                {
-                    f"{key}_acc": entry["acc"],
-                    f"{key}_trial": entry["trial"],
-                    f"{key}_epoch": entry["epoch"],
-                }
-            )
-        row["change_pts"] = (e["multi"]["acc"] - e["single"]["acc"]) * 100
-        row["seed_change_pts"] = (e["seed_multi"]["acc"] - e["seed_single"]["acc"]) * 100
-        rows.append(row)
-        cells.append(
-            {
-                "task": task,
-                COLUMNS["single"]: single_why or _cell(e["single"]["acc"]),
-                COLUMNS["multi"]: multi_why or _cell(e["multi"]["acc"], e["single"]["acc"]),
-                COLUMNS["seed_single"]: seed_single_why or _cell(e["seed_single"]["acc"]),
-                COLUMNS["seed_multi"]: seed_multi_why
-                or _cell(e["seed_multi"]["acc"], e["seed_single"]["acc"]),
-            }
-        )
+        picks = _picks(study, task)
+        entries = {key: _entry(trial, task) for key, (trial, _) in picks.items()}
+        rows.append(_row(task, entries))
+        cells.append(_cells(task, picks, entries))
+        for key in why_dm:
+            why_dm[key] += [picks[key][1], picks[VERSUS[key]][1]]
     frame = pd.DataFrame(rows)
     for key in COLUMNS:
         frame[f"{key}_epoch"] = pd.to_numeric(frame[f"{key}_epoch"]).astype("Int64")
-    dm = _frame_delta_m(frame, "multi", "single")
-    seed_dm = _frame_delta_m(frame, "seed_multi", "seed_single")
-    frame["delta_m_pct"] = dm
-    frame["seed_delta_m_pct"] = seed_dm
+    dm = {key: _frame_delta_m(frame, key, VERSUS[key]) for key in why_dm}
+    frame["delta_m_pct"] = dm["multi"]
+    frame["baseline_delta_m_pct"] = dm["baseline_multi"]
     cells.append(
-        {
-            "task": "Δm",
-            COLUMNS["single"]: "",
-            COLUMNS["multi"]: format_delta_m(dm) if not _nan(dm) else _na(why_dm["tuned"]),
-            COLUMNS["seed_single"]: "",
-            COLUMNS["seed_multi"]: format_delta_m(seed_dm)
-            if not _nan(seed_dm)
-            else _na(why_dm["seed"]),
-        }
+        {"task": "Δm"} | {COLUMNS[k]: _delta_m_cell(dm.get(k), why_dm.get(k)) for k in VERSUS}
     )
-    notes += _provenance(frame, multi)
-    for space in study.spaces:
-        errored = study.space_trials(space)["stop_reason"].eq("errored")
-        if len(errored) and errored.all():
-            notes.append(f"{space}: all {len(errored)} trials errored")
-    synthetic = study.synthetic
-    name = study.settings.get("name", study.path.name)
-    title = f"Single- vs multi-task accuracy, study {name!r}"
-    if synthetic:
+    notes = _provenance(frame, _pick(study, MULTI_SPACE, False)[0]) + _errored_notes(study)
+    title = f"Single- vs multi-task accuracy, study {study.settings.get('name', study.path.name)!r}"
+    if study.synthetic:
         title += " (synthetic data: the numbers say nothing about real accuracy)"
         notes.append("synthetic data: trained on built-in stand-ins, not the real datasets")
     notes.append(
         "accuracy = validation top-1 at the trial's best-score epoch; change in points vs "
         "single-task; Δm = mean over tasks of (multi - single) / single"
     )
-    return Comparison(title, frame, pd.DataFrame(cells), notes, dm, seed_dm, synthetic)
+    table = pd.DataFrame(cells)
+    return Comparison(
+        title, frame, table, notes, dm["multi"], dm["baseline_multi"], study.synthetic
+    )
+
+
+def _row(task: str, entries: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    """The numbers of one task's row: each column's accuracy, trial and epoch, and changes."""
+    row: dict[str, object] = {"task": task}
+    for key, entry in entries.items():
+        row.update({f"{key}_{field}": value for field, value in entry.items()})
+    acc = {key: entry["acc"] for key, entry in entries.items()}
+    row["change_pts"] = (acc["multi"] - acc["single"]) * 100
+    row["baseline_change_pts"] = (acc["baseline_multi"] - acc["baseline_single"]) * 100
+    return row
+
+
+def _delta_m_cell(value: float | None, why: list[str | None] | None) -> str:
+    """The Δm row's cell: blank under a single-task column, else the value or why it is n/a."""
+    if why is None:
+        return ""
+    return format_delta_m(value) if not _nan(value) else _na([w for w in why if w])
+
+
+def _errored_notes(study: Study) -> list[str]:
+    notes = []
+    for space in study.spaces:
+        errored = study.space_trials(space)["stop_reason"].eq("errored")
+        if len(errored) and errored.all():
+            notes.append(f"{space}: all {len(errored)} trials errored")
+    return notes
 
 
 def _na(reasons: list[str]) -> str:
@@ -244,14 +260,14 @@ def _provenance(frame: pd.DataFrame, multi: pd.Series | None) -> list[str]:
             f"multi-task: {frame['multi_trial'].iloc[0]} epoch {frame['multi_epoch'].iloc[0]} "
             f"(score {multi['best_score']:.4f}, scheme {multi.get('scheme')})"
         )
-    seeds = {
+    baselines = {
         f"{t} epoch {e}"
-        for key in ("seed_single", "seed_multi")
+        for key in ("baseline_single", "baseline_multi")
         for t, e in zip(frame[f"{key}_trial"], frame[f"{key}_epoch"], strict=True)
         if isinstance(t, str)
     }
-    if seeds:
-        out.append("seed configuration: " + ", ".join(sorted(seeds)))
+    if baselines:
+        out.append("baseline configuration: " + ", ".join(sorted(baselines)))
     return out
 
 
@@ -330,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m analysis.table",
         description="Print the single- vs multi-task comparison table of a study.",
     )
-    parser.add_argument("study", help="study directory (holds study.json)")
+    parser.add_argument("study", help=f"study directory (holds {SETTINGS_FILE})")
     parser.add_argument("--format", choices=sorted(FORMATS), default="text")
     parser.add_argument("--out", help="write to this file instead of standard output")
     args = parser.parse_args(argv)

@@ -5,10 +5,12 @@
 
 Writes a fake study folder in the real on-disk format into a temporary directory (study.json,
 tasks.json, <space>/trial_<id>/params.json + result.json with confusion matrices and Ray's own
-keys, and a small optuna.db unless --no-optuna), then times building the report, figure files
-included: `seconds` is `build_report` in this process, `cli_seconds` the whole
-`python -m analysis.report` in a fresh interpreter (imports included). Prints one JSON line.
-Imports neither torch nor Ray.
+keys, and a small optuna.db unless --no-optuna, whose trials carry `ray_trial_id` as
+`study.search` records it), then times building the report, figure files included: `seconds` is
+`build_report` in this process, `cli_seconds` the whole `python -m analysis.report` in a fresh
+interpreter (imports included). Prints one JSON line. The schemes are the registry's
+(`trainables.sampling.SCHEMES`, numpy only) and each space's first trial is the baseline
+(`names.baseline`), enqueued as the runner does. Imports neither torch nor Ray.
 """
 
 from __future__ import annotations
@@ -24,7 +26,22 @@ from typing import Any
 
 import numpy as np
 
-SCHEMES = ["coin", "round_robin", "uniform", "proportional", "temperature", "annealed", "joint"]
+from names import (
+    ERROR_FILES,
+    MULTI_SPACE,
+    OPTUNA_DB,
+    PARAMS_FILE,
+    RESULT_FILE,
+    SETTINGS_FILE,
+    TASKS_FILE,
+    TRIAL_PREFIX,
+    asha_grace_period,
+    baseline,
+    single_space,
+)
+from trainables.sampling import SCHEMES as SCHEME_REGISTRY
+
+SCHEMES = list(SCHEME_REGISTRY)
 TASKS = {"cifar10": 10, "fashionrgb": 5}
 VAL_PER_CLASS = 100
 
@@ -40,17 +57,10 @@ def _confusion(rng: np.random.Generator, k: int, acc: float) -> list[list[int]]:
 
 
 def _params(
-    rng: np.random.Generator, tasks: list[str], seed_point: bool, max_epochs: int
+    rng: np.random.Generator, tasks: list[str], is_baseline: bool, max_epochs: int
 ) -> dict[str, Any]:
-    if seed_point:
-        p: dict[str, Any] = {
-            "optimizer": "adam",
-            "lr": 1e-3,
-            "weight_decay": 0.0,
-            "lr_schedule": "step",
-        }
-        if len(tasks) > 1:
-            p.update(scheme="coin", coin_p=0.5)
+    if is_baseline:
+        p: dict[str, Any] = baseline(len(tasks))
     else:
         p = {
             "optimizer": str(rng.choice(["adam", "adamw", "sgd"])),
@@ -92,7 +102,7 @@ def write_trial(
 ) -> float:
     """One trial folder; returns its last score."""
     folder.mkdir(parents=True)
-    (folder / "params.json").write_text(json.dumps(params, indent=2))
+    (folder / PARAMS_FILE).write_text(json.dumps(params, indent=2))
     final = {t: float(rng.uniform(0.5, 0.95)) for t in tasks}
     tau = float(rng.uniform(2, 10))
     lines, total, score = [], 0.0, 0.0
@@ -138,8 +148,38 @@ def write_trial(
             iterations_since_restore=e,
         )
         lines.append(json.dumps(row))
-    (folder / "result.json").write_text("\n".join(lines) + "\n")
+    (folder / RESULT_FILE).write_text("\n".join(lines) + "\n")
     return score
+
+
+Records = dict[str, list[tuple[str, dict, float | None]]]  # space -> (trial id, params, score)
+
+
+def _write_settings(study: Path, num_samples: int, epochs: int) -> None:
+    settings = {
+        "name": "bench",
+        "space": "all",
+        "storage": "/elsewhere",
+        "num_samples": num_samples,
+        "max_epochs": epochs,
+        "scheduler": "asha",
+        "seed": 0,
+        "data": "synthetic",
+        "limit_train": None,
+        "limit_val": None,
+        "batch_size": 128,
+    }
+    (study / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
+    tasks = {
+        t: {
+            "classes": [f"class{i}" for i in range(k)],
+            "train_size": 5000,
+            "val_size": k * VAL_PER_CLASS,
+            "synthetic": True,
+        }
+        for t, k in TASKS.items()
+    }
+    (study / TASKS_FILE).write_text(json.dumps(tasks, indent=2))
 
 
 def make_study(
@@ -153,72 +193,43 @@ def make_study(
     n_multi = trials // 2
     n_single = (trials - n_multi) // 2
     plan = {
-        "single-cifar10": (["cifar10"], n_single),
-        "single-fashionrgb": (["fashionrgb"], trials - n_multi - n_single),
-        "multi": (list(TASKS), n_multi),
+        single_space("cifar10"): (["cifar10"], n_single),
+        single_space("fashionrgb"): (["fashionrgb"], trials - n_multi - n_single),
+        MULTI_SPACE: (list(TASKS), n_multi),
     }
-    (study / "study.json").write_text(
-        json.dumps(
-            {
-                "name": "bench",
-                "space": "all",
-                "storage": "/elsewhere",
-                "num_samples": max(n for _, n in plan.values()),
-                "max_epochs": epochs,
-                "scheduler": "asha",
-                "seed": 0,
-                "data": "synthetic",
-                "limit_train": None,
-                "limit_val": None,
-                "batch_size": 128,
-            },
-            indent=2,
-        )
-    )
-    (study / "tasks.json").write_text(
-        json.dumps(
-            {
-                t: {
-                    "classes": [f"class{i}" for i in range(k)],
-                    "train_size": 5000,
-                    "val_size": k * VAL_PER_CLASS,
-                    "synthetic": True,
-                }
-                for t, k in TASKS.items()
-            },
-            indent=2,
-        )
-    )
-    grace = max(1, epochs // 4)
-    records: dict[str, list[tuple[dict, float | None]]] = {}
+    _write_settings(study, max(n for _, n in plan.values()), epochs)
+    grace = asha_grace_period(epochs)
+    records: Records = {}
     t0 = 1.8e9
     for space, (tasks, n) in plan.items():
         records[space] = []
         for i in range(n):
             trial_id = f"{rng.integers(16**8):08x}"
-            params = _params(rng, tasks, seed_point=i == 0, max_epochs=epochs)
+            params = _params(rng, tasks, is_baseline=i == 0, max_epochs=epochs)
             run = epochs if i % 4 else min(epochs, grace * (1 if i % 8 else 3))  # ASHA rungs
-            folder = study / space / f"trial_{trial_id}"
+            folder = study / space / f"{TRIAL_PREFIX}{trial_id}"
+            score = None
             if i == n - 1:  # errored before reporting
                 folder.mkdir(parents=True)
-                (folder / "params.json").write_text(json.dumps(params))
-                (folder / "error.txt").write_text("RuntimeError: out of memory\n")
-                records[space].append((params, None))
-                continue
-            score = write_trial(folder, rng, trial_id, tasks, params, run, t0 + 100 * i)
-            records[space].append((params, score))
+                (folder / PARAMS_FILE).write_text(json.dumps(params))
+                (folder / ERROR_FILES[0]).write_text("RuntimeError: out of memory\n")
+            else:
+                score = write_trial(folder, rng, trial_id, tasks, params, run, t0 + 100 * i)
+            records[space].append((trial_id, params, score))
     if optuna_db:
         _write_optuna(study, records)
     return study
 
 
-def _write_optuna(study: Path, records: dict[str, list[tuple[dict, float | None]]]) -> None:
+def _write_optuna(study: Path, records: Records) -> None:
+    """One Optuna study per space; each trial records its Ray trial id (as `study.search`
+    does) and the first is the enqueued baseline (`fixed_params`, as Optuna marks it)."""
     import optuna
     from optuna.distributions import CategoricalDistribution as Cat
     from optuna.distributions import FloatDistribution as Flt
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{study / 'optuna.db'}"
+    storage = f"sqlite:///{study / OPTUNA_DB}"
     dists = {
         "optimizer": Cat(["adam", "adamw", "sgd"]),
         "lr": Flt(1e-4, 1e-1, log=True),
@@ -231,19 +242,20 @@ def _write_optuna(study: Path, records: dict[str, list[tuple[dict, float | None]
     for space, rows in records.items():
         s = optuna.create_study(study_name=space, storage=storage, direction="maximize")
         trials = []
-        for params, value in rows:
+        for i, (trial_id, params, value) in enumerate(rows):
             flat = {k: v for k, v in params.items() if k in dists}
             for t, w in (params.get("loss_weights") or {}).items():
                 flat[f"loss_weights/{t}"] = w
-            d = {k: dists.get(k, Flt(0.5, 2.0, log=True)) for k in flat}
-            state = (
-                optuna.trial.TrialState.COMPLETE
-                if value is not None
-                else optuna.trial.TrialState.FAIL
+            done = value is not None
+            trial = optuna.trial.create_trial(
+                params=flat,
+                distributions={k: dists.get(k, Flt(0.5, 2.0, log=True)) for k in flat},
+                value=value,
+                state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL,
+                user_attrs={"ray_trial_id": trial_id},
+                system_attrs={"fixed_params": flat} if i == 0 else {},
             )
-            trials.append(
-                optuna.trial.create_trial(params=flat, distributions=d, value=value, state=state)
-            )
+            trials.append(trial)
         s.add_trials(trials)
 
 

@@ -1,0 +1,89 @@
+"""Why each trial stopped, and whether its study is running now.
+
+The rules that turn a trial's files into one status word (`STOP_REASONS`): Ray's error file,
+the epochs it reported against its budget, its last `diverged` flag, the study's lock and the
+epochs at which the study's ASHA scheduler may stop a trial (`names.asha_rungs`, the same rule
+the runner gives Ray). Kept apart from loading so the rules can be read and tested on their own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from names import LOCK_FILE, asha_rungs
+
+STOP_REASONS = {
+    "finished": "ran all max_epochs epochs",
+    "early-stopped": "stopped by ASHA at a rung (fewer epochs, not errored)",
+    "diverged": "the last reported epoch has diverged=true",
+    "errored": "Ray marked the trial errored (error.txt)",
+    "running": "fewer epochs while the study is running now",
+    "incomplete": "fewer epochs and not at an ASHA rung: interrupted (resume the study)",
+    "no-results": "no epoch reported and not errored",
+}
+
+
+def stop_reason(
+    *,
+    errored: bool,
+    epochs: int,
+    max_epochs: float | None,
+    diverged: bool,
+    running: bool = False,
+    scheduler: str | None = "asha",
+) -> str:
+    """Why a trial stopped; see `STOP_REASONS`."""
+    if errored:
+        return "errored"
+    if epochs <= 0:
+        return "running" if running else "no-results"
+    if diverged:
+        return "diverged"
+    if max_epochs is None or (isinstance(max_epochs, float) and math.isnan(max_epochs)):
+        return "finished"  # unknown budget: nothing says it stopped early
+    if epochs >= max_epochs:
+        return "finished"
+    if running:
+        return "running"
+    if scheduler == "asha" and epochs in asha_rungs(int(max_epochs)):
+        return "early-stopped"
+    return "incomplete"
+
+
+def stop_reasons(trials: pd.DataFrame, settings: Mapping[str, Any], running: bool) -> list[str]:
+    """`stop_reason` of every row of a trials frame (columns errored, epochs, max_epochs,
+    diverged) under the study's scheduler."""
+    scheduler = settings.get("scheduler", "asha")
+    return [
+        stop_reason(
+            errored=e, epochs=n, max_epochs=m, diverged=d, running=running, scheduler=scheduler
+        )
+        for e, n, m, d in zip(
+            trials["errored"], trials["epochs"], trials["max_epochs"], trials["diverged"]
+        )
+    ]
+
+
+def study_is_running(path: Path) -> bool:
+    """True when a `study.run` process holds the study's lock now (Linux: /proc/locks).
+
+    Reads the kernel's lock table instead of trying the lock, so it never disturbs a driver.
+    """
+    lock = path / LOCK_FILE
+    try:
+        info = lock.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    return any(
+        "FLOCK" in line and line.split()[-3] == device
+        for line in table.splitlines()
+        if len(line.split()) >= 4
+    )

@@ -1,0 +1,160 @@
+"""Tests of the report's figures (`analysis.figures`, `analysis.confusion`): each extract step
+checked against the raw data, on hand-made studies (fast) and the real study (slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_study import OTHER, best_row, make_fake_study, raw_results, write_trial
+
+from analysis import figures as F
+from analysis.confusion import best_confusions, normalize_rows
+from analysis.results import load_study
+from names import MULTI_SPACE
+
+pytest_plugins = ["real_study"]
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> Path:
+    return make_fake_study(tmp_path)
+
+
+def dominated_naive(points: np.ndarray, i: int) -> bool:
+    p = points[i]
+    return any(
+        np.all(q >= p) and np.any(q > p)
+        for j, q in enumerate(points)
+        if j != i and not np.isnan(q).any()
+    )
+
+
+def test_pareto_front_small_cases() -> None:
+    pts = np.array([[0.8, 0.9], [0.9, 0.7], [0.7, 0.7], [0.8, 0.9], [0.9, 0.6], [np.nan, 1.0]])
+    assert F.pareto_front(pts).tolist() == [True, True, False, True, False, False]
+    assert F.pareto_front(np.empty((0, 2))).tolist() == []
+    assert F.pareto_front(np.array([[0.1, 0.1]])).tolist() == [True]
+    with pytest.raises(ValueError):
+        F.pareto_front(np.array([0.1, 0.2]))
+
+
+def test_pareto_front_matches_definition_on_random_points() -> None:
+    rng = np.random.default_rng(0)
+    pts = np.round(rng.random((300, 2)), 2)  # rounding makes ties and duplicates
+    mask = F.pareto_front(pts)
+    for i in range(len(pts)):
+        assert mask[i] == (not dominated_naive(pts, i)), i
+    pts3 = rng.random((1100, 3))  # more than one chunk, three objectives
+    mask3 = F.pareto_front(pts3)
+    for i in rng.choice(len(pts3), 60, replace=False):
+        assert mask3[i] == (not dominated_naive(pts3, i))
+
+
+def test_normalize_rows() -> None:
+    out = normalize_rows(np.array([[3, 1], [0, 0]]))
+    assert out.tolist() == [[0.75, 0.25], [0.0, 0.0]]
+
+
+def test_fake_pareto_and_schemes(fake: Path) -> None:
+    study = load_study(fake)
+    data = F.pareto_data(study)
+    assert set(data.loc[data["on_front"], "trial_id"]) == {"mF", "mG"}
+    assert "mJ" not in set(data["trial_id"])  # errored, no accuracy
+    assert data.set_index("trial_id")["is_baseline"].to_dict()["mE"]
+    schemes = F.scheme_data(study).set_index(["scheme", "task"])
+    assert schemes.loc[("uniform", "cifar10"), "trial_id"] == "mF"
+    assert schemes.loc[("uniform", "cifar10"), "acc"] == 0.806
+    assert schemes.loc[("single-task", "fashionrgb"), "acc"] == 0.95
+    curves = F.learning_curves_data(study, k=2)
+    top = curves[curves["task"] == "cifar10"].drop_duplicates("trial_id")["trial_id"].tolist()
+    assert top == ["aaother", "mF"]  # 0.887 then 0.85 (mF's own best cifar10 accuracy)
+    hist = F.history_data(study)
+    assert (hist["source"] == "results").all()
+    assert hist.groupby("space")["best_so_far"].apply(lambda s: s.is_monotonic_increasing).all()
+
+
+def test_schemes_in_the_order_found(fake: Path) -> None:
+    """No list of scheme names: the single-task label first, then by name, so a scheme added
+    to the registry shows up without a change to the analysis."""
+    write_trial(
+        fake / MULTI_SPACE,
+        "mNew",
+        {**OTHER, "scheme": "a_new_scheme"},
+        [{"cifar10": 0.4, "fashionrgb": 0.4}],
+        start=70,
+    )
+    study = load_study(fake)
+    order = list(dict.fromkeys(F.scheme_data(study)["scheme"]))
+    assert order == ["single-task", "a_new_scheme", "coin", "joint", "round_robin", "uniform"]
+    figure = F.plot_lr_scheme(F.lr_scheme_data(study))
+    names = list(dict.fromkeys(trace.name for trace in figure.data))
+    assert names == order
+    baseline = F.lr_scheme_data(study).set_index("trial_id")["is_baseline"]
+    assert set(baseline.index[baseline]) == {"zzbase", "fbase", "mE"}
+
+
+def test_baseline_labels(fake: Path) -> None:
+    study = load_study(fake)
+    labels = set(F.learning_curves_data(study, k=5)["label"])
+    assert "multi/mE (baseline)" in labels and not any("seed" in x for x in labels)
+    table = F.trial_table_data(study).set_index("trial")
+    assert table.loc["mE", "baseline"] == "baseline" and table.loc["mF", "baseline"] == ""
+    names = {trace.name for trace in F.plot_pareto(F.pareto_data(study)).data}
+    assert "baseline configuration" in names
+
+
+def test_fake_confusions(fake: Path) -> None:
+    items, notes = best_confusions(load_study(fake))
+    assert not notes
+    found = {(c.space, c.task): c for c in items}
+    assert set(found) == {
+        ("single-cifar10", "cifar10"),
+        ("single-fashionrgb", "fashionrgb"),
+        ("multi", "cifar10"),
+        ("multi", "fashionrgb"),
+    }
+    conf = found[("multi", "cifar10")]
+    assert (conf.trial_id, conf.epoch) == ("mF", 2)
+    assert conf.total == 1000 and conf.accuracy == pytest.approx(0.806)
+    assert conf.classes[0] == "cifar10-c0"
+    np.testing.assert_allclose(conf.normalized.sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# one real study through the real CLI (slow)
+
+
+@pytest.mark.slow
+def test_real_confusions_match_raw(real_study: Path) -> None:
+    raw = raw_results(real_study)
+    tasks = json.loads((real_study / "tasks.json").read_text())
+    items, notes = best_confusions(load_study(real_study))
+    assert not notes and len(items) == 4
+    for conf in items:
+        assert conf.total == tasks[conf.task]["val_size"]
+        row = next(r for r in raw[(conf.space, conf.trial_id)]["rows"] if r["epoch"] == conf.epoch)
+        assert row["score"] == best_row(raw[(conf.space, conf.trial_id)]["rows"])["score"]
+        assert conf.counts.tolist() == row[f"confusion/{conf.task}"]
+        assert conf.accuracy == pytest.approx(row[f"acc/{conf.task}"])
+        assert list(conf.classes) == tasks[conf.task]["classes"]
+
+
+@pytest.mark.slow
+def test_real_pareto_membership(real_study: Path) -> None:
+    raw = raw_results(real_study)
+    data = F.pareto_data(load_study(real_study))
+    assert len(data) == 2
+    pts = []
+    for _, r in data.iterrows():
+        best = best_row(raw[(MULTI_SPACE, r["trial_id"])]["rows"])
+        assert (r["acc/cifar10"], r["acc/fashionrgb"]) == (
+            best["acc/cifar10"],
+            best["acc/fashionrgb"],
+        )
+        pts.append([best["acc/cifar10"], best["acc/fashionrgb"]])
+    pts = np.array(pts)
+    for i, on in enumerate(data["on_front"]):
+        assert on == (not dominated_naive(pts, i))
