@@ -33,6 +33,11 @@ def is_single_space(space: str) -> bool:
     return space.startswith(SINGLE_PREFIX)
 
 
+def confirm_experiment(space: str) -> str:
+    """The folder of a space's confirmation runs: `multi` -> `confirm-multi`."""
+    return f"{CONFIRM_PREFIX}{space}"
+
+
 # ---------------------------------------------------------------------------------------------
 # files of a study directory: <storage>/<study name>/...
 
@@ -41,6 +46,10 @@ TASKS_FILE = "tasks.json"  # class names and sizes of each task
 OPTUNA_DB = "optuna.db"  # Optuna's SQLite storage, one Optuna study per space
 LOCK_FILE = ".lock"  # held (flock) by the driver running the study
 REPORT_FILE = "report.html"  # analysis.report's default output
+CONFIRM_PLAN_FILE = "confirmation.json"  # the confirmation stage's planned runs, written once
+CONFIRM_PREFIX = "confirm-"  # confirmation experiments: confirm-<space>/ beside <space>/
+RUN_KEY = "run"  # a confirmation trial's Ray config: {"run": {"label", "space", "source_trial",
+# "seed", "config": the full trial config}}; its params.json says which planned run it is
 # files of a trial folder: <study>/<space>/trial_<id>/...
 TRIAL_PREFIX = "trial_"
 TRIAL_CONFIG_FILE = "trial_config.json"  # the resolved TrialConfig, written by the trainable
@@ -49,16 +58,33 @@ RESULT_FILE = "result.json"  # Ray's: one JSON object per reported epoch
 ERROR_FILES = ("error.txt", "error.pkl")  # Ray's: the trial raised past its retries
 
 # ---------------------------------------------------------------------------------------------
+# data splits: validation is carved from the training set (class-balanced, SPLIT_SEED) and makes
+# every search decision; test is the dataset's held-out split, evaluated only by confirmation runs
+
+VALIDATION = "validation"
+TEST = "test"
+SPLIT_SEED = 0  # the same validation images in every trial and space of every study
+VAL_FRACTION = 0.1  # default validation size: this share of the training set ...
+VAL_CAP = 5000  # ... but at most this many images per task
+
+# ---------------------------------------------------------------------------------------------
 # metrics a trial reports each epoch
 
 SCORE = "score"  # the study metric: mean validation accuracy over the trial's tasks (max)
 SCORE_MODE = "max"
+TEST_SCORE = "test_score"  # a confirmation run's mean test accuracy, at its last epoch only
+EVAL_SPLIT = "eval_split"  # which split a row's evaluation metrics come from
 PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
 
 
 def task_metric(metric: str, task: str) -> str:
     """Reported key of a per-task metric: `acc`, `cifar10` -> `acc/cifar10`."""
     return f"{metric}/{task}"
+
+
+def eval_metric(metric: str, task: str, split: str) -> str:
+    """Key of an evaluation metric: validation `acc/cifar10`, test `test_acc/cifar10`."""
+    return task_metric(metric if split == VALIDATION else f"{split}_{metric}", task)
 
 
 # ---------------------------------------------------------------------------------------------
