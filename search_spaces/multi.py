@@ -13,8 +13,6 @@ import optuna
 from search_spaces import single
 
 SCHEMES = ["coin", "round_robin", "uniform", "proportional", "temperature", "annealed", "joint"]
-# the seed's multi-task run: its single-task settings with a fair coin per task per batch
-SEED_POINT: dict[str, Any] = {**single.SEED_POINT, "scheme": "coin", "coin_p": 0.5}
 
 
 def define(trial: optuna.Trial, tasks: Sequence[str] = ("cifar10", "fashionrgb")) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
+import names
 from search_spaces import SPACES, unflatten
 from search_spaces.multi import SCHEMES
 from trainables.config import TrialConfig
@@ -18,10 +19,11 @@ def _resolve(space, params: dict) -> TrialConfig:
 
 
 @pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)
-def test_seed_point_is_a_valid_trial_of_its_space(space):
-    trial = optuna.trial.FixedTrial(space.seed_point)
+def test_baseline_is_a_valid_trial_of_its_space(space):
+    assert space.baseline == names.baseline(len(space.tasks))
+    trial = optuna.trial.FixedTrial(space.baseline)
     params = space.define(trial, space.tasks)
-    assert params == space.seed_point  # define returns exactly what it suggested
+    assert params == space.baseline  # define returns exactly what it suggested
     cfg = _resolve(space, params)
     assert (cfg.optimizer, cfg.lr, cfg.lr_schedule) == ("adam", 1e-3, "step")
 

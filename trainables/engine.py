@@ -32,7 +32,7 @@ EVAL_BATCH = 512  # images per evaluation batch
 def lr_factor(schedule: str, progress: float) -> float:
     """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
     p = min(max(float(progress), 0.0), 1.0)
-    if schedule == "step":  # the seed's: x0.1 at 50%, x0.01 at 75%
+    if schedule == "step":  # the baseline's: x0.1 at 50%, x0.01 at 75%
         return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * p))
