@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
 from trainables.model import MultiTaskNet, build_model
-from trainables.sampling import TaskSampler
+from trainables.sampling import SCHEMES, TaskSampler
 
 EVAL_BATCH = 512  # images per evaluation batch
 
@@ -136,17 +136,28 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
     if config.compile != "off":  # in place: parameters and state_dict keys stay the model's own
         model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
-    params = {name: getattr(config, name) for name in ("coin_p", "temperature")}
     return TrialState(
         config=config,
         device=device,
         model=model,
         optimizer=build_optimizer(config, model, device),
-        sampler=TaskSampler(config.scheme, sizes, seed=config.seed, params=params),
+        sampler=TaskSampler(
+            config.scheme, sizes, seed=config.seed, params=_sampler_params(config, names)
+        ),
         streams=[BatchStream(n, config.seed, i, device) for i, n in enumerate(sizes)],
         stats={n: tuple(s.to(device) for s in tasks[n].channel_stats()) for n in names},
         iters_per_epoch=math.ceil(max(sizes) / config.batch_size),
     )
+
+
+def _sampler_params(config: TrialConfig, names: list[str]) -> dict[str, Any]:
+    """What the trial's scheme reads, from the config: each parameter it declares, a per-task one
+    as an array in the order of `names` (the order the sampler indexes tasks in)."""
+    out: dict[str, Any] = {}
+    for param in SCHEMES[config.scheme].params:
+        value = config.scheme_value(param.name)
+        out[param.name] = np.array([value[n] for n in names]) if param.per_task else value
+    return out
 
 
 def _new_graph_step(config: TrialConfig, device: torch.device) -> None:
@@ -166,7 +177,7 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
     """One epoch; returns per-task train loss/accuracy, steps taken, and `diverged`."""
     cfg, model, opt, dev = state.config, state.model, state.optimizer, state.device
     names = list(tasks)
-    weights = cfg.loss_weights or {}
+    weights = cfg.scheme_value("loss_weights")  # {task: weight}, 1 where none is given
     total_iters = cfg.max_epochs * state.iters_per_epoch
     gen = torch.Generator(dev).manual_seed(cfg.seed * 1_000_003 + state.epoch)  # augmentation
     loss_sum = torch.zeros(len(names), device=dev)
@@ -190,7 +201,7 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
                 with _autocast(cfg, dev):
                     logits = model(x, names[i])
                 task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                loss = loss + weights.get(names[i], 1.0) * task_loss
+                loss = loss + weights[names[i]] * task_loss
                 loss_sum[i] += task_loss.detach() * len(y)
                 correct[i] += (logits.argmax(1) == y).sum()
                 seen[i] += len(y)
