@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from names import SCORE, task_metric
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
 from trainables.model import MultiTaskNet, build_model
@@ -117,7 +118,9 @@ class TrialState:
         self.epoch = int(state["epoch"])
 
 
-def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):
+def build_optimizer(
+    config: TrialConfig, model: torch.nn.Module, device: torch.device
+) -> torch.optim.Optimizer:
     # fused Adam(W): one kernel per step, ~4x faster than foreach also on CPU. Not SGD: fused
     # SGD fails on the heads of tasks that did not train this step (no grad, no momentum yet).
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
@@ -260,16 +263,19 @@ def run_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any
     metrics: dict[str, Any] = {
         "epoch": state.epoch,
         # the study metric; a diverged trial scores 0 so the searcher sees a bad result, not NaN
-        "score": 0.0 if train["diverged"] else float(np.mean([val[n]["acc"] for n in tasks])),
+        SCORE: 0.0 if train["diverged"] else float(np.mean([val[n]["acc"] for n in tasks])),
         "lr": state.optimizer.param_groups[0]["lr"],
         "diverged": train["diverged"],
     }
     for name in tasks:
-        metrics[f"acc/{name}"] = val[name]["acc"]
-        metrics[f"loss/{name}"] = val[name]["loss"]
-        metrics[f"train_loss/{name}"] = train[name]["loss"]
-        metrics[f"train_acc/{name}"] = train[name]["acc"]
-        metrics[f"steps/{name}"] = train[name]["steps"]
-        metrics[f"step_share/{name}"] = train[name]["steps"] / total_steps
-        metrics[f"confusion/{name}"] = val[name]["confusion"]
+        per_task = {
+            "acc": val[name]["acc"],
+            "loss": val[name]["loss"],
+            "train_loss": train[name]["loss"],
+            "train_acc": train[name]["acc"],
+            "steps": train[name]["steps"],
+            "step_share": train[name]["steps"] / total_steps,
+            "confusion": val[name]["confusion"],
+        }
+        metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
     return metrics

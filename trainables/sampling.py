@@ -67,7 +67,13 @@ class Param:
 
 
 def _one_task(probs: Probs) -> Plan:
-    def plan(rng, iteration, progress, sizes, params):
+    def plan(
+        rng: np.random.Generator,
+        iteration: int,
+        progress: float,
+        sizes: np.ndarray,
+        params: dict[str, Any],
+    ) -> Steps:
         p = probs(progress, sizes, params)
         return [(int(rng.choice(len(sizes), p=p)),)]
 
