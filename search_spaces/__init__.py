@@ -1,9 +1,12 @@
 """Search spaces by name: what a study tries.
 
 Each space is a small module with a define-by-run function `define(trial) -> dict` in Optuna's
-style (it only suggests; it computes nothing), the tasks it trains, and the seed's own hand-picked
-configuration, which every study enqueues as its first trial. `all` is a composite: it runs its
-parts one after another under one study directory so the analysis can compare them.
+style (it only suggests; it computes nothing), the tasks it trains, and its baseline: the original
+project's hand-picked configuration (`names.baseline`), which every study enqueues as its first
+trial. `all` is a composite: it runs its parts one after another under one study directory so the
+analysis can compare them.
+
+Adding a space: a module with its `define`, one `Space` entry in `SPACES`, and its test.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import names
 from search_spaces import multi, single
 
 Define = Callable[..., dict[str, Any]]
@@ -23,8 +27,13 @@ class Space:
     description: str
     tasks: tuple[str, ...] = ()
     define: Define | None = None  # define(trial, tasks) -> dict of suggested parameters
-    seed_point: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # the configuration enqueued first; by default names.baseline for this many tasks
+    baseline: dict[str, Any] = dataclasses.field(default_factory=dict)
     parts: tuple[str, ...] = ()  # composite spaces only
+
+    def __post_init__(self) -> None:
+        if self.define is not None and not self.baseline:
+            object.__setattr__(self, "baseline", names.baseline(len(self.tasks)))
 
     @property
     def leaves(self) -> tuple[Space, ...]:
@@ -40,14 +49,12 @@ SPACES: dict[str, Space] = {
             "CIFAR-10 alone: learning rate, weight decay, optimizer, LR schedule",
             ("cifar10",),
             single.define,
-            single.SEED_POINT,
         ),
         Space(
             "single-fashionrgb",
             "FashionRGB alone: learning rate, weight decay, optimizer, LR schedule",
             ("fashionrgb",),
             single.define,
-            single.SEED_POINT,
         ),
         Space(
             "multi",
@@ -55,7 +62,6 @@ SPACES: dict[str, Space] = {
             "task-sampling scheme and its parameters",
             ("cifar10", "fashionrgb"),
             multi.define,
-            multi.SEED_POINT,
         ),
         Space(
             "all",

@@ -1,6 +1,10 @@
 """Multi-task space: the single-task knobs plus the task-sampling scheme and its parameters.
 
-Scheme parameters are suggested only for the scheme that reads them (conditional, define-by-run).
+Which schemes exist and what each one's parameters and search ranges are is the schemes' own
+contract (`trainables.sampling.SCHEMES`), read here rather than repeated, so a newly registered
+scheme is searched without touching this file. A scheme's parameters are suggested only when
+that scheme is chosen (conditional, define-by-run); a per-task parameter is suggested once per
+task as `<name>/<task>`, which Ray's OptunaSearch unflattens into `<name>={task: value}`.
 """
 
 from __future__ import annotations
@@ -11,22 +15,18 @@ from typing import Any
 import optuna
 
 from search_spaces import single
-
-SCHEMES = ["coin", "round_robin", "uniform", "proportional", "temperature", "annealed", "joint"]
-# the seed's multi-task run: its single-task settings with a fair coin per task per batch
-SEED_POINT: dict[str, Any] = {**single.SEED_POINT, "scheme": "coin", "coin_p": 0.5}
+from trainables.sampling import SCHEMES, Param
 
 
 def define(trial: optuna.Trial, tasks: Sequence[str] = ("cifar10", "fashionrgb")) -> dict[str, Any]:
     params = single.define(trial, tasks)
-    params["scheme"] = trial.suggest_categorical("scheme", SCHEMES)
-    if params["scheme"] == "coin":
-        params["coin_p"] = trial.suggest_float("coin_p", 0.2, 0.9)
-    elif params["scheme"] == "temperature":
-        params["temperature"] = trial.suggest_float("temperature", 1.0, 10.0, log=True)
-    elif params["scheme"] == "joint":
-        for task in tasks:  # Ray's OptunaSearch unflattens these into loss_weights={task: w}
-            params[f"loss_weights/{task}"] = trial.suggest_float(
-                f"loss_weights/{task}", 0.5, 2.0, log=True
-            )
+    params["scheme"] = trial.suggest_categorical("scheme", list(SCHEMES))
+    for param in SCHEMES[params["scheme"]].params:
+        for key in _keys(param, tasks):
+            params[key] = trial.suggest_float(key, *param.search, log=param.log)
     return params
+
+
+def _keys(param: Param, tasks: Sequence[str]) -> list[str]:
+    """The searched keys of a parameter: its name, or `<name>/<task>` for each task."""
+    return [f"{param.name}/{task}" for task in tasks] if param.per_task else [param.name]

@@ -51,7 +51,7 @@ def _write_image(path: Path, i: int) -> None:
 def write_fashion_json(
     root: Path, per_class: int = 3, objects: bool = False, file_first: bool = False
 ) -> Path:
-    """The seed's layout: <root>/FashionRGB/{train,val}.json + {train,val}/ image folders."""
+    """The original project's layout: <root>/FashionRGB/{train,val}.json + {train,val}/ images."""
     base = root / "FashionRGB"
     for split in ("train", "val"):
         entries = []

@@ -9,6 +9,7 @@ import pytest
 
 from trainables.config import TrialConfig
 from trainables.errors import UserError
+from trainables.sampling import scheme_params
 
 
 def test_round_trip_through_json():
@@ -40,7 +41,11 @@ def test_unknown_keys_are_named():
         ({"tasks": []}, "at least one task"),
         ({"tasks": ["cifar10", "cifar10"]}, "distinct"),
         ({"coin_p": 0.0}, "coin_p"),
-        ({"loss_weights": {"cifar10": 1.0, "other": 1.0}}, "one weight per task"),
+        ({"coin_p": 1.5}, r"coin_p must be in \(0, 1\], got 1.5"),
+        ({"temperature": 0}, "temperature must be > 0"),
+        ({"loss_weights": {"cifar10": 1.0, "other": 1.0}}, "one value per task"),
+        ({"loss_weights": {"cifar10": -1.0}}, "loss_weights must be >= 0"),
+        ({"scheme_params": {}}, "unknown trial config key"),
         ({"max_epochs": 0}, "max_epochs"),
         ({"compile": "jit"}, "compile must be one of"),
     ],
@@ -48,3 +53,23 @@ def test_unknown_keys_are_named():
 def test_bad_values_are_rejected(values, message):
     with pytest.raises(UserError, match=message):
         TrialConfig.from_dict(values)
+
+
+def test_scheme_parameters_are_flat_keys_with_the_schemes_defaults():
+    """Ray's config, params.json and trial_config.json keep their flat keys."""
+    cfg = TrialConfig.from_dict({"tasks": ["cifar10", "fashionrgb"], "scheme": "coin"})
+    out = cfg.to_dict()
+    keys = list(out)
+    assert keys[keys.index("scheme") :][:4] == ["scheme", "coin_p", "temperature", "loss_weights"]
+    assert (out["coin_p"], out["temperature"], out["loss_weights"]) == (0.5, 2.0, None)
+    assert cfg.scheme_value("loss_weights") == {"cifar10": 1.0, "fashionrgb": 1.0}
+    assert TrialConfig() == TrialConfig.from_dict({}) == TrialConfig.from_dict({"coin_p": 0.5})
+    assert "scheme_params" not in out
+
+
+def test_every_scheme_parameter_has_a_valid_default_and_search_range():
+    fields = {f.name for f in dataclasses.fields(TrialConfig)}
+    for param in scheme_params().values():
+        assert param.name not in fields and "/" not in param.name
+        assert param.admits(param.default), param
+        assert all(param.admits(v) for v in param.search), param

@@ -11,6 +11,8 @@ import pytest
 import torch
 from fixtures import write_cifar10, write_fashion_json, write_imagefolder
 
+from names import task_name
+from trainables import data
 from trainables.data import (
     CIFAR10_CLASSES,
     FASHIONRGB_CLASSES,
@@ -19,8 +21,9 @@ from trainables.data import (
     load_task,
     make_synthetic,
     normalize,
+    parse_task,
     prepare_tasks,
-    task_name,
+    register,
 )
 from trainables.errors import UserError
 
@@ -154,6 +157,20 @@ def test_imagefolder_bad_trees(tmp_path):
         load_task("imagenet", "real", tmp_path)
 
 
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("imagenet", r"expected one of cifar10, fashionrgb, imagefolder \(imagefolder:<path>\)"),
+        ("synthetic", "unknown task"),
+        ("imagefolder", "needs a path: imagefolder:<path>"),
+        ("cifar10:x", "takes no argument"),
+    ],
+)
+def test_task_specs_are_checked(spec, message):
+    with pytest.raises(UserError, match=message):
+        parse_task(spec)
+
+
 def test_synthetic_is_deterministic_fast_and_shaped_like_the_real_tasks():
     start = time.perf_counter()
     a = make_synthetic("cifar10", None)
@@ -204,3 +221,55 @@ def test_normalize_standardizes_channels():
     z = normalize(x, mean, std)
     assert z.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(z.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# the recipe "Add a dataset", followed once: a loader registered with the files it reads
+
+
+@pytest.fixture
+def digits(tmp_path, monkeypatch):
+    """A tiny dataset kind `digits`: one .npy file per split under `<root>/digits` (images
+    N x 3 x 32 x 32, label = first pixel's parity). Returns (data root, loader calls, register:
+    `register(**declared)` registers the loader with what it declares, for this test only)."""
+    monkeypatch.setattr(data, "LOADERS", {**data.LOADERS})
+    rng = np.random.default_rng(0)
+    (tmp_path / "digits").mkdir()
+    for split, n in (("train", 40), ("val", 10)):
+        x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        x[:, 0, 0, 0] = np.arange(n)  # both classes in every split
+        np.save(tmp_path / "digits" / f"{split}.npy", x)
+    calls = []
+
+    def load_digits(arg, data_root):
+        calls.append(arg)
+        splits = []
+        for split in ("train", "val"):
+            x = np.load(data_root / "digits" / f"{split}.npy")
+            splits += [x, (x[:, 0, 0, 0] % 2).astype(np.int64)]
+        return (*splits, ("even", "odd"))
+
+    return tmp_path, calls, lambda **declared: register("digits", **declared)(load_digits)
+
+
+def test_a_new_dataset_is_one_registered_loader_and_is_cached(digits):
+    root, calls, register_digits = digits
+    register_digits(sources=lambda arg, data_root: [data_root / "digits"])
+    cache = root / "cache"
+    first = prepare_tasks(["digits"], "real", root, limit_train=20, cache_dir=cache)["digits"]
+    assert first.classes == ("even", "odd") and len(first.train_y) == 20
+    assert len(list(cache.glob("digits-*.pt"))) == 1
+    second = load_task("digits", "real", root, cache_dir=cache)
+    assert len(calls) == 1  # from the cache
+    assert torch.equal(second.val_x, torch.from_numpy(np.load(root / "digits" / "val.npy")))
+    np.save(root / "digits" / "val.npy", np.load(root / "digits" / "val.npy")[:8])  # a change
+    assert len(load_task("digits", "real", root, cache_dir=cache).val_y) == 8
+    assert len(calls) == 2
+
+
+def test_a_loader_without_sources_is_not_cached(digits):
+    root, calls, register_digits = digits
+    register_digits()
+    for _ in range(2):
+        assert load_task("digits", "real", root, cache_dir=root / "cache").num_classes == 2
+    assert len(calls) == 2 and not (root / "cache").exists()

@@ -32,7 +32,7 @@ def test_lr_schedules_are_bounded_and_end_low(schedule):
     assert values[-1] <= 0.01 + 1e-12
 
 
-def test_step_schedule_is_the_seeds():
+def test_step_schedule_is_the_baselines():
     assert [lr_factor("step", p) for p in (0, 0.49, 0.5, 0.74, 0.75, 1)] == pytest.approx(
         [1, 1, 0.1, 0.1, 0.01, 0.01]
     )

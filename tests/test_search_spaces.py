@@ -4,54 +4,105 @@ from __future__ import annotations
 
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution
 
-from search_spaces import SPACES, unflatten
-from search_spaces.multi import SCHEMES
+import names
+from search_spaces import SPACES, Space, single, unflatten
 from trainables.config import TrialConfig
-from trainables.sampling import SCHEMES as SAMPLING_SCHEMES
+from trainables.sampling import SCHEMES, scheme_params
 
 RUNNABLE = [s for s in SPACES.values() if not s.parts]
 
 
-def _resolve(space, params: dict) -> TrialConfig:
+def _resolve(space: Space, params: dict) -> TrialConfig:
     return TrialConfig.from_dict({"tasks": list(space.tasks), **unflatten(params)})
 
 
-@pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)
-def test_seed_point_is_a_valid_trial_of_its_space(space):
-    trial = optuna.trial.FixedTrial(space.seed_point)
+def check_baseline(space: Space) -> TrialConfig:
+    """The space's baseline is one of its own trials and a valid trial config."""
+    trial = optuna.trial.FixedTrial(space.baseline)
     params = space.define(trial, space.tasks)
-    assert params == space.seed_point  # define returns exactly what it suggested
-    cfg = _resolve(space, params)
+    assert params == space.baseline  # define returns exactly what it suggested
+    return _resolve(space, params)
+
+
+def check_suggestions(space: Space, trials: int = 60) -> set[str]:
+    """Sample many trials: every suggested key is a config field the trainable reads, and a
+    scheme's parameters come only with that scheme. Returns the keys seen."""
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen: set[str] = set()
+    for _ in range(trials):
+        trial = study.ask()
+        params = space.define(trial, space.tasks)
+        assert set(trial.params) == set(params)  # nothing suggested but not returned
+        cfg = _resolve(space, params)  # unknown keys and invalid values would raise
+        seen |= set(unflatten(params))
+        study.tell(trial, 0.5)
+        own = {p.name for p in SCHEMES[cfg.scheme].params}
+        assert set(scheme_params()) & set(unflatten(params)) <= own
+    return seen
+
+
+@pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)
+def test_baseline_is_a_valid_trial_of_its_space(space):
+    assert space.baseline == names.baseline(len(space.tasks))
+    cfg = check_baseline(space)
     assert (cfg.optimizer, cfg.lr, cfg.lr_schedule) == ("adam", 1e-3, "step")
 
 
 @pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)
 def test_every_suggested_parameter_is_a_trial_config_field(space):
-    """Sample many trials: every suggested key is a config field the trainable reads."""
+    seen = check_suggestions(space)
+    if space.name == names.MULTI_SPACE:
+        assert {"scheme", *scheme_params()} <= seen
+
+
+def test_multi_offers_every_sampling_scheme_in_registry_order():
+    trial = optuna.create_study().ask()
+    SPACES[names.MULTI_SPACE].define(trial)
+    assert trial.distributions["scheme"].choices == tuple(SCHEMES)
+
+
+def test_multi_keeps_the_distributions_of_existing_studies():
+    """A resumed Optuna study must see the scheme parameters' distributions it was created with."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    seen: set[str] = set()
+    seen = {}
     for _ in range(60):
         trial = study.ask()
-        params = space.define(trial, space.tasks)
-        assert set(trial.params) == set(params)  # nothing suggested but not returned
-        cfg = _resolve(space, params)  # unknown keys would raise
-        seen |= set(unflatten(params))
-        study.tell(trial, 0.5)
-        if "scheme" in params:  # scheme parameters only for the scheme that reads them
-            own = set(SAMPLING_SCHEMES[cfg.scheme].params)
-            scheme_keys = {"coin_p", "temperature", "loss_weights"} & set(unflatten(params))
-            assert scheme_keys <= own
-    if space.name == "multi":
-        assert {"scheme", "coin_p", "temperature", "loss_weights"} <= seen
+        SPACES[names.MULTI_SPACE].define(trial, ("a", "b"))
+        seen.update(trial.distributions)
+        study.tell(trial, 0.0)
+    assert {k: v for k, v in seen.items() if k in ("coin_p", "temperature") or "/" in k} == {
+        "coin_p": FloatDistribution(0.2, 0.9),
+        "temperature": FloatDistribution(1.0, 10.0, log=True),
+        "loss_weights/a": FloatDistribution(0.5, 2.0, log=True),
+        "loss_weights/b": FloatDistribution(0.5, 2.0, log=True),
+    }
 
 
-def test_multi_offers_every_sampling_scheme():
-    assert set(SCHEMES) == set(SAMPLING_SCHEMES)
+def test_a_new_space_is_one_entry(monkeypatch):
+    """The recipe "Add a search space": a define, an entry in SPACES (baseline given where the
+    space suggests more than the baseline fixes)."""
+
+    def define(trial, tasks=()):
+        params = single.define(trial, tasks)
+        params["label_smoothing"] = trial.suggest_float("label_smoothing", 0.0, 0.2)
+        return params
+
+    space = Space(
+        "smoothing-cifar10",
+        "CIFAR-10 alone: the single-task knobs plus label smoothing",
+        ("cifar10",),
+        define,
+        baseline={**names.BASELINE_SINGLE, "label_smoothing": 0.0},
+    )
+    monkeypatch.setitem(SPACES, space.name, space)
+    assert check_baseline(SPACES[space.name]).label_smoothing == 0.0
+    assert "label_smoothing" in check_suggestions(SPACES[space.name])
 
 
 def test_all_is_the_three_spaces():
-    assert [s.name for s in SPACES["all"].leaves] == [
+    assert [s.name for s in SPACES[names.ALL_SPACE].leaves] == [
         "single-cifar10",
         "single-fashionrgb",
         "multi",

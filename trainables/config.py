@@ -3,6 +3,11 @@
 Ray hands a trial a plain dict (what the search space suggested plus the study's constants);
 `TrialConfig.from_dict` turns it into this typed, validated object, and `to_dict` gives back the
 JSON that is saved beside the trial's results. A typo in a key is an error, never silently ignored.
+
+The task-sampling schemes' parameters are not spelled out here: each scheme declares its own
+(`trainables.sampling.Param`: key, default, bounds), and the config accepts, defaults and
+validates whatever the registered schemes declare, under the same flat keys Ray's config and a
+study's `params.json` use (`coin_p`, `temperature`, `loss_weights` as {task: weight}, ...).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from names import task_name
 from trainables.errors import UserError
+from trainables.sampling import SCHEMES, Param, scheme_params
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("step", "cosine", "onecycle")
@@ -41,9 +48,10 @@ class TrialConfig:
     lr_schedule: str = "step"  # step: x0.1 at 50% and 75% of max_epochs; cosine; onecycle
     label_smoothing: float = 0.0
     scheme: str = "joint"  # task-sampling scheme; see trainables.sampling.SCHEMES
-    coin_p: float = 0.5  # coin: chance that a task trains in an iteration
-    temperature: float = 2.0  # temperature: sampling prob ∝ size^(1/T)
-    loss_weights: Mapping[str, float] | None = None  # joint: static weight per task; None = 1
+    # every registered scheme's parameters (trainables.sampling.Param) under their flat keys
+    # (coin_p, temperature, loss_weights, ...), each defaulting to its Param's default; a
+    # per-task one is {task name: value}, or None for the default on every task
+    scheme_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     channels_last: bool = True
@@ -51,71 +59,102 @@ class TrialConfig:
     cpus: float = 1.0  # CPU share of the trial: torch threads = max(1, floor(cpus))
     gpus: float = 0.0  # GPU share of the trial; on CUDA, caps its memory to this fraction
 
+    def __post_init__(self) -> None:
+        defaults = {p.name: None if p.per_task else p.default for p in scheme_params().values()}
+        object.__setattr__(self, "scheme_params", {**defaults, **self.scheme_params})
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
-        """Validate and build; unknown keys and bad values raise UserError naming them."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        """Validate and build from flat keys; unknown keys and bad values raise UserError."""
+        params = scheme_params()
+        keys = {f.name for f in dataclasses.fields(cls)} - {"scheme_params"} | set(params)
+        unknown = sorted(set(values) - keys)
         if unknown:
             raise UserError(
-                f"unknown trial config key(s) {unknown}; expected some of {sorted(names)}"
+                f"unknown trial config key(s) {unknown}; expected some of {sorted(keys)}"
             )
-        kwargs = dict(values)
+        kwargs = {k: v for k, v in values.items() if k not in params}
         if "tasks" in kwargs:
             tasks = kwargs["tasks"]
             kwargs["tasks"] = (tasks,) if isinstance(tasks, str) else tuple(tasks)
-        if kwargs.get("loss_weights") is not None:
-            kwargs["loss_weights"] = {str(k): float(v) for k, v in kwargs["loss_weights"].items()}
-        config = cls(**kwargs)
+        given = {k: _coerce(params[k], v) for k, v in values.items() if k in params}
+        config = cls(**kwargs, scheme_params=given)
         config.validate()
         return config
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; `from_dict(to_dict())` round-trips."""
-        out = dataclasses.asdict(self)
+        """JSON-ready dict of flat keys (scheme parameters beside `scheme`, as Ray's config has
+        them); `from_dict(to_dict())` round-trips."""
+        params = scheme_params()
+        out: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            if field.name != "scheme_params":
+                out[field.name] = getattr(self, field.name)
+                continue
+            for name, value in self.scheme_params.items():
+                out[name] = (dict(value) if value else None) if params[name].per_task else value
         out["tasks"] = list(self.tasks)
-        out["loss_weights"] = dict(self.loss_weights) if self.loss_weights else None
         return out
 
+    def scheme_value(self, name: str) -> Any:
+        """A scheme parameter's value; a per-task one as {task name: value} for every task,
+        its default where none was given."""
+        param, value = scheme_params()[name], self.scheme_params[name]
+        if not param.per_task:
+            return value
+        return {task: (value or {}).get(task, param.default) for task in self.task_names}
+
     def validate(self) -> None:
-        from trainables.sampling import SCHEMES  # late import: sampling imports nothing of ours
-
-        def need(ok: bool, what: str) -> None:
-            if not ok:
-                raise UserError(f"trial config: {what}")
-
-        need(len(self.tasks) >= 1, "tasks must name at least one task")
-        need(len(set(self.tasks)) == len(self.tasks), f"tasks must be distinct, got {self.tasks}")
-        need(self.data in DATA_SOURCES, f"data must be one of {DATA_SOURCES}, got {self.data!r}")
-        need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
-        need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
-        need(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
-        need(self.compile in COMPILE_MODES, f"compile must be one of {COMPILE_MODES}")
-        need(
+        """Raise UserError naming the first bad value."""
+        _need(len(self.tasks) >= 1, "tasks must name at least one task")
+        _need(len(set(self.tasks)) == len(self.tasks), f"tasks must be distinct, got {self.tasks}")
+        _need(self.data in DATA_SOURCES, f"data must be one of {DATA_SOURCES}, got {self.data!r}")
+        _need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+        _need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
+        _need(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
+        _need(self.compile in COMPILE_MODES, f"compile must be one of {COMPILE_MODES}")
+        _need(
             self.scheme in SCHEMES, f"scheme must be one of {sorted(SCHEMES)}, got {self.scheme!r}"
         )
-        need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
-        need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
+        _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         for name in ("limit_train", "limit_val"):
             value = getattr(self, name)
-            need(value is None or value >= 1, f"{name} must be >= 1 or None, got {value}")
-        need(math.isfinite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")
-        need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
-        need(0 < self.coin_p <= 1, f"coin_p must be in (0, 1], got {self.coin_p}")
-        need(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
-        need(self.cpus > 0, f"cpus must be > 0, got {self.cpus}")
-        need(self.gpus >= 0, f"gpus must be >= 0, got {self.gpus}")
-        if self.loss_weights is not None:
-            need(
-                set(self.loss_weights) == set(self.task_names),
-                f"loss_weights must have one weight per task {list(self.task_names)}",
-            )
-            need(all(w >= 0 for w in self.loss_weights.values()), "loss_weights must be >= 0")
+            _need(value is None or value >= 1, f"{name} must be >= 1 or None, got {value}")
+        _need(math.isfinite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
+        self._validate_scheme_params()
+        _need(self.cpus > 0, f"cpus must be > 0, got {self.cpus}")
+        _need(self.gpus >= 0, f"gpus must be >= 0, got {self.gpus}")
+
+    def _validate_scheme_params(self) -> None:
+        """Every scheme parameter within its Param's bounds; per-task ones name every task."""
+        params = scheme_params()
+        for name, value in self.scheme_params.items():
+            _need(name in params, f"unknown scheme parameter {name!r}")
+            param = params[name]
+            if param.per_task and value is not None:
+                tasks = list(self.task_names)
+                _need(set(value) == set(tasks), f"{name} must have one value per task {tasks}")
+            values = (value or {}).values() if param.per_task else [value]
+            for v in values:
+                _need(param.admits(v), f"{name} must be {param.rule()}, got {v}")
 
     @property
     def task_names(self) -> tuple[str, ...]:
         """Short names used as head keys and metric names (imagefolder:<path> -> folder name)."""
-        from trainables.data import task_name
-
         return tuple(task_name(spec) for spec in self.tasks)
+
+
+def _need(ok: bool, what: str) -> None:
+    """A trial config check: raise UserError saying `what` unless `ok`."""
+    if not ok:
+        raise UserError(f"trial config: {what}")
+
+
+def _coerce(param: Param, value: Any) -> Any:
+    """A per-task parameter's mapping as {str: float} (Ray's config may hold other types)."""
+    if param.per_task and value is not None:
+        return {str(k): float(v) for k, v in value.items()}
+    return value

@@ -1,12 +1,15 @@
 """Tasks as uint8 tensors: loaders behind a registry, an on-disk cache, subsets, batch augmentation.
 
 A task is decoded once into `N x 3 x 32 x 32` uint8 tensors and cached on disk, so no trial ever
-decodes an image twice. Loaders are registered by task kind:
+decodes an image twice. Loaders are registered by task kind (`register`), each with the files and
+folders it reads, which key its cache (a loader that declares none is never cached):
 
 - `cifar10`     the standard python batches under `<data_root>/cifar-10-batches-py`
-- `fashionrgb`  the seed's JSON layout or an ImageFolder tree (see `load_fashionrgb`)
+- `fashionrgb`  the original project's JSON layout or an ImageFolder tree (see `load_fashionrgb`)
 - `imagefolder` any `<path>/{train,val}/<class>/<image>` tree, as `imagefolder:<path>`
-- `synthetic`   generated stand-ins with the real tasks' shapes and class counts (no download)
+
+`--data synthetic` replaces the known tasks with generated stand-ins (`make_synthetic`) with the
+real tasks' shapes and class counts: no files, no download, no cache.
 
 Augmentation (random crop with 4-pixel zero padding, horizontal flip) and normalization are pure
 functions over whole batches on the training device, in the style of airbench.
@@ -20,15 +23,16 @@ import io
 import json
 import os
 import pickle
-import re
 import tempfile
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from names import task_name
 from trainables.checkpoint import atomic_save
 from trainables.errors import UserError
 
@@ -96,41 +100,55 @@ _TENSOR_FIELDS = ("train_x", "train_y", "val_x", "val_y")
 # task specs and the registry
 
 
-def parse_task(spec: str) -> tuple[str, str]:
-    """`cifar10` -> ("cifar10", ""); `imagefolder:/data/x` -> ("imagefolder", "/data/x")."""
-    kind, _, arg = spec.partition(":")
-    if kind not in LOADERS or kind == "synthetic":
-        known = ", ".join(k for k in LOADERS if k != "synthetic")
-        raise UserError(f"unknown task {spec!r}; expected one of {known} (imagefolder:<path>)")
-    if kind == "imagefolder" and not arg:
-        raise UserError("task 'imagefolder' needs a path: imagefolder:<path>")
-    if kind != "imagefolder" and arg:
-        raise UserError(f"task {kind!r} takes no argument, got {spec!r}")
-    return kind, arg
-
-
-def task_name(spec: str) -> str:
-    """Short identifier of a task: its kind, or `imagefolder` tasks' sanitized folder name."""
-    kind, arg = parse_task(spec)
-    if kind != "imagefolder":
-        return kind
-    stem = re.sub(r"[^A-Za-z0-9_]+", "_", Path(arg).resolve().name).strip("_").lower()
-    return stem or "imagefolder"
-
-
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
-Loader = Callable[
-    [str, Path], Splits
-]  # (arg, data_root) -> (train_x, train_y, val_x, val_y, classes)
+# (arg, data_root) -> (train_x, train_y, val_x, val_y, classes)
+Load = Callable[[str, Path], Splits]
+Sources = Callable[[str, Path], list[Path]]  # (arg, data_root) -> the files and folders it reads
+
+
+@dataclasses.dataclass(frozen=True)
+class Loader:
+    """A registered task kind: how to decode it and what it reads.
+
+    `sources` lists the files and folders `load` reads; the decoded cache is keyed by exactly
+    those (paths, sizes, modification times), so editing one re-decodes. A loader without
+    `sources` is decoded afresh every time, never cached. `arg` names the argument a kind takes
+    (`imagefolder:<path>`); such a kind reads from its argument, not from the data root.
+    """
+
+    load: Load
+    sources: Sources | None = None
+    arg: str | None = None
+
+
 LOADERS: dict[str, Loader] = {}
 
 
-def register(kind: str) -> Callable[[Loader], Loader]:
-    def wrap(fn: Loader) -> Loader:
-        LOADERS[kind] = fn
-        return fn
+def register(
+    kind: str, sources: Sources | None = None, arg: str | None = None
+) -> Callable[[Load], Load]:
+    """Decorator: register `load` as the loader of task kind `kind` (see `Loader`)."""
+
+    def wrap(load: Load) -> Load:
+        LOADERS[kind] = Loader(load, sources, arg)
+        return load
 
     return wrap
+
+
+def parse_task(spec: str) -> tuple[str, str]:
+    """`cifar10` -> ("cifar10", ""); `imagefolder:/data/x` -> ("imagefolder", "/data/x")."""
+    kind, _, arg = spec.partition(":")
+    if kind not in LOADERS:
+        known = ", ".join(LOADERS)
+        forms = ", ".join(f"{k}:<{v.arg}>" for k, v in LOADERS.items() if v.arg)
+        raise UserError(f"unknown task {spec!r}; expected one of {known} ({forms})")
+    wanted = LOADERS[kind].arg
+    if wanted and not arg:
+        raise UserError(f"task {kind!r} needs a {wanted}: {kind}:<{wanted}>")
+    if not wanted and arg:
+        raise UserError(f"task {kind!r} takes no argument, got {spec!r}")
+    return kind, arg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +168,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),
     }
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
         return super().find_class(module, name)
@@ -173,9 +191,12 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-@register("cifar10")
+CIFAR10_FOLDER = "cifar-10-batches-py"  # under the data root, as the archive unpacks
+
+
+@register("cifar10", sources=lambda arg, data_root: [data_root / CIFAR10_FOLDER])
 def load_cifar10(arg: str, data_root: Path) -> Splits:
-    folder = data_root / "cifar-10-batches-py"
+    folder = data_root / CIFAR10_FOLDER
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     if not all((folder / n).is_file() for n in names):
         _try_download_cifar10(data_root)
@@ -217,7 +238,7 @@ def _try_download_cifar10(data_root: Path) -> None:
         data_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=data_root) as tmp:
             CIFAR10(tmp, download=True)
-            os.replace(Path(tmp) / "cifar-10-batches-py", data_root / "cifar-10-batches-py")
+            os.replace(Path(tmp) / CIFAR10_FOLDER, data_root / CIFAR10_FOLDER)
     except Exception:  # offline or blocked: the caller reports the missing files
         return
     finally:
@@ -225,7 +246,7 @@ def _try_download_cifar10(data_root: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# image files: FashionRGB (seed JSON layout or ImageFolder) and any ImageFolder tree
+# image files: FashionRGB (the original project's JSON layout or ImageFolder), any ImageFolder
 
 
 def decode_image(path: Path) -> np.ndarray:
@@ -337,10 +358,19 @@ def fashionrgb_candidates(data_root: Path) -> list[Path]:
     return [data_root / "FashionRGB", data_root / "fashionrgb", data_root]
 
 
-@register("fashionrgb")
+def _fashionrgb_sources(arg: str, data_root: Path) -> list[Path]:
+    """The first candidate folder that exists; in the root itself, only the files of the layout."""
+    found = [p for p in fashionrgb_candidates(data_root) if p.is_dir()][:1]
+    if found == [data_root]:  # the original layout unpacked into the root
+        return [data_root / n for n in ("train.json", "val.json", "train", "val")]
+    return found
+
+
+@register("fashionrgb", sources=_fashionrgb_sources)
 def load_fashionrgb(arg: str, data_root: Path) -> Splits:
-    """Seed layout `train.json + train/`, `val.json + val/` (in `<root>/FashionRGB` or the root
-    itself), or an ImageFolder tree `<root>/FashionRGB/{train,val}/<class>/<image>`."""
+    """The original project's layout `train.json + train/`, `val.json + val/` (in
+    `<root>/FashionRGB` or the root itself), or an ImageFolder tree
+    `<root>/FashionRGB/{train,val}/<class>/<image>`."""
     classes = FASHIONRGB_CLASSES
     for base in fashionrgb_candidates(data_root):
         if (base / "train.json").is_file() or (base / "val.json").is_file():
@@ -363,7 +393,7 @@ def load_fashionrgb(arg: str, data_root: Path) -> Splits:
     )
 
 
-@register("imagefolder")
+@register("imagefolder", sources=lambda arg, data_root: [Path(arg).expanduser()], arg="path")
 def load_imagefolder(arg: str, data_root: Path) -> Splits:
     root = Path(arg).expanduser()
     if not root.is_dir():
@@ -375,7 +405,6 @@ def load_imagefolder(arg: str, data_root: Path) -> Splits:
 # synthetic stand-ins
 
 
-@register("synthetic")
 def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
     """Learnable, not trivial: each image blends its class's smooth colour pattern with a random
     other class's (own weight 0.4..1, so some images are ambiguous), shifted, rescaled and noised.
@@ -416,19 +445,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "mtl-study"
 
 
-def _source_fingerprint(kind: str, arg: str, data_root: Path) -> str:
-    """Hash of the files a loader would read (relative path, size, mtime), to key the cache."""
-    if kind == "cifar10":
-        roots = [data_root / "cifar-10-batches-py"]
-    elif kind == "fashionrgb":
-        roots = [p for p in fashionrgb_candidates(data_root) if p.is_dir()][:1]
-        if roots and roots[0] == data_root:  # seed layout unpacked into the root itself
-            roots = [data_root / n for n in ("train.json", "val.json", "train", "val")]
-    else:
-        roots = [Path(arg).expanduser()]
+def _source_fingerprint(sources: list[Path], kind: str, arg: str, data_root: Path) -> str:
+    """Hash of the files under `sources` (relative path, size, mtime), to key the cache."""
     h = hashlib.sha256(f"{CACHE_VERSION}:{kind}:{arg}:{data_root.resolve()}".encode())
-    for root in roots:
-        files = sorted(root.rglob("*")) if root.is_dir() else [root]
+    for source in sources:
+        files = sorted(source.rglob("*")) if source.is_dir() else [source]
         for path in files:
             if path.is_file():
                 st = path.stat()
@@ -461,35 +482,35 @@ def load_task(
     if data == "synthetic":
         if kind not in KNOWN_CLASSES:
             raise UserError(f"no synthetic stand-in for task {spec!r}; use --data real")
-        tx, ty, vx, vy, classes = make_synthetic(kind, Path(data_root), seed=seed)
-        return _as_task(name, classes, tx, ty, vx, vy, synthetic=True)
+        *arrays, classes = make_synthetic(kind, Path(data_root), seed=seed)
+        return TaskData(name, tuple(classes), **_as_tensors(arrays), synthetic=True)
+    loader = LOADERS[kind]
     root = Path(data_root).expanduser()
-    if kind != "imagefolder" and not root.is_dir():
+    if loader.arg is None and not root.is_dir():
         raise UserError(f"data root {root} does not exist (expected a folder with the datasets)")
-    cache_path = Path(cache_dir or default_cache_dir()) / (
-        f"{name}-{_source_fingerprint(kind, arg, root)}.pt"
-    )
-    cached = _load_cache(cache_path) if cache_path.is_file() else None
+    cache_path = None
+    if loader.sources is not None:
+        fingerprint = _source_fingerprint(loader.sources(arg, root), kind, arg, root)
+        cache_path = Path(cache_dir or default_cache_dir()) / f"{name}-{fingerprint}.pt"
+    cached = _load_cache(cache_path) if cache_path and cache_path.is_file() else None
     if cached is None:
-        tx, ty, vx, vy, classes = LOADERS[kind](arg, root)
-        _check_classes(root, classes, ty)
-        _check_classes(root, classes, vy)
-        cached = {
-            "classes": list(classes),
-            **{
-                f: torch.from_numpy(np.ascontiguousarray(a))
-                for f, a in zip(_TENSOR_FIELDS, (tx, ty, vx, vy))
-            },
-        }
-        atomic_save(cached, cache_path)
-    return TaskData(
-        name, tuple(cached["classes"]), *(cached[f] for f in _TENSOR_FIELDS), synthetic=False
-    )
+        cached = _decode(loader, arg, root)
+        if cache_path:
+            atomic_save(cached, cache_path)
+    return TaskData(name, tuple(cached["classes"]), *(cached[f] for f in _TENSOR_FIELDS))
 
 
-def _as_task(name, classes, tx, ty, vx, vy, *, synthetic: bool) -> TaskData:
-    tensors = [torch.from_numpy(np.ascontiguousarray(a)) for a in (tx, ty, vx, vy)]
-    return TaskData(name, tuple(classes), *tensors, synthetic=synthetic)
+def _decode(loader: Loader, arg: str, root: Path) -> dict[str, Any]:
+    """Run a loader and check its classes; the result in the cache's format."""
+    tx, ty, vx, vy, classes = loader.load(arg, root)
+    _check_classes(root, classes, ty)
+    _check_classes(root, classes, vy)
+    return {"classes": list(classes), **_as_tensors((tx, ty, vx, vy))}
+
+
+def _as_tensors(arrays: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+    """(train_x, train_y, val_x, val_y) arrays -> TaskData's tensor fields, sharing memory."""
+    return {f: torch.from_numpy(np.ascontiguousarray(a)) for f, a in zip(_TENSOR_FIELDS, arrays)}
 
 
 def balanced_subset(labels: torch.Tensor, limit: int | None, num_classes: int) -> torch.Tensor:

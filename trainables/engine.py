@@ -21,10 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from names import SCORE, task_metric
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
 from trainables.model import MultiTaskNet, build_model
-from trainables.sampling import TaskSampler
+from trainables.sampling import SCHEMES, TaskSampler
 
 EVAL_BATCH = 512  # images per evaluation batch
 
@@ -32,7 +33,7 @@ EVAL_BATCH = 512  # images per evaluation batch
 def lr_factor(schedule: str, progress: float) -> float:
     """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
     p = min(max(float(progress), 0.0), 1.0)
-    if schedule == "step":  # the seed's: x0.1 at 50%, x0.01 at 75%
+    if schedule == "step":  # the baseline's: x0.1 at 50%, x0.01 at 75%
         return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * p))
@@ -117,7 +118,9 @@ class TrialState:
         self.epoch = int(state["epoch"])
 
 
-def build_optimizer(config: TrialConfig, model: torch.nn.Module, device: torch.device):
+def build_optimizer(
+    config: TrialConfig, model: torch.nn.Module, device: torch.device
+) -> torch.optim.Optimizer:
     # fused Adam(W): one kernel per step, ~4x faster than foreach also on CPU. Not SGD: fused
     # SGD fails on the heads of tasks that did not train this step (no grad, no momentum yet).
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
@@ -136,17 +139,28 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
     if config.compile != "off":  # in place: parameters and state_dict keys stay the model's own
         model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
-    params = {name: getattr(config, name) for name in ("coin_p", "temperature")}
     return TrialState(
         config=config,
         device=device,
         model=model,
         optimizer=build_optimizer(config, model, device),
-        sampler=TaskSampler(config.scheme, sizes, seed=config.seed, params=params),
+        sampler=TaskSampler(
+            config.scheme, sizes, seed=config.seed, params=_sampler_params(config, names)
+        ),
         streams=[BatchStream(n, config.seed, i, device) for i, n in enumerate(sizes)],
         stats={n: tuple(s.to(device) for s in tasks[n].channel_stats()) for n in names},
         iters_per_epoch=math.ceil(max(sizes) / config.batch_size),
     )
+
+
+def _sampler_params(config: TrialConfig, names: list[str]) -> dict[str, Any]:
+    """What the trial's scheme reads, from the config: each parameter it declares, a per-task one
+    as an array in the order of `names` (the order the sampler indexes tasks in)."""
+    out: dict[str, Any] = {}
+    for param in SCHEMES[config.scheme].params:
+        value = config.scheme_value(param.name)
+        out[param.name] = np.array([value[n] for n in names]) if param.per_task else value
+    return out
 
 
 def _new_graph_step(config: TrialConfig, device: torch.device) -> None:
@@ -166,7 +180,7 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
     """One epoch; returns per-task train loss/accuracy, steps taken, and `diverged`."""
     cfg, model, opt, dev = state.config, state.model, state.optimizer, state.device
     names = list(tasks)
-    weights = cfg.loss_weights or {}
+    weights = cfg.scheme_value("loss_weights")  # {task: weight}, 1 where none is given
     total_iters = cfg.max_epochs * state.iters_per_epoch
     gen = torch.Generator(dev).manual_seed(cfg.seed * 1_000_003 + state.epoch)  # augmentation
     loss_sum = torch.zeros(len(names), device=dev)
@@ -190,7 +204,7 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
                 with _autocast(cfg, dev):
                     logits = model(x, names[i])
                 task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                loss = loss + weights.get(names[i], 1.0) * task_loss
+                loss = loss + weights[names[i]] * task_loss
                 loss_sum[i] += task_loss.detach() * len(y)
                 correct[i] += (logits.argmax(1) == y).sum()
                 seen[i] += len(y)
@@ -249,16 +263,19 @@ def run_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any
     metrics: dict[str, Any] = {
         "epoch": state.epoch,
         # the study metric; a diverged trial scores 0 so the searcher sees a bad result, not NaN
-        "score": 0.0 if train["diverged"] else float(np.mean([val[n]["acc"] for n in tasks])),
+        SCORE: 0.0 if train["diverged"] else float(np.mean([val[n]["acc"] for n in tasks])),
         "lr": state.optimizer.param_groups[0]["lr"],
         "diverged": train["diverged"],
     }
     for name in tasks:
-        metrics[f"acc/{name}"] = val[name]["acc"]
-        metrics[f"loss/{name}"] = val[name]["loss"]
-        metrics[f"train_loss/{name}"] = train[name]["loss"]
-        metrics[f"train_acc/{name}"] = train[name]["acc"]
-        metrics[f"steps/{name}"] = train[name]["steps"]
-        metrics[f"step_share/{name}"] = train[name]["steps"] / total_steps
-        metrics[f"confusion/{name}"] = val[name]["confusion"]
+        per_task = {
+            "acc": val[name]["acc"],
+            "loss": val[name]["loss"],
+            "train_loss": train[name]["loss"],
+            "train_acc": train[name]["acc"],
+            "steps": train[name]["steps"],
+            "step_share": train[name]["steps"] / total_steps,
+            "confusion": val[name]["confusion"],
+        }
+        metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
     return metrics

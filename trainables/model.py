@@ -2,7 +2,7 @@
 
 `create_model(..., num_classes=0)` gives the pooled 1280-d features; heads live in an
 `nn.ModuleDict` keyed by task name. A single-task model is the same thing with one head.
-No pretrained weights: none can be downloaded here, and the seed trained from scratch.
+No pretrained weights: none can be downloaded here, and the original project trained from scratch.
 """
 
 from __future__ import annotations

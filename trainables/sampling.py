@@ -1,13 +1,19 @@
 """Task-sampling schemes: which task(s) train in each iteration of a multi-task epoch.
 
-A scheme is a pure function `plan(rng, iteration, progress, sizes, params) -> steps`, where each
-step is a tuple of task indices whose losses are summed for one optimizer step, plus `probs`, its
-definition as long-run per-task step shares. `TaskSampler` is the only stateful piece: it draws
-each iteration's randomness from `(seed, iteration)`, so its whole state is two counters and
-resuming from a checkpoint reproduces the same sequence.
+A scheme carries its whole contract, so adding one touches this file and its test only:
+`probs(progress, sizes, params)`, its definition as long-run per-task step shares; `plan(rng,
+iteration, progress, sizes, params) -> steps`, where each step is a tuple of task indices whose
+losses are summed for one optimizer step (by default one task per iteration, drawn from `probs`);
+and its parameters (`Param`: the flat config key, default, valid bounds, search range). The trial
+config validates them, the multi-task search space suggests them and the engine hands them to
+the scheme, all from this registry.
 
-Schemes (registry `SCHEMES`):
-  coin          the seed's: each task independently trains with probability p, own step each
+`TaskSampler` is the only stateful piece: it draws each iteration's randomness from `(seed,
+iteration)`, so its whole state is two counters and resuming from a checkpoint reproduces the
+same sequence.
+
+Schemes (registry `SCHEMES`, in the order the search space offers them):
+  coin          the baseline's: each task independently trains with probability p, own step each
   round_robin   one task per iteration, in turn
   uniform       one task per iteration, equal probability
   proportional  one task per iteration, probability ∝ training-set size
@@ -19,6 +25,7 @@ Schemes (registry `SCHEMES`):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,12 +37,77 @@ Probs = Callable[[float, np.ndarray, dict[str, Any]], np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
-class Scheme:
+class Param:
+    """A parameter a scheme reads, under its flat key in the trial config and Ray's config.
+
+    A per-task parameter is a `{task: value}` mapping in the config (None: `default` for every
+    task; the search space suggests it as `<name>/<task>`, which Ray unflattens), and reaches the
+    scheme as an array in task order.
+    """
+
     name: str
-    plan: Plan
+    default: float  # for a per-task parameter: each task's value when none is given
+    bounds: tuple[float, float]  # valid values, inclusive (see open_low)
+    search: tuple[float, float]  # the range a search space draws from
+    log: bool = False  # search on a log scale
+    per_task: bool = False
+    open_low: bool = False  # the lower bound itself is not valid
+    help: str = ""
+
+    def admits(self, value: float) -> bool:
+        low, high = self.bounds
+        return (low < value if self.open_low else low <= value) and value <= high
+
+    def rule(self) -> str:
+        """The valid values in words: `in (0, 1]`, `>= 0`."""
+        low, high = self.bounds
+        if high == math.inf:
+            return f"{'>' if self.open_low else '>='} {low:g}"
+        return f"in {'(' if self.open_low else '['}{low:g}, {high:g}]"
+
+
+def _one_task(probs: Probs) -> Plan:
+    def plan(
+        rng: np.random.Generator,
+        iteration: int,
+        progress: float,
+        sizes: np.ndarray,
+        params: dict[str, Any],
+    ) -> Steps:
+        p = probs(progress, sizes, params)
+        return [(int(rng.choice(len(sizes), p=p)),)]
+
+    return plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Scheme:
+    """A registered scheme: its definition, its plan and the parameters it reads.
+
+    `probs` and `plan` receive the parameters as `{name: value}` (a per-task one as an array in
+    task order); `plan` must draw its randomness from the `rng` it is given, nothing else.
+    """
+
+    name: str
     probs: Probs  # the definition: expected per-task share of steps at a given progress
-    params: tuple[str, ...]  # TrialConfig fields the scheme reads
     description: str
+    params: tuple[Param, ...] = ()  # what the scheme reads from the trial config
+    plan: Plan | None = None  # None: one task per iteration, drawn from `probs`
+
+    def __post_init__(self) -> None:
+        if self.plan is None:
+            object.__setattr__(self, "plan", _one_task(self.probs))
+
+
+def scheme_params() -> dict[str, Param]:
+    """Every parameter of every registered scheme, by name (a name two schemes share is one
+    parameter: they must declare it alike)."""
+    out: dict[str, Param] = {}
+    for scheme in SCHEMES.values():
+        for param in scheme.params:
+            if out.setdefault(param.name, param) != param:
+                raise ValueError(f"schemes declare parameter {param.name!r} differently")
+    return out
 
 
 def _uniform(sizes: np.ndarray) -> np.ndarray:
@@ -56,12 +128,8 @@ def _annealed(progress: float, sizes: np.ndarray) -> np.ndarray:
     return (1 - a) * _proportional(sizes) + a * _uniform(sizes)
 
 
-def _one_task(probs: Probs) -> Plan:
-    def plan(rng, iteration, progress, sizes, params):
-        p = probs(progress, sizes, params)
-        return [(int(rng.choice(len(sizes), p=p)),)]
-
-    return plan
+def _coin(rng, iteration, progress, sizes, params) -> Steps:
+    return [(i,) for i in range(len(sizes)) if rng.random() < params["coin_p"]]
 
 
 SCHEMES: dict[str, Scheme] = {
@@ -69,54 +137,73 @@ SCHEMES: dict[str, Scheme] = {
     for s in [
         Scheme(
             "coin",
-            lambda rng, it, prog, sizes, prm: [
-                (i,) for i in range(len(sizes)) if rng.random() < prm["coin_p"]
-            ],
             lambda prog, sizes, prm: _uniform(sizes),
-            ("coin_p",),
-            "the seed's scheme: each task independently trains with probability p, own step",
+            "the baseline's scheme: each task independently trains with probability p, own step",
+            params=(
+                Param(
+                    "coin_p",
+                    default=0.5,
+                    bounds=(0.0, 1.0),
+                    open_low=True,
+                    search=(0.2, 0.9),
+                    help="chance that a task trains in an iteration",
+                ),
+            ),
+            plan=_coin,
         ),
         Scheme(
             "round_robin",
-            lambda rng, it, prog, sizes, prm: [(it % len(sizes),)],
             lambda prog, sizes, prm: _uniform(sizes),
-            (),
             "one task per iteration, in turn",
+            plan=lambda rng, it, prog, sizes, prm: [(it % len(sizes),)],
         ),
         Scheme(
             "uniform",
-            _one_task(lambda prog, sizes, prm: _uniform(sizes)),
             lambda prog, sizes, prm: _uniform(sizes),
-            (),
             "one task per iteration, equal probability",
         ),
         Scheme(
             "proportional",
-            _one_task(lambda prog, sizes, prm: _proportional(sizes)),
             lambda prog, sizes, prm: _proportional(sizes),
-            (),
             "one task per iteration, probability proportional to training-set size",
         ),
         Scheme(
             "temperature",
-            _one_task(lambda prog, sizes, prm: _tempered(sizes, prm["temperature"])),
             lambda prog, sizes, prm: _tempered(sizes, prm["temperature"]),
-            ("temperature",),
             "one task per iteration, probability proportional to size^(1/T)",
+            params=(
+                Param(
+                    "temperature",
+                    default=2.0,
+                    bounds=(0.0, math.inf),
+                    open_low=True,
+                    search=(1.0, 10.0),
+                    log=True,
+                    help="T: sampling probability proportional to size^(1/T)",
+                ),
+            ),
         ),
         Scheme(
             "annealed",
-            _one_task(lambda prog, sizes, prm: _annealed(prog, sizes)),
             lambda prog, sizes, prm: _annealed(prog, sizes),
-            (),
             "proportional at the start of training, uniform at the end",
         ),
         Scheme(
             "joint",
-            lambda rng, it, prog, sizes, prm: [tuple(range(len(sizes)))],
             lambda prog, sizes, prm: _uniform(sizes),
-            ("loss_weights",),
             "every iteration one step over all tasks, losses summed (optional static weights)",
+            params=(
+                Param(
+                    "loss_weights",
+                    default=1.0,
+                    bounds=(0.0, math.inf),
+                    search=(0.5, 2.0),
+                    log=True,
+                    per_task=True,
+                    help="static weight of each task's loss (the engine applies it)",
+                ),
+            ),
+            plan=lambda rng, it, prog, sizes, prm: [tuple(range(len(sizes)))],
         ),
     ]
 }

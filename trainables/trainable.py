@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from ray import tune
 
+from names import TRIAL_CONFIG_FILE
 from trainables.checkpoint import (
     CorruptCheckpoint,
     checkpoint_epoch,
@@ -29,8 +30,6 @@ from trainables.config import TrialConfig
 from trainables.data import TaskData
 from trainables.engine import TrialState, run_epoch, setup
 from trainables.resources import claim_resources
-
-CONFIG_FILE = "trial_config.json"  # the resolved config, saved beside Ray's params.json
 
 
 def restore_newest(
@@ -98,7 +97,7 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
     data = {name: tasks[name].to(device) for name in cfg.task_names}
     state = setup(cfg, data, device)
     trial_dir = Path(tune.get_context().get_trial_dir())
-    (trial_dir / CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
+    (trial_dir / TRIAL_CONFIG_FILE).write_text(json.dumps(cfg.to_dict(), indent=2))
     checkpoint = tune.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as folder:
