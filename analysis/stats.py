@@ -23,7 +23,7 @@ CONFIDENCE = 0.95  # every interval of the table
 @dataclasses.dataclass(frozen=True)
 class Estimate:
     """A mean over `n` values with its confidence interval [`low`, `high`], or `why` there is
-    none (then `low` and `high` are None)."""
+    none (then `low` and `high` are None; e.g. "1 seed", "all 3 seeds equal")."""
 
     mean: float
     n: int
@@ -89,9 +89,9 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Es
         return Estimate(math.nan, 0, why="no values")
     mean = float(np.mean(array))
     if n < 2:
-        return Estimate(mean, n, why=f"no interval ({_seeds(n)})")
+        return Estimate(mean, n, why=_seeds(n))
     if _all_equal(array):
-        return Estimate(mean, n, why=f"no interval (all {n} seeds equal)")
+        return Estimate(mean, n, why=f"all {n} seeds equal")
     low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=stats.sem(array))
     return Estimate(mean, n, float(low), float(high))
 
@@ -105,9 +105,9 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
         return Difference(math.nan, len(x), len(y), why="an arm has no values")
     diff = float(np.mean(x) - np.mean(y))
     if min(len(x), len(y)) < 2:
-        return Difference(diff, len(x), len(y), why="no interval (an arm has 1 seed)")
+        return Difference(diff, len(x), len(y), why="an arm has 1 seed")
     if _all_equal(x) and _all_equal(y):
-        return Difference(diff, len(x), len(y), why="no interval (no spread in either arm)")
+        return Difference(diff, len(x), len(y), why="no spread in either arm")
     with warnings.catch_warnings():
         # one constant arm is a valid Welch test; scipy's precision note about it is not news
         warnings.filterwarnings("ignore", "Precision loss", RuntimeWarning)

@@ -42,9 +42,9 @@ def test_no_interval_without_spread() -> None:
         none = mean_interval([])
         with_nan = mean_interval([0.8, math.nan])
     assert one.mean == 0.8 and one.n == 1 and not one.has_interval and one.half_width is None
-    assert one.why == "no interval (1 seed)"
+    assert one.why == "1 seed"
     assert same.mean == pytest.approx(0.8) and same.low is None
-    assert same.why == "no interval (all 3 seeds equal)"
+    assert same.why == "all 3 seeds equal"
     assert math.isnan(none.mean) and none.n == 0
     assert with_nan.n == 1 and with_nan.mean == 0.8  # NaN is not a seed
 
@@ -80,9 +80,9 @@ def test_welch_undefined_cases() -> None:
         flat = welch([0.8, 0.8], [0.7, 0.7])
         empty = welch([], [0.7, 0.75])
     assert single.diff == pytest.approx(0.075) and single.p is None and not single.has_interval
-    assert single.why == "no interval (an arm has 1 seed)"
+    assert single.why == "an arm has 1 seed"
     assert flat.diff == pytest.approx(0.1) and flat.p is None and flat.low is None
-    assert flat.why == "no interval (no spread in either arm)"
+    assert flat.why == "no spread in either arm"
     assert math.isnan(empty.diff) and empty.p is None
 
 
