@@ -51,7 +51,8 @@ RUN_STATUSES = {
     "running": "fewer epochs while the study is running now",
     "incomplete": "fewer epochs, or no test metrics, and not running: resume the study",
 }
-LEAD = ["space", "label", "seed", "source_trial", "trial_id", "status", "epochs", "max_epochs"]
+LEAD = ["space", "label", "seed", "source_trial", "trial_id", "status", "epochs", "last_epoch"]
+LEAD += ["max_epochs"]
 LEAD += ["batch_size", "tasks", TEST_SCORE]
 
 
@@ -91,7 +92,8 @@ def run_status(
 @dataclasses.dataclass
 class Confirmation:
     """`runs`: one row per confirmation run: space, label, seed, source_trial, trial_id,
-    status (`RUN_STATUSES`), epochs, max_epochs, batch_size, tasks, test_score, and per task
+    status (`RUN_STATUSES`), epochs (reported), last_epoch, max_epochs, batch_size, tasks,
+    test_score (at the last epoch), and per task
     `test_acc/<task>`, `test_loss/<task>`, `steps/<task>` (summed over the epochs reported) and
     `images/<task>` (steps x batch_size); then the run's flattened config. `confusions`: the
     test confusion matrices (rows = true class) by (space, trial_id) and task. `plan`: the
@@ -157,6 +159,7 @@ def _run_record(
         source_trial=run.get("source_trial"),
         trial_id=trial_dir.name.removeprefix(TRIAL_PREFIX),
         epochs=len(rows),
+        last_epoch=int(last.get("epoch", 0)) if rows else 0,
         max_epochs=max_epochs,
         batch_size=batch,
         tasks=",".join(tasks),
@@ -171,7 +174,7 @@ def _run_record(
     has_test = bool(tasks) and all(last.get(eval_metric("acc", t, TEST)) is not None for t in tasks)
     record["status"] = run_status(
         errored=any((trial_dir / f).exists() for f in ERROR_FILES),
-        last_epoch=int(last.get("epoch", 0)) if rows else 0,
+        last_epoch=record["last_epoch"],
         max_epochs=max_epochs,
         diverged=bool(last.get("diverged", False)),
         has_test=has_test,

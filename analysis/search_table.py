@@ -1,34 +1,34 @@
-"""The comparison table: per task, single-task vs multi-task accuracy, tuned and baseline.
+"""The search-stage selection figures: per task, the best single- and multi-task *validation*
+accuracy a search found, and its baseline trials'. Optimistic by construction: the trials and
+epochs are selected on the very validation data they are reported on, with one seed. The
+comparison itself is `table`'s test figures; this is its separate, labelled section.
 
 Per task:
   single-task  the best epoch (by score) of the best trial (by score) of `single-<task>`
-  multi-task   the best trial of `multi` by the study metric (score = mean accuracy over its
-               tasks), every task's accuracy at that trial's best-score epoch: one trial and one
-               epoch for all tasks, never per-task maxima from different trials
+  multi-task   the best trial of `multi` by the study metric (score = mean validation accuracy
+               over its tasks), every task's accuracy at that trial's best-score epoch: one trial
+               and one epoch for all tasks, never per-task maxima from different trials
   baseline     the baseline configuration's trial of each space (`names.baseline`, enqueued
                first), at its best-score epoch
 and the change multi vs single in absolute points ("80.6% (↓ 8.1)"), plus
 Δm = mean over tasks of (acc_multi - acc_single) / acc_single, in %.
 
-A baseline that is missing is shown as missing, never invented.
-
-    python -m analysis.table <study dir> [--format text|markdown|csv] [--out FILE]
+A trial that is missing is shown as missing, never invented.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from analysis.results import AnalysisError, Study, load_study
-from names import MULTI_SPACE, SETTINGS_FILE, TRIAL_PREFIX, single_space
+from analysis.results import Study
+from names import MULTI_SPACE, TRIAL_PREFIX, VALIDATION, single_space
 
+SEARCH_TITLE = "Search-stage selection figures (validation, optimistic)"
 COLUMNS = {
     "single": "single-task (best)",
     "multi": "multi-task (best by score)",
@@ -116,8 +116,9 @@ def _pick(study: Study, space: str, baseline: bool) -> tuple[pd.Series | None, s
 
 
 @dataclasses.dataclass
-class Comparison:
-    """Numbers (`frame`, one row per task) and display cells (`cells`) of the table."""
+class SearchComparison:
+    """Numbers (`frame`, one row per task) and display cells (`cells`) of the search-stage
+    section."""
 
     title: str
     frame: pd.DataFrame
@@ -169,8 +170,8 @@ def _cells(
     return cells
 
 
-def comparison(study: Study) -> Comparison:
-    """Build the comparison table of a loaded study."""
+def search_comparison(study: Study) -> SearchComparison:
+    """The search-stage selection figures of a loaded study (validation, optimistic)."""
     tasks = list(study.space_tasks.get(MULTI_SPACE, ())) or study.task_names
     rows, cells = [], []
     why_dm: dict[str, list[str | None]] = {key: [] for key, ref in VERSUS.items() if ref}
@@ -191,16 +192,19 @@ def comparison(study: Study) -> Comparison:
         {"task": "Δm"} | {COLUMNS[k]: _delta_m_cell(dm.get(k), why_dm.get(k)) for k in VERSUS}
     )
     notes = _provenance(frame, _pick(study, MULTI_SPACE, False)[0]) + _errored_notes(study)
-    title = f"Single- vs multi-task accuracy, study {study.settings.get('name', study.path.name)!r}"
+    title = SEARCH_TITLE
     if study.synthetic:
-        title += " (synthetic data: the numbers say nothing about real accuracy)"
-        notes.append("synthetic data: trained on built-in stand-ins, not the real datasets")
+        title += " (synthetic data)"
     notes.append(
-        "accuracy = validation top-1 at the trial's best-score epoch; change in points vs "
-        "single-task; Δm = mean over tasks of (multi - single) / single"
+        f"split: {VALIDATION}; accuracy at each trial's best-score epoch; trials and epochs are "
+        "selected on this same validation data with one seed, so these figures are optimistic "
+        "selection figures, not the comparison"
+    )
+    notes.append(
+        "change in points vs single-task; Δm = mean over tasks of (multi - single) / single"
     )
     table = pd.DataFrame(cells)
-    return Comparison(
+    return SearchComparison(
         title, frame, table, notes, dm["multi"], dm["baseline_multi"], study.synthetic
     )
 
@@ -269,103 +273,3 @@ def _provenance(frame: pd.DataFrame, multi: pd.Series | None) -> list[str]:
     if baselines:
         out.append("baseline configuration: " + ", ".join(sorted(baselines)))
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# output formats
-
-
-def to_text(table: Comparison) -> str:
-    """Aligned plain text for a terminal."""
-    cells = table.cells
-    header = list(cells.columns)
-    body = [[str(v) for v in row] for row in cells.itertuples(index=False)]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
-
-    def line(vals: list[str]) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    lines = [table.title, "", line(header), rule]
-    lines += [line(r) for r in body[:-1]] + [rule, line(body[-1]), ""]
-    lines += [f"* {n}" for n in table.notes]
-    return "\n".join(lines) + "\n"
-
-
-def to_markdown(table: Comparison) -> str:
-    """A GitHub-flavoured Markdown table with the title and notes."""
-    esc = lambda v: str(v).replace("|", "\\|")
-    header = list(table.cells.columns)
-    lines = [
-        f"**{esc(table.title)}**",
-        "",
-        "| " + " | ".join(map(esc, header)) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-    ]
-    for row in table.cells.itertuples(index=False):
-        lines.append("| " + " | ".join(esc(v) for v in row) + " |")
-    lines += [""] + [f"- {esc(n)}" for n in table.notes]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(table: Comparison) -> str:
-    """Machine-readable numbers (accuracies as fractions, changes in points, Δm in %)."""
-    frame = table.frame.copy()
-    frame["data"] = "synthetic" if table.synthetic else "real"
-    return frame.to_csv(index=False, float_format="%.6g")
-
-
-def to_html(table: Comparison) -> str:
-    """An HTML table (used by the report)."""
-    import html
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.cells.columns)
-    body = []
-    for i, row in enumerate(table.cells.itertuples(index=False)):
-        cls = ' class="delta-m"' if i == len(table.cells) - 1 else ""
-        tds = "".join(
-            f'<td class="missing">{html.escape(str(v))}</td>'
-            if str(v).startswith(("missing", "n/a"))
-            else f"<td>{html.escape(str(v))}</td>"
-            for v in row
-        )
-        body.append(f"<tr{cls}>{tds}</tr>")
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
-    return (
-        f'<table class="comparison"><caption>{html.escape(table.title)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f'<ul class="notes">{notes}</ul>'
-    )
-
-
-FORMATS = {"text": to_text, "markdown": to_markdown, "csv": to_csv}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m analysis.table",
-        description="Print the single- vs multi-task comparison table of a study.",
-    )
-    parser.add_argument("study", help=f"study directory (holds {SETTINGS_FILE})")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="text")
-    parser.add_argument("--out", help="write to this file instead of standard output")
-    args = parser.parse_args(argv)
-    try:
-        text = FORMATS[args.format](comparison(load_study(args.study)))
-        if args.out:
-            with open(args.out, "w", encoding="utf-8") as f:
-                f.write(text)
-            print(f"wrote {args.out}")
-        else:
-            sys.stdout.write(text)
-    except AnalysisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
