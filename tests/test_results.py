@@ -170,9 +170,13 @@ def test_running_study_is_detected(fake: Path) -> None:
     assert not study_is_running(fake)
 
 
-def test_analysis_never_imports_torch_ray_or_trainables(fake: Path, tmp_path: Path) -> None:
+def test_analysis_never_imports_torch_ray_or_trainables(tmp_path: Path) -> None:
+    """Loading, the table and the report (of a study with confirmation runs) and importing
+    `analysis.models` never import torch, Ray or trainables."""
+    fake = make_confirmed_study(tmp_path / "c")
     code = (
         "import sys\n"
+        "import analysis, analysis.models\n"
         "from analysis.report import build_report\n"
         "from analysis.table import comparison, to_text\n"
         "from analysis.results import load_study\n"
