@@ -514,9 +514,10 @@ def seed_accuracy_data(study: Study) -> pd.DataFrame:
     keys = ["task", "label", "fashion"]
     stats = summary[keys + ["n", "mean", "ci_low", "ci_high"]]
     data = shown.merge(stats, on=keys, how="left")
-    order = {r: i for i, r in enumerate(seed_accuracy_rows())}
+    order = {"row": seed_accuracy_rows(), "task": tasks}
+    rank = {col: {v: i for i, v in enumerate(vals)} for col, vals in order.items()}
     data = data.sort_values(
-        ["task", "row", "seed"], key=lambda c: c.map(order) if c.name == "row" else c
+        ["task", "row", "seed"], key=lambda c: c.map(rank[c.name]) if c.name in rank else c
     )
     return data[SEED_ACCURACY_COLUMNS].reset_index(drop=True)
 
