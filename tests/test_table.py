@@ -32,7 +32,17 @@ from scipy import stats
 
 from analysis.results import load_study
 from analysis.search_table import delta_m, format_change
-from analysis.table import comparison, csv_frame, to_csv, to_html, to_markdown, to_text
+from analysis.table import (
+    comparison,
+    csv_frame,
+    format_acc,
+    format_delta_m,
+    format_difference,
+    to_csv,
+    to_html,
+    to_markdown,
+    to_text,
+)
 from names import (
     MULTI_SPACE,
     SETTINGS_FILE,
@@ -161,6 +171,22 @@ def check_table_against_raw(study_dir: Path, table) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # the test figures (fast)
+
+
+def test_cell_formats() -> None:
+    nan = math.nan
+    assert format_acc(0.806, 3, 0.794, 0.818) == "80.6% ± 1.2 (n=3)"
+    assert format_acc(0.806, 1, nan, nan, "1 seed") == "80.6% (1 seed, no interval)"
+    assert format_acc(0.806, 3, nan, nan, "all 3 seeds equal") == (
+        "80.6% (n=3, all 3 seeds equal: no interval)"
+    )
+    assert format_acc(0.806, 5, 0.8058, 0.8062) == "80.6% ± 0.02 (n=5)"  # never "± 0.0"
+    assert format_difference(-2.5, -5.1, 0.1, 0.0601, None) == "-2.5 ± 2.6 (p=0.060)"
+    assert format_difference(-2.5, -3, -2, 0.0001, None).endswith("(p<0.001)")
+    assert format_difference(-2.5, nan, nan, nan, "no spread in either arm") == (
+        "-2.5 (no spread in either arm: no interval, p undefined)"
+    )
+    assert format_delta_m(-3.1, 3, -5.0, -1.2, None) == "-3.1% ± 1.9 (n=3 seed pairs)"
 
 
 def test_table_cells_from_raw_files(confirmed: Path) -> None:
