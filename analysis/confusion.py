@@ -1,8 +1,10 @@
-"""Confusion matrices of the best trial of each space, per task.
+"""Confusion matrices per space and task, each labelled with its split and selection.
 
-The best trial is the one with the highest score; its matrix is the one reported at its
-best-score epoch (rows = true class, columns = predicted, counts over the validation set), with
-the class names of `tasks.json`. Row-normalized: each row divided by its class's count.
+Test (`confirmation_confusions`): each space's `tuned-1` confirmation run, its first finished
+seed, at its last epoch (counts over the test set). Validation (`best_confusions`): the best
+search trial (the highest score) at its best-score epoch, an optimistic selection on the very
+data it is scored on. Rows = true class, columns = predicted, with the class names of `tasks.json`.
+Row-normalized: each row divided by its class's count.
 """
 
 from __future__ import annotations
@@ -12,7 +14,12 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from analysis.confirmation import TUNED_BEST
 from analysis.results import Study
+from analysis.search_table import best_trial  # one definition of "best"
+from names import TEST, VALIDATION
+
+SEARCH_SELECTION = "best trial at its best epoch"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +30,8 @@ class Confusion:
     epoch: int
     classes: tuple[str, ...]
     counts: np.ndarray  # int64, rows = true class, columns = predicted
+    split: str = VALIDATION  # the images counted
+    selection: str = SEARCH_SELECTION  # which run and epoch, and how they were chosen
 
     @property
     def normalized(self) -> np.ndarray:
@@ -38,11 +47,14 @@ class Confusion:
 
     @property
     def title(self) -> str:
-        return f"{self.space} / {self.task}: trial {self.trial_id}, epoch {self.epoch}"
+        return (
+            f"{self.space} / {self.task}: trial {self.trial_id}, epoch {self.epoch} "
+            f"({self.split}, {self.selection})"
+        )
 
 
 def normalize_rows(counts: np.ndarray) -> np.ndarray:
-    """Each row divided by its sum (a class without validation images stays 0)."""
+    """Each row divided by its sum (a class without images stays 0)."""
     counts = np.asarray(counts, dtype=float)
     sums = counts.sum(axis=1, keepdims=True)
     return np.divide(counts, sums, out=np.zeros_like(counts), where=sums > 0)
@@ -51,8 +63,6 @@ def normalize_rows(counts: np.ndarray) -> np.ndarray:
 def best_confusions(study: Study) -> tuple[list[Confusion], list[str]]:
     """Per space and task, the best trial's matrix at its best-score epoch; plus notes on any
     that could not be found (no scored trial, matrix not recorded)."""
-    from analysis.table import best_trial  # one definition of "best"
-
     out: list[Confusion] = []
     notes: list[str] = []
     for space, tasks in study.space_tasks.items():
@@ -72,6 +82,39 @@ def best_confusions(study: Study) -> tuple[list[Confusion], list[str]]:
             out.append(
                 Confusion(
                     space, task, str(best["trial_id"]), int(best["best_epoch"]), classes, counts
+                )
+            )
+    return out, notes
+
+
+def confirmation_confusions(
+    study: Study, label: str = TUNED_BEST
+) -> tuple[list[Confusion], list[str]]:
+    """Per space and task, the test matrix of the space's `label` confirmation run (its first
+    finished seed, last epoch); plus notes on spaces whose run has none."""
+    out: list[Confusion] = []
+    notes: list[str] = []
+    runs = study.runs
+    if runs.empty:
+        return out, notes
+    for space in dict.fromkeys(runs["space"]):
+        done = runs[(runs["space"] == space) & (runs["label"] == label)]
+        done = done[done["status"] == "finished"].sort_values("seed")
+        if done.empty:
+            notes.append(f"{space}: no finished {label} confirmation run")
+            continue
+        run = done.iloc[0]
+        selection = f"{label} seed {run['seed']}, last epoch"
+        for task in str(run["tasks"]).split(","):
+            counts = study.test_confusion(space, run["trial_id"], task)
+            if counts is None or counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
+                notes.append(f"{space}/{task}: no {TEST} confusion matrix in {label} run")
+                continue
+            classes = tuple(study.class_names(task, counts.shape[0]))
+            epoch = int(run["last_epoch"])
+            out.append(
+                Confusion(
+                    space, task, str(run["trial_id"]), epoch, classes, counts, TEST, selection
                 )
             )
     return out, notes

@@ -23,14 +23,24 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
 from analysis import table as table_mod
+from analysis.confirmation import RUN_STATUSES, TUNED_BEST
 from analysis.results import AnalysisError, Study, load_study
 from analysis.status import STOP_REASONS
-from names import MULTI_SPACE, OPTUNA_DB, REPORT_FILE, SETTINGS_FILE, single_space
+from names import (
+    MULTI_SPACE,
+    OPTUNA_DB,
+    REPORT_FILE,
+    SETTINGS_FILE,
+    TEST,
+    VALIDATION,
+    single_space,
+)
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;
@@ -113,7 +123,10 @@ def _summary(study: Study, options: Options) -> list[Part]:
         "max epochs": settings.get("max_epochs"),
         "scheduler": settings.get("scheduler"),
         "seed": settings.get("seed"),
+        "confirmation seeds / top-K": f"{settings.get('confirm_seeds', '-')} / "
+        f"{settings.get('confirm_top', '-')}",
         "trials found": len(study.trials),
+        "confirmation runs found": len(study.runs),
         "status": "running now" if study.running else "not running",
     }
     rows = "".join(
@@ -135,6 +148,7 @@ def _summary(study: Study, options: Options) -> list[Part]:
             ]
         ),
     ]
+    parts += _confirmation_summary(study)
     expected = [single_space(t) for t in study.task_names] + [MULTI_SPACE]
     absent = [space for space in expected if space not in study.space_tasks]
     if absent:
@@ -144,8 +158,31 @@ def _summary(study: Study, options: Options) -> list[Part]:
     return parts
 
 
+def _confirmation_summary(study: Study) -> list[Part]:
+    """Confirmation runs per space, label and status (`RUN_STATUSES`), when there are any."""
+    if study.runs.empty:
+        return []
+    counts = pd.crosstab([study.runs["space"], study.runs["label"]], study.runs["status"])
+    counts.columns.name = None
+    table = counts.reset_index().to_html(classes="plain", border=0, index=False)
+    meaning = [
+        f"<b>{html.escape(k)}</b>: {html.escape(v)}"
+        for k, v in RUN_STATUSES.items()
+        if k in counts.columns
+    ]
+    return ["<h3>Confirmation runs</h3>" + table, _html_list(meaning)]
+
+
 def _comparison(study: Study, options: Options) -> list[Part]:
     return [table_mod.to_html(table_mod.comparison(study))]
+
+
+def _seed_accuracy(study: Study, options: Options) -> list[Part]:
+    data = F.seed_accuracy_data(study)
+    if data.empty:
+        reason = table_mod.no_test_reason(study) or "no confirmation run finished yet"
+        return [missing(reason)]
+    return [Figure("test-seeds", F.plot_seed_accuracy(data))]
 
 
 def _learning_curves(study: Study, options: Options) -> list[Part]:
@@ -192,9 +229,21 @@ def _needs_multi(note: str, build: Build, go_on: bool) -> Build:
 
 
 def _confusions(study: Study, options: Options) -> list[Part]:
+    """Test matrices of each space's tuned-1 confirmation run (when the study has them), then
+    the search's validation matrices, each under a heading that names its split."""
+    parts: list[Part] = []
+    tests, notes = confusion_mod.confirmation_confusions(study)
+    if tests or notes:
+        parts.append(f"<h3>{TEST.capitalize()}: {TUNED_BEST} run of each space, first seed</h3>")
+        figures = [Figure(f"confusion-test-{c.space}-{c.task}", F.plot_confusion(c)) for c in tests]
+        parts += [*map(missing, notes), '<div class="grid">', *figures, "</div>"]
     items, notes = confusion_mod.best_confusions(study)
+    parts.append(
+        f"<h3>{VALIDATION.capitalize()}: {confusion_mod.SEARCH_SELECTION} "
+        "(search stage, optimistic)</h3>"
+    )
     figures = [Figure(f"confusion-{c.space}-{c.task}", F.plot_confusion(c)) for c in items]
-    return [*map(missing, notes), '<div class="grid">', *figures, "</div>"]
+    return [*parts, *map(missing, notes), '<div class="grid">', *figures, "</div>"]
 
 
 def _trials(study: Study, options: Options) -> list[Part]:
@@ -206,6 +255,7 @@ def _trials(study: Study, options: Options) -> list[Part]:
 SECTIONS: list[tuple[str, str, Build]] = [
     ("summary", "Summary", _summary),
     ("comparison", "Single- vs multi-task comparison", _comparison),
+    ("test-seeds", "Test accuracy per seed", _seed_accuracy),
     ("learning-curves", "Learning curves (top {top_k} per task)", _learning_curves),
     ("history", "Optimization history", _history),
     ("importances", "Parameter importances", _importances),
@@ -240,7 +290,7 @@ SECTIONS: list[tuple[str, str, Build]] = [
             go_on=False,
         ),
     ),
-    ("confusion", "Confusion matrices of the best trials", _confusions),
+    ("confusion", "Confusion matrices", _confusions),
     ("trials", "Trials", _trials),
 ]
 

@@ -7,10 +7,11 @@ file names are `names.py`'s. Only these files are read, relative to the folder g
 copied or moved study loads the same; absolute paths stored inside it are never used.
 
 `load_study(path)` returns a `Study`: the settings, the tasks, a `trials` frame, an `epochs`
-frame, the Optuna trials of `optuna.db` (when there is one, see `optuna_link`) and the
-confusion matrices of every reported epoch. Why a trial stopped is `status`'s rule, which trial
-is a space's baseline `baseline`'s. Input that is not a study raises `AnalysisError` with one
-line that says why.
+frame, the Optuna trials of `optuna.db` (when there is one, see `optuna_link`), the
+confusion matrices of every reported epoch, and the confirmation runs (`confirm-<space>/`,
+read by `confirmation`; a study written before them loads with none). Why a trial stopped is
+`status`'s rule, which trial is a space's baseline `baseline`'s. Input that is not a study
+raises `AnalysisError` with one line that says why.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.baseline import baseline_flags
+from analysis.confirmation import load_confirmation
+from analysis.files import flatten_params, metric_task, read_result_rows
 from analysis.optuna_link import link_trials, load_optuna
 from analysis.status import stop_reasons, study_is_running
 from names import (
+    CONFIRM_PREFIX,
     ERROR_FILES,
+    EVAL_SPLIT,
     MULTI_SPACE,
     PARAMS_FILE,
     RESULT_FILE,
@@ -40,12 +45,12 @@ from names import (
     TRIAL_PREFIX,
     is_single_space,
     task_metric,
-    task_name,
 )
 
 EPOCH_FIELDS = (
     "epoch",
     SCORE,
+    EVAL_SPLIT,
     "lr",
     "diverged",
     "done",
@@ -74,6 +79,10 @@ class Study:
     `acc/`, `loss/`, `train_loss/`, `train_acc/`, `steps/`, `step_share/` and time columns).
     `optuna_trials`: one row per Optuna trial (space, number, state, value, is_baseline,
     ray_trial_id, trial_id (the linked folder's; missing where none), params_*).
+    `runs`: one row per confirmation run (`confirm-<space>/`; see `confirmation.Confirmation`):
+    space, label, seed, source_trial, trial_id, status, per task `test_acc/`, `steps/`,
+    `images/`, and `test_score`; empty for a study without confirmation runs.
+    `plan`: the confirmation stage's planned runs (`confirmation.json`), {} when none.
     """
 
     path: Path
@@ -87,6 +96,11 @@ class Study:
     running: bool
     confusions: dict[tuple[str, str, int], dict[str, list[list[int]]]]
     optuna_studies: dict[str, Any] = dataclasses.field(default_factory=dict)
+    runs: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    run_confusions: dict[tuple[str, str], dict[str, list[list[int]]]] = dataclasses.field(
+        default_factory=dict
+    )
+    plan: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
     @property
     def spaces(self) -> list[str]:
@@ -125,60 +139,10 @@ class Study:
     def space_trials(self, space: str) -> pd.DataFrame:
         return self.trials[self.trials["space"] == space]
 
-
-# ---------------------------------------------------------------------------------------------
-# pure helpers
-
-
-def metric_task(column: str, metric: str) -> str | None:
-    """The task of a per-task column (`acc/cifar10`, `acc` -> `cifar10`), else None."""
-    prefix = task_metric(metric, "")
-    return column[len(prefix) :] if column.startswith(prefix) else None
-
-
-def read_result_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The JSON objects of a `result.json`, one per line, and how many lines were skipped.
-
-    A truncated or garbled line (a study killed mid-write, or still writing) is skipped, not
-    fatal; a missing file reads as no rows.
-    """
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return [], 0
-    rows: list[dict[str, Any]] = []
-    skipped = 0
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            skipped += 1
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-        else:
-            skipped += 1
-    return rows, skipped
-
-
-def flatten_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Trial config -> flat scalar columns (`loss_weights` -> `loss_weights/<task>`)."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "loss_weights":
-            for task, weight in (value or {}).items() if isinstance(value, Mapping) else ():
-                out[f"loss_weights/{task}"] = weight
-        elif key == "tasks":
-            tasks = [value] if isinstance(value, str) else list(value or [])
-            out["tasks"] = ",".join(task_name(t) for t in tasks)
-        elif isinstance(value, (dict, list, tuple)):
-            out[key] = json.dumps(value)
-        else:
-            out[key] = value
-    return out
+    def test_confusion(self, space: str, trial_id: str, task: str) -> np.ndarray | None:
+        """A confirmation run's test counts (rows = true class, columns = predicted), or None."""
+        matrix = self.run_confusions.get((space, str(trial_id)), {}).get(task)
+        return None if matrix is None else np.asarray(matrix, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,10 +186,11 @@ def _space_rank(space: str, task_order: Sequence[str]) -> tuple[int, int, str]:
 
 
 def _experiment_dirs(path: Path, task_order: Sequence[str]) -> list[Path]:
-    """Folders of spaces (by name) and any other folder holding trial folders."""
+    """Folders of spaces (by name) and any other folder holding trial folders, except the
+    confirmation experiments (`confirm-<space>`, see `confirmation`)."""
     found = []
     for sub in path.iterdir():
-        if not sub.is_dir() or sub.name.startswith((".", "_")):
+        if not sub.is_dir() or sub.name.startswith((".", "_", CONFIRM_PREFIX)):
             continue
         if (is_single_space(sub.name) or sub.name == MULTI_SPACE) or any(
             child.is_dir() and child.name.startswith(TRIAL_PREFIX) for child in sub.iterdir()
@@ -512,6 +477,7 @@ def load_study(path: str | os.PathLike[str]) -> Study:
     trials, optuna_trials = link_trials(trials, optuna_trials)
     trials = _in_trial_order(trials, list(space_tasks))
     trials["is_baseline"] = baseline_flags(trials, optuna_trials, space_tasks)
+    confirmation = load_confirmation(path, settings, running, list(space_tasks))
     return Study(
         path=path,
         settings=settings,
@@ -520,8 +486,11 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         trials=trials[_trial_columns(trials)],
         epochs=epochs,
         optuna_trials=optuna_trials,
-        notes=notes,
+        notes=notes + confirmation.notes,
         running=running,
         confusions=raw.confusions,
         optuna_studies=studies,
+        runs=confirmation.runs,
+        run_confusions=confirmation.confusions,
+        plan=confirmation.plan,
     )

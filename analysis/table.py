@@ -1,114 +1,472 @@
-"""The comparison table: per task, single-task vs multi-task accuracy, tuned and baseline.
+"""The comparison table: per task, single- vs multi-task *test* accuracy over seeds, for the
+baseline configuration and for the tuned one, with 95 % confidence intervals.
 
-Per task:
-  single-task  the best epoch (by score) of the best trial (by score) of `single-<task>`
-  multi-task   the best trial of `multi` by the study metric (score = mean accuracy over its
-               tasks), every task's accuracy at that trial's best-score epoch: one trial and one
-               epoch for all tasks, never per-task maxima from different trials
-  baseline     the baseline configuration's trial of each space (`names.baseline`, enqueued
-               first), at its best-score epoch
-and the change multi vs single in absolute points ("80.6% (↓ 8.1)"), plus
-Δm = mean over tasks of (acc_multi - acc_single) / acc_single, in %.
+The search selects on validation; the confirmation stage (`confirmation`) then retrains each
+space's baseline and top-K configurations from scratch with R seeds on train + validation and
+scores every run once on test at its last epoch. Rows per task:
 
-A baseline that is missing is shown as missing, never invented.
+  baseline single-task   confirm-single-<task>, label `baseline`
+  baseline multi-task    confirm-multi, label `baseline`
+  tuned single-task      confirm-single-<task>, label `tuned-1` (the search's best by validation)
+  tuned multi-task       confirm-multi, label `tuned-1`
 
-    python -m analysis.table <study dir> [--format text|markdown|csv] [--out FILE]
+Each cell is the mean test accuracy over seeds ± the half-width of its 95 % Student-t interval
+("80.6% ± 1.2 (n=3)"; with one seed "80.6% (1 seed, no interval)"). Per task, multi - single for
+baseline and tuned, in points, with Welch's 95 % interval and p-value; Δm (mean over tasks of
+(multi - single) / single, in %) with an interval over seed pairs; optimizer steps and images
+seen per task and row. The other tuned runs (`tuned-2` ..) are in the CSV. Then, in a separate
+section, the search-stage selection figures (`search_table`: validation, optimistic).
+
+A row without a finished run says why ("missing (no single-fashionrgb run)"); a study without
+confirmation runs says that it has no test figures and how to get them.
+
+    python -m analysis.table <study dir> [--format text|markdown|csv|html] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import html
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from analysis.confirmation import BASELINE_LABEL, TUNED_BEST, label_rank
 from analysis.results import AnalysisError, Study, load_study
-from names import MULTI_SPACE, SETTINGS_FILE, TRIAL_PREFIX, single_space
+from analysis.search_table import COLUMNS as SEARCH_COLUMNS
+from analysis.search_table import SearchComparison, search_comparison
+from analysis.stats import CONFIDENCE, mean_interval, welch
+from names import (
+    MULTI_SPACE,
+    SETTINGS_FILE,
+    TEST,
+    TRIAL_PREFIX,
+    VALIDATION,
+    eval_metric,
+    single_space,
+    task_metric,
+)
 
-COLUMNS = {
-    "single": "single-task (best)",
-    "multi": "multi-task (best by score)",
-    "baseline_single": "baseline single-task",
-    "baseline_multi": "baseline multi-task",
+FASHIONS = {"single": "single-task", "multi": "multi-task"}
+SHOWN = (BASELINE_LABEL, TUNED_BEST)  # the labels the table shows; every label is in its CSV
+KINDS = {BASELINE_LABEL: "baseline", TUNED_BEST: "tuned"}
+CONFIRM_COMMAND = "python -m study.confirm"
+SELECTION = "last epoch"  # the epoch of a confirmation run that is scored (once)
+PCT = 100.0  # accuracy fraction -> points
+CELLS = {
+    "acc": "test accuracy",
+    "diff": "multi - single (points)",
+    "steps": "optimizer steps",
+    "images": "images seen",
 }
+DELTA_M = "Δm"
+CONFIG_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p")
+CONFIG_KEYS += ("temperature", "stem")
+SEED_COLUMNS = ["task", "row", "label", "fashion", "space", "seed", "trial_id", "source_trial"]
+SEED_COLUMNS += ["status", "epoch", "acc", "steps", "images", "counted"]
 
 
-# ---------------------------------------------------------------------------------------------
-# pure pieces
+def row_name(label: str, fashion: str) -> str:
+    """A table row's name: (`baseline`, `single`) -> "baseline single-task", (`tuned-1`,
+    `multi`) -> "tuned multi-task", (`tuned-2`, `multi`) -> "tuned-2 multi-task"."""
+    return f"{KINDS.get(label, label)} {FASHIONS[fashion]}"
 
 
-def format_pct(acc: float) -> str:
-    """0.806 -> "80.6%"."""
-    return f"{acc * 100:.1f}%"
+def row_space(task: str, fashion: str) -> str:
+    return single_space(task) if fashion == "single" else MULTI_SPACE
 
 
-def format_change(multi: float, single: float | None) -> str:
-    """Multi-task accuracy with its change from single-task in points: "80.6% (↓ 8.1)"."""
-    if single is None or _nan(single):
-        return format_pct(multi)
-    points = round((multi - single) * 100, 1)
-    if points > 0:
-        change = f"↑ {points:.1f}"
-    elif points < 0:
-        change = f"↓ {-points:.1f}"
-    else:
-        change = "= 0.0"
-    return f"{format_pct(multi)} ({change})"
-
-
-def delta_m(multi: Mapping[str, float], single: Mapping[str, float]) -> float:
-    """Δm in %: mean over tasks of (multi - single) / single. NaN if a task lacks either."""
-    tasks = list(multi)
-    if not tasks or set(tasks) != set(single):
-        return math.nan
-    values = [(multi[t] - single[t]) / single[t] for t in tasks]
-    if any(_nan(v) or math.isinf(v) for v in values):
-        return math.nan
-    return float(np.mean(values) * 100)
-
-
-def format_delta_m(value: float) -> str:
-    return f"{value:+.1f}%"
+def _text(value: object) -> str | None:
+    """A reason from a frame cell: the text, or None for None, NaN or ""."""
+    return value if isinstance(value, str) and value else None
 
 
 def _nan(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def best_trial(trials: pd.DataFrame) -> pd.Series | None:
-    """The trial with the highest best score (ties: earliest trial), or None."""
-    scored = trials.dropna(subset=["best_score"])
-    if scored.empty:
-        return None
-    return scored.sort_values(["best_score", "order"], ascending=[False, True]).iloc[0]
+# ---------------------------------------------------------------------------------------------
+# formatting one number
 
 
-def _pick(study: Study, space: str, baseline: bool) -> tuple[pd.Series | None, str | None]:
-    """A space's best (or baseline) trial, or why there is none."""
-    if space not in study.space_tasks:
-        return None, f"missing (no {space} run)"
-    rows = study.space_trials(space)
-    if baseline:
-        rows = rows[rows["is_baseline"]]
-        if rows.empty:
-            return None, f"missing (no baseline trial in {space})"
-    if rows.empty:
-        return None, f"missing (no {space} trials)"
-    errored = (rows["stop_reason"] == "errored").all() and rows["best_score"].isna().all()
-    if errored:
-        what = (
-            f"the baseline trial of {space} errored" if baseline else f"{space}: all trials errored"
+def _half(value: float) -> str:
+    """An interval's half-width: one decimal from 1 up, else two significant digits."""
+    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
+
+
+def format_p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def format_acc(mean: float, n: int, low: float, high: float, why: str | None = None) -> str:
+    """Mean test accuracy over n seeds (fractions): "80.6% ± 1.2 (n=3)", "80.6% (1 seed, no
+    interval)", or "80.6% (n=3, all 3 seeds equal: no interval)"."""
+    if n == 1:
+        return f"{mean * PCT:.1f}% (1 seed, no interval)"
+    if _nan(low) or _nan(high):
+        return f"{mean * PCT:.1f}% (n={n}, {why or 'no spread'}: no interval)"
+    return f"{mean * PCT:.1f}% ± {_half((high - low) / 2 * PCT)} (n={n})"
+
+
+def format_difference(diff: float, low: float, high: float, p: float, why: str | None) -> str:
+    """multi - single in points: "-2.5 ± 2.6 (p=0.060)" or "-2.5 (an arm has 1 seed: no
+    interval, p undefined)"."""
+    if _nan(low) or _nan(high) or _nan(p):
+        return f"{diff:+.1f} ({why or 'undefined'}: no interval, p undefined)"
+    return f"{diff:+.1f} ± {_half((high - low) / 2)} ({format_p(p)})"
+
+
+def format_delta_m(value: float, n: int, low: float, high: float, why: str | None) -> str:
+    """Δm in %: "-3.1% ± 1.9 (n=3 seed pairs)" or "-3.1% (1 seed pair, no interval)"."""
+    if n == 1:
+        return f"{value:+.1f}% (1 seed pair, no interval)"
+    if _nan(low) or _nan(high):
+        return f"{value:+.1f}% (n={n} seed pairs, {why or 'no spread'}: no interval)"
+    return f"{value:+.1f}% ± {_half((high - low) / 2)} (n={n} seed pairs)"
+
+
+def _count(value: float) -> str:
+    return "" if _nan(value) else f"{value:,.0f}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the numbers: per seed, per row, per task, per label
+
+
+def _runs_of(study: Study, task: str) -> pd.DataFrame:
+    """The confirmation runs that trained `task`: its single-task space's and the multi's."""
+    runs = study.runs
+    if runs.empty or "tasks" not in runs:
+        return runs
+    spaces = [single_space(task), MULTI_SPACE]
+    trains = runs["tasks"].fillna("").astype(str).str.split(",").map(lambda ts: task in ts)
+    return runs[runs["space"].isin(spaces) & trains]
+
+
+def seed_frame(study: Study, tasks: Sequence[str]) -> pd.DataFrame:
+    """One row per confirmation run and task (`SEED_COLUMNS`): its test accuracy at its last
+    epoch, steps and images of the task, status and whether it counts (finished)."""
+    parts = []
+    for task in tasks:
+        runs = _runs_of(study, task)
+        if runs.empty:
+            continue
+        part = pd.DataFrame(
+            {
+                "task": task,
+                "label": runs["label"].astype(str),
+                "fashion": np.where(runs["space"] == MULTI_SPACE, "multi", "single"),
+                "space": runs["space"],
+                "seed": runs["seed"],
+                "trial_id": runs["trial_id"],
+                "source_trial": runs["source_trial"],
+                "status": runs["status"],
+                "epoch": runs["last_epoch"],
+                "acc": pd.to_numeric(runs.get(eval_metric("acc", task, TEST)), errors="coerce"),
+                "steps": runs.get(task_metric("steps", task)),
+                "images": runs.get(task_metric("images", task)),
+            }
         )
-        return None, f"missing ({what})"
-    picked = best_trial(rows)
-    if picked is None:
-        what = f"the baseline trial of {space}" if baseline else space
-        return None, f"missing ({what}: no finished epoch)"
-    return picked, None
+        part["row"] = [row_name(lb, f) for lb, f in zip(part["label"], part["fashion"])]
+        part["counted"] = part["status"].eq("finished") & part["acc"].notna()
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=SEED_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[SEED_COLUMNS]
+
+
+def _status_counts(part: pd.DataFrame) -> str:
+    counts = part["status"].value_counts()
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _missing(study: Study, space: str, label: str, part: pd.DataFrame) -> str | None:
+    """Why a row has no test accuracy (`part`: its runs), or None when it has one."""
+    if part["counted"].any():
+        return None
+    space_runs = study.runs[study.runs["space"] == space] if len(study.runs) else study.runs
+    if space_runs.empty:
+        if space not in study.space_tasks:
+            return f"missing (no {space} run)"
+        if study.plan.get(space):
+            return f"missing ({space}: no confirmation run started yet)"
+        return f"missing (no confirmation runs of {space})"
+    if part.empty:
+        return f"missing (no {label} run of {space})"
+    return f"missing ({label} of {space}: no run finished; {_status_counts(part)})"
+
+
+def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """One row per task, label and fashion (the shown labels always, other labels where they
+    ran): n, mean test accuracy, its 95 % interval (ci_low, ci_high; NaN when none, with
+    `no_interval` saying why), mean steps and images, and `missing` (why there is no number)."""
+    labels = sorted(set(SHOWN) | set(seeds["label"]), key=label_rank)
+    records = []
+    for task in tasks:
+        for label in labels:
+            for fashion in FASHIONS:
+                space = row_space(task, fashion)
+                part = seeds[(seeds["task"] == task) & (seeds["space"] == space)]
+                part = part[part["label"] == label]
+                if label not in SHOWN and part.empty:
+                    continue
+                counted = part[part["counted"]]
+                est = mean_interval(counted["acc"])
+                records.append(
+                    {
+                        "task": task,
+                        "row": row_name(label, fashion),
+                        "label": label,
+                        "fashion": fashion,
+                        "space": space,
+                        "n": est.n,
+                        "mean": est.mean,
+                        "ci_low": est.low if est.has_interval else np.nan,
+                        "ci_high": est.high if est.has_interval else np.nan,
+                        "no_interval": est.why if est.n else None,
+                        "steps": pd.to_numeric(counted["steps"]).mean(),
+                        "images": pd.to_numeric(counted["images"]).mean(),
+                        "seeds": ",".join(str(s) for s in counted["seed"]),
+                        "missing": _missing(study, space, label, part),
+                    }
+                )
+    return pd.DataFrame.from_records(records)
+
+
+def difference_frame(seeds: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per task and label: multi - single test accuracy in points (difference of the means),
+    Welch's 95 % interval (ci_low, ci_high), degrees of freedom and two-sided p-value."""
+    records = []
+    for (task, label), rows in summary.groupby(["task", "label"], sort=False):
+        by = rows.set_index("fashion")
+        if set(by.index) != set(FASHIONS):
+            continue
+        why = _text(by.loc["multi", "missing"]) or _text(by.loc["single", "missing"])
+        counted = seeds[seeds["counted"] & (seeds["task"] == task) & (seeds["label"] == label)]
+        arms = {f: counted.loc[counted["fashion"] == f, "acc"] * PCT for f in FASHIONS}
+        d = welch(arms["multi"], arms["single"])
+        records.append(
+            {
+                "task": task,
+                "label": label,
+                "n_multi": d.n_a,
+                "n_single": d.n_b,
+                "diff_pts": np.nan if why else d.diff,
+                "ci_low": d.low if d.has_interval else np.nan,
+                "ci_high": d.high if d.has_interval else np.nan,
+                "p_value": np.nan if d.p is None else d.p,
+                "df": np.nan if d.df is None else d.df,
+                "no_interval": d.why,
+                "missing": why,
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def paired_delta_m(seeds: pd.DataFrame, label: str, tasks: Sequence[str]) -> dict[int, float]:
+    """Δm in % per seed r: mean over tasks of (multi_r - single_r) / single_r, pairing seed r
+    of the multi-task run with seed r of each single-task run; only seeds that finished in
+    all of them."""
+    counted = seeds[seeds["counted"] & (seeds["label"] == label)]
+    acc = counted.drop_duplicates(["task", "fashion", "seed"]).set_index(
+        ["task", "fashion", "seed"]
+    )["acc"]
+    common: set | None = None
+    for task in tasks:
+        for fashion in FASHIONS:
+            found = {s for (t, f, s) in acc.index if t == task and f == fashion}
+            common = found if common is None else common & found
+    out = {}
+    for seed in sorted(common or ()):
+        ratios = [
+            (acc[(t, "multi", seed)] - acc[(t, "single", seed)]) / acc[(t, "single", seed)]
+            for t in tasks
+        ]
+        out[int(seed)] = float(np.mean(ratios) * PCT)
+    return out
+
+
+def delta_m_frame(seeds: pd.DataFrame, summary: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Per shown label: Δm in % (mean over seed pairs), its 95 % t-interval over the pairs,
+    the seeds paired, and why it is missing."""
+    records = []
+    for label in SHOWN:
+        rows = summary[summary["label"] == label]
+        why = next((m for m in rows["missing"] if _text(m)), None)
+        pairs = paired_delta_m(seeds, label, tasks) if why is None and tasks else {}
+        if why is None and not pairs:
+            why = "missing (no seed finished in every run)"
+        est = mean_interval(list(pairs.values()))
+        records.append(
+            {
+                "label": label,
+                "n": est.n,
+                "delta_m_pct": est.mean,
+                "ci_low": est.low if est.has_interval else np.nan,
+                "ci_high": est.high if est.has_interval else np.nan,
+                "no_interval": est.why if est.n else None,
+                "seeds": ",".join(map(str, pairs)),
+                "missing": why,
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+# ---------------------------------------------------------------------------------------------
+# display cells
+
+
+def _acc_cell(r: Mapping) -> str:
+    if _text(r["missing"]):
+        return r["missing"]
+    return format_acc(r["mean"], int(r["n"]), r["ci_low"], r["ci_high"], _text(r["no_interval"]))
+
+
+def _diff_cell(d: Mapping | None) -> str:
+    if d is None:
+        return ""
+    if _text(d["missing"]):
+        return "n/a " + d["missing"].removeprefix("missing ")
+    return format_difference(
+        d["diff_pts"], d["ci_low"], d["ci_high"], d["p_value"], _text(d["no_interval"])
+    )
+
+
+def _delta_m_cell(d: Mapping) -> str:
+    if _text(d["missing"]):
+        return "n/a " + d["missing"].removeprefix("missing ")
+    return format_delta_m(
+        d["delta_m_pct"], int(d["n"]), d["ci_low"], d["ci_high"], _text(d["no_interval"])
+    )
+
+
+def display_cells(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
+    """The shown table: per task its four rows (baseline, then tuned; single, then multi; the
+    difference on the multi-task row), then one Δm row per shown label."""
+    diff_of = {(d["task"], d["label"]): d for d in diffs.to_dict("records")}
+    cells = []
+    shown = summary[summary["label"].isin(SHOWN)]
+    for r in shown.to_dict("records"):
+        is_multi = r["fashion"] == "multi"
+        cells.append(
+            {
+                "task": r["task"],
+                "row": r["row"],
+                CELLS["acc"]: _acc_cell(r),
+                CELLS["diff"]: _diff_cell(
+                    diff_of.get((r["task"], r["label"])) if is_multi else None
+                ),
+                CELLS["steps"]: "" if _text(r["missing"]) else _count(r["steps"]),
+                CELLS["images"]: "" if _text(r["missing"]) else _count(r["images"]),
+            }
+        )
+    for d in dm.to_dict("records"):
+        row = {"task": DELTA_M, "row": KINDS[d["label"]], CELLS["diff"]: _delta_m_cell(d)}
+        cells.append({**dict.fromkeys(["task", "row", *CELLS.values()], ""), **row})
+    return pd.DataFrame(cells, columns=["task", "row", *CELLS.values()])
+
+
+# ---------------------------------------------------------------------------------------------
+# notes: split, epoch, seeds, the training each row got, runs not counted
+
+
+def _config_text(run: Mapping) -> str:
+    parts = [f"{k}={run[k]}" for k in CONFIG_KEYS if k in run and not _nan(run[k])]
+    return ", ".join(parts) or "config unknown"
+
+
+def _training_notes(study: Study, tasks: Sequence[str]) -> list[str]:
+    """What each shown (space, label) trained: its configuration and where it comes from."""
+    notes = []
+    runs = study.runs
+    spaces = [single_space(t) for t in tasks] + [MULTI_SPACE]
+    for space in spaces:
+        for label in SHOWN:
+            rows = runs[(runs["space"] == space) & (runs["label"] == label)]
+            if rows.empty:
+                continue
+            run = rows.iloc[0]
+            source = run.get("source_trial")
+            origin = (
+                f"search trial {space}/{TRIAL_PREFIX}{source}"
+                if not _nan(source)
+                else "the baseline configuration"
+            )
+            notes.append(f"{space} {label}: {origin} ({_config_text(run)})")
+    return notes
+
+
+def _budget_note(study: Study) -> str:
+    """The training every row got: data, epochs, batch size, seeds."""
+    runs = study.runs
+    values = {
+        key: ", ".join(str(v) for v in sorted(pd.unique(runs[key].dropna())))
+        for key in ("max_epochs", "batch_size", "seed")
+        if key in runs
+    }
+    return (
+        "training: every run from scratch on train + validation for "
+        f"{values.get('max_epochs', '?')} epochs (no early stopping), batch size "
+        f"{values.get('batch_size', '?')} per task; seeds {values.get('seed', '?')} "
+        "(n in a cell: the seeds that finished; runs not counted are listed below)"
+    )
+
+
+def _run_notes(study: Study) -> list[str]:
+    """Runs that do not count (not finished) and planned runs that never started."""
+    notes = []
+    runs = study.runs
+    for (space, label), rows in runs.groupby(["space", "label"], sort=False):
+        bad = rows[rows["status"] != "finished"]
+        planned = {r.get("seed") for r in study.plan.get(space, []) if r.get("label") == label}
+        absent = sorted(s for s in planned - set(rows["seed"].dropna()) if s is not None)
+        what = [f"seed {s} {st}" for s, st in zip(bad["seed"], bad["status"])]
+        what += [f"seed {s} not started" for s in absent]
+        if what:
+            notes.append(f"{space} {label}: not counted: {', '.join(what)}")
+    return notes
+
+
+def confirmation_notes(study: Study, tasks: Sequence[str]) -> list[str]:
+    """The notes under the test table."""
+    conf = f"{CONFIDENCE:.0%}"
+    notes = [
+        f"split: {TEST} (each task's held-out test set), scored once per run at its {SELECTION}; "
+        f"every choice (trials, epochs, configurations) was made on {VALIDATION} before",
+        f"± = half-width of the {conf} Student-t confidence interval over seeds (scipy.stats)",
+        f"multi - single: difference of the mean test accuracies in points, with Welch's {conf} "
+        "interval and Welch's t-test p-value (independent runs, unequal variances)",
+        f"{DELTA_M} = mean over tasks of (multi - single) / single, in %, computed per seed by "
+        "pairing seed r of the multi-task run with seed r of each single-task run; mean and "
+        f"{conf} t-interval over those seed pairs",
+        "optimizer steps: steps the task took part in, summed over the run's epochs (mean over "
+        "seeds); images seen = steps x batch size",
+        f"tuned = {TUNED_BEST}, the search's best configuration by validation score; the other "
+        "tuned runs, and every seed's value, are in the CSV (--format csv)",
+        _budget_note(study),
+    ]
+    return notes + _training_notes(study, tasks) + _run_notes(study)
+
+
+def no_test_reason(study: Study) -> str | None:
+    """Why the study has no test figures and how to get them; None when it has some."""
+    if not study.runs.empty:
+        return None
+    if study.settings.get("confirm_seeds") == 0:
+        why = "this study ran without a confirmation stage (--confirm-seeds 0)"
+    elif study.plan:
+        why = "its confirmation runs are planned but none has started yet"
+    else:
+        why = "it has no confirmation runs (written before the confirmation stage, or unfinished)"
+    return (
+        f"No test figures: {why}. Get them with: {CONFIRM_COMMAND} {study.path} "
+        "(retrains the baseline and the best configurations with several seeds and scores them "
+        f"once on {TEST})"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,228 +475,238 @@ def _pick(study: Study, space: str, baseline: bool) -> tuple[pd.Series | None, s
 
 @dataclasses.dataclass
 class Comparison:
-    """Numbers (`frame`, one row per task) and display cells (`cells`) of the table."""
+    """The comparison table of a study.
+
+    `cells`: the shown test table (four rows per task, then the Δm rows); empty when the study
+    has no test figures, and then `no_test` says why and how to get them. `seeds`: one row per
+    confirmation run and task (`SEED_COLUMNS`). `summary`: one row per task, label and fashion
+    (`summary_frame`). `differences`: multi - single per task and label (`difference_frame`).
+    `delta_m`: per shown label (`delta_m_frame`). `search`: the search-stage selection figures
+    (validation, optimistic)."""
 
     title: str
-    frame: pd.DataFrame
     cells: pd.DataFrame
+    seeds: pd.DataFrame
+    summary: pd.DataFrame
+    differences: pd.DataFrame
+    delta_m: pd.DataFrame
     notes: list[str]
-    delta_m: float
-    baseline_delta_m: float
+    no_test: str | None
+    search: SearchComparison
     synthetic: bool
 
 
-def _entry(trial: pd.Series | None, task: str) -> dict[str, object]:
-    """A column's accuracy for one task, with the trial and epoch it comes from."""
-    if trial is None:
-        return {"acc": math.nan, "trial": None, "epoch": None}
-    acc = trial.get(f"acc_at_best/{task}", math.nan)
-    return {
-        "acc": float(acc) if not _nan(acc) else math.nan,
-        "trial": f"{trial['space']}/{TRIAL_PREFIX}{trial['trial_id']}",
-        "epoch": int(trial["best_epoch"]) if not pd.isna(trial["best_epoch"]) else None,
-    }
-
-
-# each column and the column its change is measured against (None: shown as it is)
-VERSUS = {
-    "single": None,
-    "multi": "single",
-    "baseline_single": None,
-    "baseline_multi": "baseline_single",
-}
-
-
-def _picks(study: Study, task: str) -> dict[str, tuple[pd.Series | None, str | None]]:
-    """Each column's trial for one task, or why there is none (keys as `COLUMNS`)."""
-    spaces = {"single": single_space(task), "multi": MULTI_SPACE}
-    return {
-        key: _pick(study, spaces[key.removeprefix("baseline_")], key.startswith("baseline_"))
-        for key in COLUMNS
-    }
-
-
-def _cells(
-    task: str, picks: Mapping[str, tuple[object, str | None]], entries: Mapping[str, dict]
-) -> dict[str, str]:
-    """One task's display cells: why a trial is missing, else its accuracy (and change)."""
-    cells = {"task": task}
-    for key, ref in VERSUS.items():
-        against = entries[ref]["acc"] if ref else None
-        cells[COLUMNS[key]] = picks[key][1] or _cell(entries[key]["acc"], against)
-    return cells
+def table_tasks(study: Study) -> list[str]:
+    """The table's tasks: the multi-task space's, else every task of the study."""
+    return list(study.space_tasks.get(MULTI_SPACE, ())) or study.task_names
 
 
 def comparison(study: Study) -> Comparison:
     """Build the comparison table of a loaded study."""
-    tasks = list(study.space_tasks.get(MULTI_SPACE, ())) or study.task_names
-    rows, cells = [], []
-    why_dm: dict[str, list[str | None]] = {key: [] for key, ref in VERSUS.items() if ref}
-    for task in tasks:
-        picks = _picks(study, task)
-        entries = {key: _entry(trial, task) for key, (trial, _) in picks.items()}
-        rows.append(_row(task, entries))
-        cells.append(_cells(task, picks, entries))
-        for key in why_dm:
-            why_dm[key] += [picks[key][1], picks[VERSUS[key]][1]]
-    frame = pd.DataFrame(rows)
-    for key in COLUMNS:
-        frame[f"{key}_epoch"] = pd.to_numeric(frame[f"{key}_epoch"]).astype("Int64")
-    dm = {key: _frame_delta_m(frame, key, VERSUS[key]) for key in why_dm}
-    frame["delta_m_pct"] = dm["multi"]
-    frame["baseline_delta_m_pct"] = dm["baseline_multi"]
-    cells.append(
-        {"task": "Δm"} | {COLUMNS[k]: _delta_m_cell(dm.get(k), why_dm.get(k)) for k in VERSUS}
-    )
-    notes = _provenance(frame, _pick(study, MULTI_SPACE, False)[0]) + _errored_notes(study)
-    title = f"Single- vs multi-task accuracy, study {study.settings.get('name', study.path.name)!r}"
+    tasks = table_tasks(study)
+    name = study.settings.get("name", study.path.name)
+    title = f"Test accuracy, single- vs multi-task, study {name!r}"
+    notes = []
     if study.synthetic:
         title += " (synthetic data: the numbers say nothing about real accuracy)"
         notes.append("synthetic data: trained on built-in stand-ins, not the real datasets")
-    notes.append(
-        "accuracy = validation top-1 at the trial's best-score epoch; change in points vs "
-        "single-task; Δm = mean over tasks of (multi - single) / single"
-    )
-    table = pd.DataFrame(cells)
-    return Comparison(
-        title, frame, table, notes, dm["multi"], dm["baseline_multi"], study.synthetic
-    )
-
-
-def _row(task: str, entries: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
-    """The numbers of one task's row: each column's accuracy, trial and epoch, and changes."""
-    row: dict[str, object] = {"task": task}
-    for key, entry in entries.items():
-        row.update({f"{key}_{field}": value for field, value in entry.items()})
-    acc = {key: entry["acc"] for key, entry in entries.items()}
-    row["change_pts"] = (acc["multi"] - acc["single"]) * 100
-    row["baseline_change_pts"] = (acc["baseline_multi"] - acc["baseline_single"]) * 100
-    return row
-
-
-def _delta_m_cell(value: float | None, why: list[str | None] | None) -> str:
-    """The Δm row's cell: blank under a single-task column, else the value or why it is n/a."""
-    if why is None:
-        return ""
-    return format_delta_m(value) if not _nan(value) else _na([w for w in why if w])
-
-
-def _errored_notes(study: Study) -> list[str]:
-    notes = []
-    for space in study.spaces:
-        errored = study.space_trials(space)["stop_reason"].eq("errored")
-        if len(errored) and errored.all():
-            notes.append(f"{space}: all {len(errored)} trials errored")
-    return notes
-
-
-def _na(reasons: list[str]) -> str:
-    """ "n/a (no single-x run)" from the first missing cell's "missing (no single-x run)"."""
-    first = reasons[0].removeprefix("missing ") if reasons else "(an accuracy is missing)"
-    return f"n/a {first}"
-
-
-def _cell(acc: float, baseline: float | None = None) -> str:
-    if _nan(acc):
-        return "missing (no accuracy reported)"
-    return format_change(acc, baseline)
-
-
-def _frame_delta_m(frame: pd.DataFrame, multi: str, single: str) -> float:
-    m = dict(zip(frame["task"], frame[f"{multi}_acc"], strict=True))
-    s = dict(zip(frame["task"], frame[f"{single}_acc"], strict=True))
-    return delta_m(m, s)
-
-
-def _provenance(frame: pd.DataFrame, multi: pd.Series | None) -> list[str]:
-    out = []
-    for _, r in frame.iterrows():
-        if isinstance(r["single_trial"], str):
-            out.append(f"single-task {r['task']}: {r['single_trial']} epoch {r['single_epoch']}")
-    if multi is not None:
-        out.append(
-            f"multi-task: {frame['multi_trial'].iloc[0]} epoch {frame['multi_epoch'].iloc[0]} "
-            f"(score {multi['best_score']:.4f}, scheme {multi.get('scheme')})"
+    search = search_comparison(study)
+    no_test = no_test_reason(study)
+    seeds = seed_frame(study, tasks)
+    if no_test:
+        empty = pd.DataFrame()
+        return Comparison(
+            title, empty, seeds, empty, empty, empty, notes, no_test, search, study.synthetic
         )
-    baselines = {
-        f"{t} epoch {e}"
-        for key in ("baseline_single", "baseline_multi")
-        for t, e in zip(frame[f"{key}_trial"], frame[f"{key}_epoch"], strict=True)
-        if isinstance(t, str)
-    }
-    if baselines:
-        out.append("baseline configuration: " + ", ".join(sorted(baselines)))
-    return out
+    summary = summary_frame(study, seeds, tasks)
+    diffs = difference_frame(seeds, summary)
+    dm = delta_m_frame(seeds, summary, tasks)
+    cells = display_cells(summary, diffs, dm)
+    notes += confirmation_notes(study, tasks)
+    return Comparison(title, cells, seeds, summary, diffs, dm, notes, None, search, study.synthetic)
 
 
 # ---------------------------------------------------------------------------------------------
-# output formats
+# output formats: the test table (or why there is none), then the search-stage section
+
+
+def _sections(table: Comparison) -> list[tuple[str, pd.DataFrame, list[str]]]:
+    """(title, cells, notes) of each section, the test table first."""
+    test = (table.title, table.cells, table.notes)
+    if table.no_test:
+        test = (table.title, pd.DataFrame(), [table.no_test, *table.notes])
+    return [test, (table.search.title, table.search.cells, table.search.notes)]
+
+
+def _text_section(title: str, cells: pd.DataFrame, notes: list[str]) -> list[str]:
+    lines = [title, ""]
+    if not cells.empty:
+        header = list(cells.columns)
+        body = [[str(v) for v in row] for row in cells.itertuples(index=False)]
+        widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+
+        def line(vals: list[str]) -> str:
+            return "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
+
+        rule = "  ".join("-" * w for w in widths)
+        lines += [line(header), rule]
+        for i, r in enumerate(body):
+            if r[0] == DELTA_M and (i == 0 or body[i - 1][0] != DELTA_M):
+                lines.append(rule)
+            lines.append(line(r))
+        lines.append("")
+    return lines + [f"* {n}" for n in notes]
 
 
 def to_text(table: Comparison) -> str:
     """Aligned plain text for a terminal."""
-    cells = table.cells
-    header = list(cells.columns)
-    body = [[str(v) for v in row] for row in cells.itertuples(index=False)]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+    parts = ["\n".join(_text_section(*s)) for s in _sections(table)]
+    return "\n\n".join(parts) + "\n"
 
-    def line(vals: list[str]) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
 
-    rule = "  ".join("-" * w for w in widths)
-    lines = [table.title, "", line(header), rule]
-    lines += [line(r) for r in body[:-1]] + [rule, line(body[-1]), ""]
-    lines += [f"* {n}" for n in table.notes]
-    return "\n".join(lines) + "\n"
+def _md_section(title: str, cells: pd.DataFrame, notes: list[str]) -> list[str]:
+    esc = lambda v: str(v).replace("|", "\\|")
+    lines = [f"**{esc(title)}**", ""]
+    if not cells.empty:
+        header = list(cells.columns)
+        lines.append("| " + " | ".join(map(esc, header)) + " |")
+        lines.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|")
+        lines += [
+            "| " + " | ".join(esc(v) for v in row) + " |" for row in cells.itertuples(index=False)
+        ]
+        lines.append("")
+    return lines + [f"- {esc(n)}" for n in notes]
 
 
 def to_markdown(table: Comparison) -> str:
-    """A GitHub-flavoured Markdown table with the title and notes."""
-    esc = lambda v: str(v).replace("|", "\\|")
-    header = list(table.cells.columns)
-    lines = [
-        f"**{esc(table.title)}**",
-        "",
-        "| " + " | ".join(map(esc, header)) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
-    ]
-    for row in table.cells.itertuples(index=False):
-        lines.append("| " + " | ".join(esc(v) for v in row) + " |")
-    lines += [""] + [f"- {esc(n)}" for n in table.notes]
-    return "\n".join(lines) + "\n"
+    """GitHub-flavoured Markdown: each section's title, table and notes."""
+    return "\n\n".join("\n".join(_md_section(*s)) for s in _sections(table)) + "\n"
 
 
-def to_csv(table: Comparison) -> str:
-    """Machine-readable numbers (accuracies as fractions, changes in points, Δm in %)."""
-    frame = table.frame.copy()
-    frame["data"] = "synthetic" if table.synthetic else "real"
-    return frame.to_csv(index=False, float_format="%.6g")
+def _html_cell(value: object) -> str:
+    text = html.escape(str(value))
+    missing = str(value).startswith(("missing", "n/a"))
+    return f'<td class="missing">{text}</td>' if missing else f"<td>{text}</td>"
 
 
-def to_html(table: Comparison) -> str:
-    """An HTML table (used by the report)."""
-    import html
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.cells.columns)
-    body = []
-    for i, row in enumerate(table.cells.itertuples(index=False)):
-        cls = ' class="delta-m"' if i == len(table.cells) - 1 else ""
-        tds = "".join(
-            f'<td class="missing">{html.escape(str(v))}</td>'
-            if str(v).startswith(("missing", "n/a"))
-            else f"<td>{html.escape(str(v))}</td>"
-            for v in row
-        )
-        body.append(f"<tr{cls}>{tds}</tr>")
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in table.notes)
+def _html_section(title: str, cells: pd.DataFrame, notes: list[str], css: str) -> str:
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    if cells.empty:
+        return f'<p class="caption">{html.escape(title)}</p><ul class="notes">{items}</ul>'
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells.columns)
+    rows = []
+    for row in cells.itertuples(index=False):
+        css_row = ' class="delta-m"' if row[0] == DELTA_M else ""
+        rows.append(f"<tr{css_row}>{''.join(map(_html_cell, row))}</tr>")
+    body = "".join(rows)
     return (
-        f'<table class="comparison"><caption>{html.escape(table.title)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        f'<ul class="notes">{notes}</ul>'
+        f'<table class="{css}"><caption>{html.escape(title)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f'<ul class="notes">{items}</ul>'
     )
 
 
-FORMATS = {"text": to_text, "markdown": to_markdown, "csv": to_csv}
+def to_html(table: Comparison) -> str:
+    """The two sections as HTML tables with their notes (used by the report)."""
+    (test, search) = _sections(table)
+    return _html_section(*test, "comparison") + _html_section(*search, "comparison search")
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV: one long, machine-readable frame; every row names its split and selection
+
+CSV_COLUMNS = ["record", "split", "selection", "task", "row", "space", "label", "seed"]
+CSV_COLUMNS += ["trial_id", "status", "epoch", "n", "value", "unit", "ci_low", "ci_high"]
+CSV_COLUMNS += ["p_value", "steps", "images", "missing", "data"]
+SEARCH_SELECTION = "best trial by score, its best-score epoch"
+
+
+def _seed_records(table: Comparison) -> pd.DataFrame:
+    s = table.seeds
+    return s.assign(record="seed", split=TEST, selection=SELECTION, n=1, value=s["acc"])
+
+
+def _summary_records(table: Comparison) -> pd.DataFrame:
+    s = table.summary
+    return s.assign(record="mean", split=TEST, selection=SELECTION, value=s["mean"])
+
+
+def _difference_records(table: Comparison) -> pd.DataFrame:
+    d = table.differences
+    return d.assign(
+        record="multi - single",
+        split=TEST,
+        selection=SELECTION,
+        row=d["label"].map(lambda lb: KINDS.get(lb, lb)),
+        n=d["n_multi"].astype(str) + "+" + d["n_single"].astype(str),
+        value=d["diff_pts"],
+        unit="points",
+    )
+
+
+def _delta_m_records(table: Comparison) -> pd.DataFrame:
+    d = table.delta_m
+    return d.assign(
+        record="delta_m",
+        split=TEST,
+        selection=SELECTION,
+        row=d["label"].map(KINDS),
+        value=d["delta_m_pct"],
+        unit="percent",
+    )
+
+
+def _search_records(table: Comparison) -> pd.DataFrame:
+    """The search-stage figures: per task and column, the validation accuracy and its trial."""
+    frame = table.search.frame
+    parts = []
+    for key, name in SEARCH_COLUMNS.items():
+        parts.append(
+            pd.DataFrame(
+                {
+                    "task": frame["task"],
+                    "row": name,
+                    "trial_id": frame[f"{key}_trial"],
+                    "epoch": frame[f"{key}_epoch"],
+                    "value": frame[f"{key}_acc"],
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return out.assign(record="search", split=VALIDATION, selection=SEARCH_SELECTION, n=1)
+
+
+def csv_frame(table: Comparison) -> pd.DataFrame:
+    """Every number of the table in one long frame (`CSV_COLUMNS`): `record` is `seed` (one
+    per confirmation run and task), `mean`, `multi - single`, `delta_m` or `search`; `value` is
+    an accuracy (fraction) unless `unit` says points or percent."""
+    parts = []
+    if not table.no_test:
+        parts += [_seed_records(table), _summary_records(table)]
+        parts += [_difference_records(table), _delta_m_records(table)]
+    parts.append(_search_records(table))
+    frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    if "unit" not in frame:
+        frame["unit"] = np.nan
+    frame["unit"] = frame["unit"].fillna("accuracy")
+    frame["data"] = "synthetic" if table.synthetic else "real"
+    for col in CSV_COLUMNS:
+        if col not in frame:
+            frame[col] = np.nan
+    return frame[CSV_COLUMNS]
+
+
+def to_csv(table: Comparison) -> str:
+    """The long frame of `csv_frame` as CSV."""
+    return csv_frame(table).to_csv(index=False, float_format="%.6g")
+
+
+FORMATS: dict[str, Callable[[Comparison], str]] = {
+    "text": to_text,
+    "markdown": to_markdown,
+    "csv": to_csv,
+    "html": to_html,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

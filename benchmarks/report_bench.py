@@ -10,7 +10,9 @@ keys, and a small optuna.db unless --no-optuna, whose trials carry `ray_trial_id
 `build_report` in this process, `cli_seconds` the whole `python -m analysis.report` in a fresh
 interpreter (imports included). Prints one JSON line. The schemes are the registry's
 (`trainables.sampling.SCHEMES`, numpy only) and each space's first trial is the baseline
-(`names.baseline`), enqueued as the runner does. Imports neither torch nor Ray.
+(`names.baseline`), enqueued as the runner does; each space's baseline and best trial are then
+retrained as confirmation runs (`confirm-<space>/`, confirmation.json) with 3 seeds. Imports
+neither torch nor Ray.
 """
 
 from __future__ import annotations
@@ -26,17 +28,25 @@ from typing import Any
 
 import numpy as np
 
+from analysis.confirmation import TUNED_BEST
 from names import (
+    CONFIRM_PLAN_FILE,
     ERROR_FILES,
+    EVAL_SPLIT,
     MULTI_SPACE,
     OPTUNA_DB,
     PARAMS_FILE,
     RESULT_FILE,
+    RUN_KEY,
     SETTINGS_FILE,
     TASKS_FILE,
+    TEST,
+    TEST_SCORE,
     TRIAL_PREFIX,
     asha_grace_period,
     baseline,
+    confirm_experiment,
+    eval_metric,
     single_space,
 )
 from trainables.sampling import SCHEMES as SCHEME_REGISTRY
@@ -155,7 +165,7 @@ def write_trial(
 Records = dict[str, list[tuple[str, dict, float | None]]]  # space -> (trial id, params, score)
 
 
-def _write_settings(study: Path, num_samples: int, epochs: int) -> None:
+def _write_settings(study: Path, num_samples: int, epochs: int, confirm_seeds: int) -> None:
     settings = {
         "name": "bench",
         "space": "all",
@@ -168,6 +178,8 @@ def _write_settings(study: Path, num_samples: int, epochs: int) -> None:
         "limit_train": None,
         "limit_val": None,
         "batch_size": 128,
+        "confirm_seeds": confirm_seeds,
+        "confirm_top": 1,
     }
     (study / SETTINGS_FILE).write_text(json.dumps(settings, indent=2))
     tasks = {
@@ -183,10 +195,16 @@ def _write_settings(study: Path, num_samples: int, epochs: int) -> None:
 
 
 def make_study(
-    root: Path, trials: int = 100, epochs: int = 50, optuna_db: bool = True, seed: int = 0
+    root: Path,
+    trials: int = 100,
+    epochs: int = 50,
+    optuna_db: bool = True,
+    seed: int = 0,
+    confirm_seeds: int = 3,
 ) -> Path:
     """A fake `all` study: half the trials multi-task, a quarter per single-task space; a few
-    early-stopped at ASHA rungs, one errored, one diverged."""
+    early-stopped at ASHA rungs, one errored, one diverged; then its confirmation runs
+    (baseline and tuned-1 of each space, `confirm_seeds` seeds each)."""
     rng = np.random.default_rng(seed)
     study = root / "bench"
     study.mkdir(parents=True)
@@ -197,7 +215,7 @@ def make_study(
         single_space("fashionrgb"): (["fashionrgb"], trials - n_multi - n_single),
         MULTI_SPACE: (list(TASKS), n_multi),
     }
-    _write_settings(study, max(n for _, n in plan.values()), epochs)
+    _write_settings(study, max(n for _, n in plan.values()), epochs, confirm_seeds)
     grace = asha_grace_period(epochs)
     records: Records = {}
     t0 = 1.8e9
@@ -218,7 +236,61 @@ def make_study(
             records[space].append((trial_id, params, score))
     if optuna_db:
         _write_optuna(study, records)
+    _write_confirmation(study, rng, records, confirm_seeds, epochs)
     return study
+
+
+def _write_confirmation(
+    study: Path, rng: np.random.Generator, records: Records, seeds: int, epochs: int
+) -> None:
+    """Per space, the baseline and the best trial retrained with `seeds` seeds: one run folder
+    each in confirm-<space>/ (steps every epoch, test metrics at the last) and the plan in
+    confirmation.json, as the study's confirmation stage writes them."""
+    plan: dict[str, list[dict[str, Any]]] = {}
+    for space, rows in records.items():
+        scored = [r for r in rows if r[2] is not None]
+        best = max(scored, key=lambda r: r[2])
+        plan[space] = [
+            {
+                "label": label,
+                "space": space,
+                "source_trial": source,
+                "seed": seed,
+                "config": {**params, "seed": seed, "max_epochs": epochs},
+            }
+            for label, (source, params) in (
+                ("baseline", (None, rows[0][1])),
+                (TUNED_BEST, (best[0], best[1])),
+            )
+            for seed in range(1, seeds + 1)
+        ]
+        for i, run in enumerate(plan[space]):
+            folder = study / confirm_experiment(space) / f"{TRIAL_PREFIX}{i:05d}"
+            _write_run(folder, rng, run, epochs)
+    (study / CONFIRM_PLAN_FILE).write_text(json.dumps(plan, indent=2))
+
+
+def _write_run(folder: Path, rng: np.random.Generator, run: dict[str, Any], epochs: int) -> None:
+    folder.mkdir(parents=True)
+    (folder / PARAMS_FILE).write_text(json.dumps({RUN_KEY: run}))
+    tasks = run["config"]["tasks"]
+    lines = []
+    for e in range(1, epochs + 1):
+        row: dict[str, Any] = {"epoch": e, EVAL_SPLIT: TEST, "training_iteration": e}
+        for t in tasks:
+            row[f"steps/{t}"] = 390 // len(tasks)
+            row[f"train_loss/{t}"] = 2.0 / e
+        if e == epochs:
+            accs = {}
+            for t in tasks:
+                conf = _confusion(rng, TASKS[t], float(rng.uniform(0.6, 0.9)))
+                accs[t] = float(np.trace(np.array(conf)) / (TASKS[t] * VAL_PER_CLASS))
+                row[eval_metric("acc", t, TEST)] = accs[t]
+                row[eval_metric("loss", t, TEST)] = 2.3 * (1 - accs[t])
+                row[eval_metric("confusion", t, TEST)] = conf
+            row[TEST_SCORE] = float(np.mean(list(accs.values())))
+        lines.append(json.dumps(row))
+    (folder / RESULT_FILE).write_text("\n".join(lines) + "\n")
 
 
 def _write_optuna(study: Path, records: Records) -> None:

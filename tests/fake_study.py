@@ -10,8 +10,9 @@ study's trial files without `analysis/`, for tests to re-derive the numbers it s
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,25 @@ from helpers import ROOT
 from names import (
     BASELINE_MULTI,
     BASELINE_SINGLE,
+    CONFIRM_PLAN_FILE,
+    CONFIRM_PREFIX,
     ERROR_FILES,
+    EVAL_SPLIT,
     MULTI_SPACE,
     OPTUNA_DB,
     PARAMS_FILE,
     RESULT_FILE,
+    RUN_KEY,
     SETTINGS_FILE,
+    SINGLE_PREFIX,
     TASKS_FILE,
+    TEST,
+    TEST_SCORE,
     TRIAL_PREFIX,
+    VALIDATION,
+    baseline,
+    confirm_experiment,
+    eval_metric,
     single_space,
     task_metric,
 )
@@ -78,8 +90,10 @@ def write_trial(
     diverged_at: int | None = None,
     errored: bool = False,
     max_epochs: int = 3,
+    eval_split: str | None = None,
 ) -> Path:
-    """A trial folder: params.json and one result.json line per epoch (`accs[e-1]`)."""
+    """A trial folder: params.json and one result.json line per epoch (`accs[e-1]`); rows carry
+    `eval_split` when given (studies from before the splits have none)."""
     folder = space_dir / f"{TRIAL_PREFIX}{trial_id}"
     folder.mkdir(parents=True)
     tasks = list(accs[0]) if accs else params["tasks"]
@@ -107,6 +121,8 @@ def write_trial(
                 "config": full,
             }
         )
+        if eval_split:
+            row[EVAL_SPLIT] = eval_split
         lines.append(json.dumps(row))
     (folder / RESULT_FILE).write_text("".join(line + "\n" for line in lines))
     if errored:
@@ -146,8 +162,7 @@ def write_settings(
     (study / TASKS_FILE).write_text(json.dumps(tasks))
 
 
-def _write_multi(d: Path) -> None:
-    trial = write_trial
+def _write_multi(d: Path, trial: Callable[..., Path] = write_trial) -> None:
     trial(d, "mE", {**BASELINE_MULTI}, [{C: 0.5, FR: 0.8}, {C: 0.6, FR: 0.85}, {C: 0.55, FR: 0.88}])
     trial(
         d,
@@ -178,23 +193,27 @@ def _write_multi(d: Path) -> None:
     trial(d, "mK", diverging, [{C: 0.3, FR: 0.3}, {C: 0.1, FR: 0.2}], start=60, diverged_at=2)
 
 
-def make_fake_study(root: Path, spaces: Sequence[str] = ALL_SPACES) -> Path:
+def make_fake_study(
+    root: Path, spaces: Sequence[str] = ALL_SPACES, eval_split: str | None = None
+) -> Path:
     """Known numbers: best single cifar10 0.887, fashionrgb 0.95; best multi trial (by score)
     'mF' at epoch 2: cifar10 0.806, fashionrgb 0.92 -> "80.6% (↓ 8.1)", "92.0% (↓ 3.0)".
     The baseline trials (by their config) are zzbase, fbase and mE; mH is early-stopped, mI
-    interrupted, mJ errored, mK diverged."""
+    interrupted, mJ errored, mK diverged. Without `eval_split` the rows have none, as a study
+    written before the validation/test splits (and without confirmation runs)."""
     study = root / "fake"
     write_settings(study)
+    trial = functools.partial(write_trial, eval_split=eval_split)
     if single_space(C) in spaces:
         d = study / single_space(C)
-        write_trial(d, "zzbase", {**BASELINE_SINGLE}, [{C: 0.5}, {C: 0.7}, {C: 0.65}], start=0)
-        write_trial(d, "aaother", {**OTHER}, [{C: 0.6}, {C: 0.887}, {C: 0.88}], start=50)
+        trial(d, "zzbase", {**BASELINE_SINGLE}, [{C: 0.5}, {C: 0.7}, {C: 0.65}], start=0)
+        trial(d, "aaother", {**OTHER}, [{C: 0.6}, {C: 0.887}, {C: 0.88}], start=50)
     if single_space(FR) in spaces:
         d = study / single_space(FR)
-        write_trial(d, "fbase", {**BASELINE_SINGLE}, [{FR: 0.8}, {FR: 0.9}, {FR: 0.85}], start=0)
-        write_trial(d, "fother", {**OTHER}, [{FR: 0.85}, {FR: 0.93}, {FR: 0.95}], start=50)
+        trial(d, "fbase", {**BASELINE_SINGLE}, [{FR: 0.8}, {FR: 0.9}, {FR: 0.85}], start=0)
+        trial(d, "fother", {**OTHER}, [{FR: 0.85}, {FR: 0.93}, {FR: 0.95}], start=50)
     if MULTI_SPACE in spaces:
-        _write_multi(study / MULTI_SPACE)
+        _write_multi(study / MULTI_SPACE, trial)
     return study
 
 
@@ -254,14 +273,147 @@ def write_optuna_db(
 
 
 # ---------------------------------------------------------------------------------------------
+# confirmation runs: confirm-<space>/trial_<id>/ and confirmation.json, as the study writes them
+
+BATCH = 32  # every fake trial's batch_size (write_trial)
+TEST_PER_CLASS = VAL_PER_CLASS  # confusion_for's images per class, for test as for validation
+# test accuracy of each (space, label), per task, one value per seed (seeds 1, 2, 3, ...)
+CONFIRM_ACC: dict[tuple[str, str], dict[str, list[float]]] = {
+    (single_space(C), "baseline"): {C: [0.70, 0.72, 0.74]},
+    (single_space(C), "tuned-1"): {C: [0.85, 0.87, 0.86]},
+    (single_space(C), "tuned-2"): {C: [0.84, 0.83, 0.85]},
+    (single_space(FR), "baseline"): {FR: [0.88, 0.90, 0.89]},
+    (single_space(FR), "tuned-1"): {FR: [0.93, 0.94, 0.95]},
+    (single_space(FR), "tuned-2"): {FR: [0.92, 0.90, 0.91]},
+    (MULTI_SPACE, "baseline"): {C: [0.66, 0.70, 0.68], FR: [0.85, 0.86, 0.87]},
+    (MULTI_SPACE, "tuned-1"): {C: [0.80, 0.82, 0.81], FR: [0.92, 0.91, 0.93]},
+    (MULTI_SPACE, "tuned-2"): {C: [0.78, 0.79, 0.77], FR: [0.90, 0.90, 0.92]},
+}
+# the search trials the tuned runs retrain: each space's best by score, then the next
+TUNED_SOURCES = {
+    single_space(C): ["aaother", "zzbase"],
+    single_space(FR): ["fother", "fbase"],
+    MULTI_SPACE: ["mF", "mG"],
+}
+
+
+def run_steps(space: str, task: str, seed: int, epoch: int) -> int:
+    """Optimizer steps a task took part in during one epoch of a fake run: 16 alone, about
+    half as many (varying by seed and epoch) beside another task."""
+    if space != MULTI_SPACE:
+        return 16
+    return 6 + (seed * (list(CLASSES).index(task) + 2) + epoch) % 4
+
+
+def write_run(
+    confirm_dir: Path,
+    trial_id: str,
+    run: Mapping[str, Any],
+    accs: Mapping[str, float] | None,
+    *,
+    epochs: int | None = None,
+    errored: bool = False,
+    diverged: bool = False,
+) -> Path:
+    """A confirmation trial folder: params.json `{"run": run}` and one result.json row per
+    epoch (`epochs`, default all of max_epochs); the last of max_epochs also has the test
+    metrics of `accs` (none when `accs` is None)."""
+    folder = confirm_dir / f"{TRIAL_PREFIX}{trial_id}"
+    folder.mkdir(parents=True)
+    (folder / PARAMS_FILE).write_text(json.dumps({RUN_KEY: run}))
+    config = run["config"]
+    max_epochs = config["max_epochs"]
+    epochs = max_epochs if epochs is None else epochs
+    lines = []
+    for e in range(1, epochs + 1):
+        row: dict[str, Any] = {"epoch": e, EVAL_SPLIT: TEST, "lr": config["lr"]}
+        row["diverged"] = diverged and e == epochs
+        for t in config["tasks"]:
+            row[task_metric("steps", t)] = run_steps(run["space"], t, run["seed"], e)
+            row[task_metric("train_loss", t)] = 1.0 / e
+        if e == max_epochs and accs is not None:
+            for t, a in accs.items():
+                row[eval_metric("acc", t, TEST)] = a
+                row[eval_metric("loss", t, TEST)] = 1 - a
+                row[eval_metric("confusion", t, TEST)] = confusion_for(t, a)
+            row[TEST_SCORE] = float(np.mean(list(accs.values())))
+        row.update(training_iteration=e, trial_id=trial_id, done=e == max_epochs)
+        lines.append(json.dumps(row))
+    (folder / RESULT_FILE).write_text("".join(line + "\n" for line in lines))
+    if errored:
+        (folder / ERROR_FILES[0]).write_text("Traceback ...\nRuntimeError: boom\n")
+    return folder
+
+
+def planned_runs(study: Path, space: str, seeds: int, top_k: int) -> list[dict[str, Any]]:
+    """The runs the confirmation stage plans for a space: the baseline configuration and the
+    top-K search trials' configurations (from their params.json), seeds 1..`seeds`."""
+    source = {"baseline": None} | {
+        f"tuned-{k}": TUNED_SOURCES[space][k - 1] for k in range(1, top_k + 1)
+    }
+    runs = []
+    for label, trial in source.items():
+        if trial is None:
+            tasks = [space.removeprefix(SINGLE_PREFIX)] if space != MULTI_SPACE else list(CLASSES)
+            base = {**baseline(len(tasks)), "tasks": tasks, "max_epochs": 3, "batch_size": BATCH}
+        else:
+            base = json.loads((study / space / f"{TRIAL_PREFIX}{trial}" / PARAMS_FILE).read_text())
+        for seed in range(1, seeds + 1):
+            config = {**base, "seed": seed}
+            runs.append(
+                dict(label=label, space=space, source_trial=trial, seed=seed, config=config)
+            )
+    return runs
+
+
+def run_trial_id(run: Mapping[str, Any]) -> str:
+    """The fake trial id of a planned run: `<label>_s<seed>`."""
+    return f"{run['label']}_s{run['seed']}"
+
+
+def add_confirmation(
+    study: Path,
+    seeds: int = 3,
+    top_k: int = 1,
+    spaces: Sequence[str] = ALL_SPACES,
+    skip: Sequence[tuple[str, str]] = (),
+) -> dict[str, list[dict[str, Any]]]:
+    """Confirmation runs of `spaces` with the test accuracies of CONFIRM_ACC, confirmation.json
+    and the settings `confirm_seeds`/`confirm_top`; the runs named in `skip` ((space, trial id))
+    are planned but not written. Returns the plan."""
+    plan = {space: planned_runs(study, space, seeds, top_k) for space in spaces}
+    (study / CONFIRM_PLAN_FILE).write_text(json.dumps(plan))
+    settings = json.loads((study / SETTINGS_FILE).read_text())
+    settings.update(confirm_seeds=seeds, confirm_top=top_k)
+    (study / SETTINGS_FILE).write_text(json.dumps(settings))
+    for space, runs in plan.items():
+        for run in runs:
+            if (space, run_trial_id(run)) in skip:
+                continue
+            accs = {t: v[run["seed"] - 1] for t, v in CONFIRM_ACC[(space, run["label"])].items()}
+            write_run(study / confirm_experiment(space), run_trial_id(run), run, accs)
+    return plan
+
+
+def make_confirmed_study(root: Path, seeds: int = 3, top_k: int = 1, **kw: Any) -> Path:
+    """`make_fake_study` with `eval_split` in its rows and the confirmation runs of
+    `add_confirmation` (known test accuracies CONFIRM_ACC)."""
+    study = make_fake_study(root, eval_split=VALIDATION)
+    add_confirmation(study, seeds, top_k, **kw)
+    return study
+
+
+# ---------------------------------------------------------------------------------------------
 # reading any study's raw files back, independently of analysis/
 
 
 def raw_results(study_dir: Path) -> dict[tuple[str, str], dict]:
-    """Independent re-read of every trial: params and result rows by (space, trial_id)."""
+    """Independent re-read of every search trial: params and result rows by (space, trial_id)."""
     out = {}
     for params in study_dir.glob(f"*/{TRIAL_PREFIX}*/{PARAMS_FILE}"):
         trial = params.parent
+        if trial.parent.name.startswith(CONFIRM_PREFIX):
+            continue
         rows = [
             json.loads(line)
             for line in (trial / RESULT_FILE).read_text().splitlines()
@@ -277,3 +429,19 @@ def raw_results(study_dir: Path) -> dict[tuple[str, str], dict]:
 
 def best_row(rows: list[dict]) -> dict:
     return max(rows, key=lambda r: r["score"])  # first of equal maxima: the earliest epoch
+
+
+def raw_runs(study_dir: Path) -> dict[tuple[str, str], dict]:
+    """Independent re-read of every confirmation run (`confirm-<space>/trial_<id>/`): its
+    planned run (params.json's "run") and result rows, by (space, trial_id)."""
+    out = {}
+    for params in study_dir.glob(f"{CONFIRM_PREFIX}*/{TRIAL_PREFIX}*/{PARAMS_FILE}"):
+        trial = params.parent
+        rows = [json.loads(x) for x in (trial / RESULT_FILE).read_text().splitlines() if x.strip()]
+        run = json.loads(params.read_text())[RUN_KEY]
+        out[(run["space"], trial.name.removeprefix(TRIAL_PREFIX))] = {
+            "run": run,
+            "rows": rows,
+            "errored": (trial / ERROR_FILES[0]).exists(),
+        }
+    return out

@@ -8,12 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_study import OTHER, best_row, make_fake_study, raw_results, write_trial
+from fake_study import (
+    OTHER,
+    best_row,
+    make_confirmed_study,
+    make_fake_study,
+    raw_results,
+    raw_runs,
+    write_trial,
+)
+from scipy import stats
 
 from analysis import figures as F
-from analysis.confusion import best_confusions, normalize_rows
+from analysis.confusion import best_confusions, confirmation_confusions, normalize_rows
 from analysis.results import load_study
-from names import MULTI_SPACE
+from names import MULTI_SPACE, TEST, VALIDATION, single_space
 
 pytest_plugins = ["real_study"]
 
@@ -123,8 +132,96 @@ def test_fake_confusions(fake: Path) -> None:
     np.testing.assert_allclose(conf.normalized.sum(axis=1), 1.0)
 
 
+def check_seed_accuracy(study_dir: Path, data) -> None:
+    """The per-seed figure's extract against the raw files: every finished baseline / tuned-1
+    run's test accuracy, and each row's mean and 95 % t-interval over those seeds."""
+    raw = raw_runs(study_dir)
+    expected = {}
+    for (space, trial_id), r in raw.items():
+        run, last = r["run"], r["rows"][-1]
+        if (
+            run["label"] not in ("baseline", "tuned-1")
+            or last["epoch"] != run["config"]["max_epochs"]
+        ):
+            continue
+        fashion = "multi" if space == MULTI_SPACE else "single"
+        for task in run["config"]["tasks"]:
+            expected[(task, run["label"], fashion, run["seed"])] = (
+                last[f"test_acc/{task}"],
+                trial_id,
+            )
+    got = {(r.task, r.label, r.fashion, r.seed): (r.acc, r.trial_id) for r in data.itertuples()}
+    assert got == expected
+    for _, rows in data.groupby(["task", "label", "fashion"]):
+        x = rows["acc"].to_numpy()
+        half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x))
+        assert (rows["mean"] == rows["mean"].iloc[0]).all() and (rows["n"] == len(x)).all()
+        assert rows["mean"].iloc[0] == pytest.approx(x.mean())
+        assert rows["ci_low"].iloc[0] == pytest.approx(x.mean() - half)
+        assert rows["ci_high"].iloc[0] == pytest.approx(x.mean() + half)
+
+
+def test_seed_accuracy_extract(tmp_path: Path) -> None:
+    folder = make_confirmed_study(tmp_path, seeds=3, top_k=2)
+    data = F.seed_accuracy_data(load_study(folder))
+    check_seed_accuracy(folder, data)
+    assert len(data) == 2 * 2 * 3 + 2 * 2 * 3  # (tasks x labels) x (single + multi) x seeds
+    assert list(dict.fromkeys(data["row"])) == [
+        "baseline single-task",
+        "baseline multi-task",
+        "tuned single-task",
+        "tuned multi-task",
+    ]
+    names = {trace.name for trace in F.plot_seed_accuracy(data).data}
+    assert names == {"one seed", "mean, 95% interval"}
+
+
+def test_seed_accuracy_without_confirmation_is_empty(fake: Path) -> None:
+    assert F.seed_accuracy_data(load_study(fake)).empty
+
+
+def test_confusions_name_their_split(tmp_path: Path) -> None:
+    """Test matrices: each space's tuned-1 run, first seed; validation ones: the best trial."""
+    folder = make_confirmed_study(tmp_path, seeds=2)
+    study = load_study(folder)
+    tests, notes = confirmation_confusions(study)
+    assert not notes and len(tests) == 4
+    raw = raw_runs(folder)
+    for conf in tests:
+        run = raw[(conf.space, conf.trial_id)]
+        assert (run["run"]["label"], run["run"]["seed"], conf.split) == ("tuned-1", 1, TEST)
+        assert conf.counts.tolist() == run["rows"][-1][f"test_confusion/{conf.task}"]
+        assert conf.epoch == 3 and "tuned-1 seed 1, last epoch" in conf.title
+    found = {(c.space, c.task) for c in tests}
+    assert (single_space("cifar10"), "cifar10") in found and (MULTI_SPACE, "fashionrgb") in found
+    items, _ = best_confusions(study)
+    assert {c.split for c in items} == {VALIDATION}
+    assert "best trial at its best epoch" in items[0].title
+    assert "test images" in F.plot_confusion(tests[0]).layout.title.text
+
+
 # ---------------------------------------------------------------------------------------------
 # one real study through the real CLI (slow)
+
+
+@pytest.mark.slow
+def test_real_seed_accuracy_matches_raw(real_study: Path) -> None:
+    data = F.seed_accuracy_data(load_study(real_study))
+    check_seed_accuracy(real_study, data)
+    assert len(data) == 2 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
+
+
+@pytest.mark.slow
+def test_real_test_confusions_match_raw(real_study: Path) -> None:
+    tasks = json.loads((real_study / "tasks.json").read_text())
+    raw = raw_runs(real_study)
+    items, notes = confirmation_confusions(load_study(real_study))
+    assert not notes and len(items) == 4
+    for conf in items:
+        last = raw[(conf.space, conf.trial_id)]["rows"][-1]
+        assert conf.counts.tolist() == last[f"test_confusion/{conf.task}"]
+        assert conf.total == tasks[conf.task]["test_size"]
+        assert conf.accuracy == pytest.approx(last[f"test_acc/{conf.task}"])
 
 
 @pytest.mark.slow

@@ -15,7 +15,12 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from fake_study import make_all_errored_study, make_bench_study, make_fake_study
+from fake_study import (
+    make_all_errored_study,
+    make_bench_study,
+    make_confirmed_study,
+    make_fake_study,
+)
 from helpers import run_module
 
 from analysis import report
@@ -94,6 +99,7 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     assert page.sections >= {
         "summary",
         "comparison",
+        "test-seeds",
         "learning-curves",
         "history",
         "importances",
@@ -117,9 +123,30 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     assert "Learning curves (top 5 per task)" in page.headings
     assert "no optuna.db" in page.text  # importances: says what is missing
     assert "baseline configuration" in page.text and "(seed)" not in page.text
+    assert "No test figures" in page.text and "python -m study.confirm" in page.text
+    assert "test-seeds" not in page.figures  # the section says why instead
     for name in page.figures:
         assert (tmp_path / "r" / "report_figures" / f"{name}.html").is_file()
     assert (tmp_path / "r" / "report_figures" / "plotly.min.js").is_file()
+
+
+def test_report_with_confirmation_runs(tmp_path: Path) -> None:
+    """The comparison shows the test table and the labelled search section; the per-seed
+    figure and the test confusion matrices appear beside the validation ones."""
+    folder = make_confirmed_study(tmp_path, seeds=3)
+    page = parse_report(build_report(folder, tmp_path / "report.html"))
+    assert page.figures >= {
+        "test-seeds",
+        "confusion-test-multi-cifar10",
+        "confusion-test-single-cifar10-cifar10",
+        "confusion-multi-cifar10",
+    }
+    text = page.text
+    assert "72.0% ± 5.0 (n=3)" in text and "No test figures" not in text
+    assert "Search-stage selection figures (validation, optimistic)" in text
+    assert "Test: tuned-1 run of each space, first seed" in text
+    assert "Validation: best trial at its best epoch (search stage, optimistic)" in text
+    assert "Confirmation runs" in text and "could not be drawn" not in text
 
 
 def test_report_with_optuna_db(tmp_path: Path) -> None:
@@ -195,7 +222,8 @@ def test_cli_outputs(fake: Path, tmp_path: Path) -> None:
         "analysis.table", str(fake), "--format", "csv", "--out", str(tmp_path / "t.csv")
     )
     assert proc.returncode == 0
-    assert pd.read_csv(tmp_path / "t.csv")["task"].tolist() == ["cifar10", "fashionrgb"]
+    csv = pd.read_csv(tmp_path / "t.csv")
+    assert set(csv["task"]) == {"cifar10", "fashionrgb"} and set(csv["split"]) == {"validation"}
     proc = run_module("analysis.report", str(fake))  # default: <study dir>/report.html
     assert proc.returncode == 0, proc.stderr
     assert (fake / "report.html").is_file() and (fake / "report_figures").is_dir()
@@ -222,6 +250,11 @@ def real_report(real_study: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 EXPECTED_FIGURES = {
+    "test-seeds",
+    "confusion-test-single-cifar10-cifar10",
+    "confusion-test-single-fashionrgb-fashionrgb",
+    "confusion-test-multi-cifar10",
+    "confusion-test-multi-fashionrgb",
     "learning-curves",
     "history",
     "lr-scheme",

@@ -20,9 +20,13 @@ from fake_study import (
     C,
     best_row,
     make_bench_study,
+    make_confirmed_study,
     make_fake_study,
+    planned_runs,
     raw_results,
+    raw_runs,
     write_optuna_db,
+    write_run,
     write_settings,
     write_trial,
 )
@@ -30,7 +34,18 @@ from helpers import ROOT, cli_env, run_module
 
 from analysis.results import AnalysisError, load_study, read_result_rows
 from analysis.status import stop_reason, study_is_running
-from names import BASELINE_MULTI, LOCK_FILE, MULTI_SPACE, asha_rungs, baseline, single_space
+from names import (
+    BASELINE_MULTI,
+    LOCK_FILE,
+    MULTI_SPACE,
+    TEST,
+    TEST_SCORE,
+    asha_rungs,
+    baseline,
+    confirm_experiment,
+    eval_metric,
+    single_space,
+)
 
 pytest_plugins = ["real_study"]
 
@@ -155,9 +170,13 @@ def test_running_study_is_detected(fake: Path) -> None:
     assert not study_is_running(fake)
 
 
-def test_analysis_never_imports_torch_ray_or_trainables(fake: Path, tmp_path: Path) -> None:
+def test_analysis_never_imports_torch_ray_or_trainables(tmp_path: Path) -> None:
+    """Loading, the table and the report (of a study with confirmation runs) and importing
+    `analysis.models` never import torch, Ray or trainables."""
+    fake = make_confirmed_study(tmp_path / "c")
     code = (
         "import sys\n"
+        "import analysis, analysis.models\n"
         "from analysis.report import build_report\n"
         "from analysis.table import comparison, to_text\n"
         "from analysis.results import load_study\n"
@@ -176,6 +195,64 @@ def test_analysis_never_imports_torch_ray_or_trainables(fake: Path, tmp_path: Pa
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------
+# confirmation runs: confirm-<space>/ (fast)
+
+
+def test_confirmation_runs_load(tmp_path: Path) -> None:
+    """Every run of confirm-<space>/ is one row, its numbers those of its raw files; the
+    confirmation folders are not taken for search spaces."""
+    folder = make_confirmed_study(tmp_path, seeds=3, top_k=2)
+    study = load_study(folder)
+    assert study.spaces == list(ALL_SPACES)  # no confirm-* space
+    assert len(study.trials) == len(raw_results(folder)) == 11
+    assert not [c for c in study.epochs if c.startswith(TEST)]
+    raw = raw_runs(folder)
+    assert len(study.runs) == len(raw) == 3 * 3 * 3
+    assert set(study.plan) == set(ALL_SPACES)
+    for _, r in study.runs.iterrows():
+        run, rows = (
+            raw[(r["space"], r["trial_id"])]["run"],
+            raw[(r["space"], r["trial_id"])]["rows"],
+        )
+        source = r["source_trial"] if pd.notna(r["source_trial"]) else None
+        assert (r["label"], r["seed"], source) == (run["label"], run["seed"], run["source_trial"])
+        assert r["status"] == "finished" and r["epochs"] == 3
+        assert r[TEST_SCORE] == rows[-1][TEST_SCORE]
+        for task in run["config"]["tasks"]:
+            assert r[eval_metric("acc", task, TEST)] == rows[-1][f"test_acc/{task}"]
+            steps = sum(row[f"steps/{task}"] for row in rows)
+            assert r[f"steps/{task}"] == steps and r[f"images/{task}"] == steps * 32
+            counts = study.test_confusion(r["space"], r["trial_id"], task)
+            assert counts.tolist() == rows[-1][f"test_confusion/{task}"]
+    labels = study.runs[study.runs["space"] == MULTI_SPACE]["label"].tolist()
+    assert labels == ["baseline"] * 3 + ["tuned-1"] * 3 + ["tuned-2"] * 3
+
+
+def test_unfinished_confirmation_runs(tmp_path: Path) -> None:
+    """A run counts only when it reached max_epochs with test metrics; else it says why."""
+    folder = make_fake_study(tmp_path)
+    plan = planned_runs(folder, MULTI_SPACE, seeds=4, top_k=1)
+    d = folder / confirm_experiment(MULTI_SPACE)
+    acc = {C: 0.7, FR: 0.8}
+    write_run(d, "ok", plan[0], acc)
+    write_run(d, "err", plan[1], None, epochs=1, errored=True)
+    write_run(d, "cut", plan[2], None, epochs=2)
+    write_run(d, "nan", plan[3], None, epochs=2, diverged=True)
+    status = load_study(folder).runs.set_index("trial_id")["status"].to_dict()
+    assert status == {"ok": "finished", "err": "errored", "cut": "incomplete", "nan": "diverged"}
+    with open(folder / LOCK_FILE, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert load_study(folder).runs.set_index("trial_id").loc["cut", "status"] == "running"
+
+
+def test_study_without_confirmation_loads(fake: Path) -> None:
+    """A study written before the confirmation stage: no runs, no plan, no eval_split."""
+    study = load_study(fake)
+    assert study.runs.empty and study.plan == {} and "eval_split" not in study.epochs
+    assert study.test_confusion(MULTI_SPACE, "mF", C) is None
 
 
 # ---------------------------------------------------------------------------------------------
