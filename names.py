@@ -48,6 +48,9 @@ LOCK_FILE = ".lock"  # held (flock) by the driver running the study
 REPORT_FILE = "report.html"  # analysis.report's default output
 CONFIRM_PLAN_FILE = "confirmation.json"  # the confirmation stage's planned runs, written once
 CONFIRM_PREFIX = "confirm-"  # confirmation experiments: confirm-<space>/ beside <space>/
+BASELINE_LABEL = "baseline"  # a confirmation run of the baseline configuration
+TUNED_PREFIX = "tuned-"  # tuned-1 .. tuned-K: the search's K best configurations, best first
+TUNED_BEST = f"{TUNED_PREFIX}1"  # the tuned run the table shows; the others are in its CSV
 RUN_KEY = "run"  # a confirmation trial's Ray config: {"run": {"label", "space", "source_trial",
 # "seed", "config": the full trial config}}; its params.json says which planned run it is
 # files of a trial folder: <study>/<space>/trial_<id>/...
@@ -56,6 +59,7 @@ TRIAL_CONFIG_FILE = "trial_config.json"  # the resolved TrialConfig, written by 
 PARAMS_FILE = "params.json"  # Ray's: the config the searcher suggested plus the constants
 RESULT_FILE = "result.json"  # Ray's: one JSON object per reported epoch
 ERROR_FILES = ("error.txt", "error.pkl")  # Ray's: the trial raised past its retries
+CHECKPOINT_GLOB = "checkpoint_*"  # Ray's checkpoint folders inside a trial folder
 
 # ---------------------------------------------------------------------------------------------
 # data splits: validation is carved from the training set (class-balanced, SPLIT_SEED) and makes
@@ -64,6 +68,7 @@ ERROR_FILES = ("error.txt", "error.pkl")  # Ray's: the trial raised past its ret
 VALIDATION = "validation"
 TEST = "test"
 SPLIT_SEED = 0  # the same validation images in every trial and space of every study
+SPLIT_SEED_KEY = "split_seed"  # in each task of tasks.json; studies from before the split lack it
 VAL_FRACTION = 0.1  # default validation size: this share of the training set ...
 VAL_CAP = 5000  # ... but at most this many images per task
 
@@ -80,6 +85,11 @@ PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_sha
 def task_metric(metric: str, task: str) -> str:
     """Reported key of a per-task metric: `acc`, `cifar10` -> `acc/cifar10`."""
     return f"{metric}/{task}"
+
+
+def tuned_label(rank: int) -> str:
+    """The label of the search's rank-th best configuration: 1 -> `tuned-1`."""
+    return f"{TUNED_PREFIX}{rank}"
 
 
 def eval_metric(metric: str, task: str, split: str) -> str:

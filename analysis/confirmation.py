@@ -26,6 +26,7 @@ import pandas as pd
 
 from analysis.files import flatten_params, metric_task, read_result_rows
 from names import (
+    BASELINE_LABEL,
     CONFIRM_PLAN_FILE,
     CONFIRM_PREFIX,
     ERROR_FILES,
@@ -35,14 +36,11 @@ from names import (
     TEST,
     TEST_SCORE,
     TRIAL_PREFIX,
+    TUNED_PREFIX,
     eval_metric,
     task_metric,
     task_name,
 )
-
-BASELINE_LABEL = "baseline"
-TUNED_PREFIX = "tuned-"  # tuned-1 .. tuned-K: the search's K best configurations, best first
-TUNED_BEST = f"{TUNED_PREFIX}1"  # the tuned run the table shows; the others are in its CSV
 
 RUN_STATUSES = {
     "finished": "ran all max_epochs epochs and reported its test metrics",
@@ -54,11 +52,6 @@ RUN_STATUSES = {
 LEAD = ["space", "label", "seed", "source_trial", "trial_id", "status", "epochs", "last_epoch"]
 LEAD += ["max_epochs"]
 LEAD += ["batch_size", "tasks", TEST_SCORE]
-
-
-def tuned_label(k: int) -> str:
-    """The label of the search's k-th best configuration: 1 -> `tuned-1`."""
-    return f"{TUNED_PREFIX}{k}"
 
 
 def label_rank(label: str) -> tuple[int, int, str]:

@@ -14,10 +14,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from analysis.confirmation import TUNED_BEST
 from analysis.results import Study
 from analysis.search_table import best_trial  # one definition of "best"
-from names import TEST, VALIDATION
+from names import TEST, TUNED_BEST, VALIDATION
 
 SEARCH_SELECTION = "best trial at its best epoch"
 

@@ -23,11 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.confirmation import TUNED_BEST
 from analysis.results import AnalysisError, Study, load_study
-from names import TRIAL_PREFIX, confirm_experiment
-
-CHECKPOINT_GLOB = "checkpoint_*"  # Ray's checkpoint folders inside a trial folder
+from names import CHECKPOINT_GLOB, TRIAL_PREFIX, TUNED_BEST, confirm_experiment
 
 
 def find_run(

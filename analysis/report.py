@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 from analysis import confusion as confusion_mod
 from analysis import figures as F
 from analysis import table as table_mod
-from analysis.confirmation import RUN_STATUSES, TUNED_BEST
+from analysis.confirmation import RUN_STATUSES
 from analysis.results import AnalysisError, Study, load_study
 from analysis.status import STOP_REASONS
 from names import (
@@ -38,6 +38,7 @@ from names import (
     REPORT_FILE,
     SETTINGS_FILE,
     TEST,
+    TUNED_BEST,
     VALIDATION,
     single_space,
 )

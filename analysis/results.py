@@ -41,6 +41,7 @@ from names import (
     SCORE,
     SETTINGS_FILE,
     SINGLE_PREFIX,
+    SPLIT_SEED_KEY,
     TASKS_FILE,
     TRIAL_PREFIX,
     is_single_space,
@@ -114,6 +115,12 @@ class Study:
         if self.settings.get("data") == "synthetic":
             return True
         return any(bool(t.get("synthetic")) for t in self.tasks.values())
+
+    @property
+    def split_recorded(self) -> bool:
+        """False for a study written before the three-way split: its search was scored on the
+        dataset's held-out split, the same data it reports (optimistic, and not a test)."""
+        return bool(self.tasks) and all(SPLIT_SEED_KEY in t for t in self.tasks.values())
 
     @property
     def task_names(self) -> list[str]:

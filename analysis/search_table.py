@@ -195,9 +195,15 @@ def search_comparison(study: Study) -> SearchComparison:
     title = SEARCH_TITLE
     if study.synthetic:
         title += " (synthetic data)"
+    split = (
+        VALIDATION
+        if study.split_recorded
+        else "the dataset's held-out split (the study predates the three-way split: it has no "
+        "separate validation data)"
+    )
     notes.append(
-        f"split: {VALIDATION}; accuracy at each trial's best-score epoch; trials and epochs are "
-        "selected on this same validation data with one seed, so these figures are optimistic "
+        f"split: {split}; accuracy at each trial's best-score epoch; trials and epochs are "
+        "selected on this same data with one seed, so these figures are optimistic "
         "selection figures, not the comparison"
     )
     notes.append(

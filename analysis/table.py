@@ -35,16 +35,18 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.confirmation import BASELINE_LABEL, TUNED_BEST, label_rank
+from analysis.confirmation import label_rank
 from analysis.results import AnalysisError, Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
 from analysis.stats import CONFIDENCE, mean_interval, welch
 from names import (
+    BASELINE_LABEL,
     MULTI_SPACE,
     SETTINGS_FILE,
     TEST,
     TRIAL_PREFIX,
+    TUNED_BEST,
     VALIDATION,
     eval_metric,
     single_space,

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-from analysis.confirmation import TUNED_BEST
 from names import (
     CONFIRM_PLAN_FILE,
     ERROR_FILES,
@@ -43,6 +42,7 @@ from names import (
     TEST,
     TEST_SCORE,
     TRIAL_PREFIX,
+    TUNED_BEST,
     asha_grace_period,
     baseline,
     confirm_experiment,

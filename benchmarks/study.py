@@ -3,8 +3,9 @@
     python -m benchmarks.study [--num-samples N] [--max-epochs E] [--limit-train L] [--cpus 2]
         [--keep] [--storage DIR]
 
-Runs `python -m study.run --quick --space multi --storage <tmp> --name bench --scheduler fifo`
-(plus the overrides) as a subprocess and times it; then reads every
+Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0 --storage <tmp>
+--name bench` (plus the overrides; the search stage alone: confirmation runs are trials of the same
+kind) as a subprocess and times it; then reads every
 `<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums `time_this_iter_s`:
 the trials' own training time. Prints one JSON line with
 `efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores,
@@ -45,10 +46,23 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import emit, loadavg, log
+from names import MULTI_SPACE
 from study.settings import QUICK
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.8
+NAME = "bench"
+# the search stage alone (the confirmation stage's trials are of the same kind)
+STUDY = [
+    "study.run",
+    "--quick",
+    "--space",
+    MULTI_SPACE,
+    "--scheduler",
+    "fifo",
+    "--confirm-seeds",
+    "0",
+]
 
 
 @dataclass
@@ -124,21 +138,7 @@ def run_study(
     storage: Path, ray_tmp: Path, extra: list[str]
 ) -> tuple[float, float, list[tuple[float, str]], int]:
     """Run the study: (start unix time, wall seconds, timestamped output lines, exit status)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "study.run",
-        "--quick",
-        "--space",
-        "multi",
-        "--storage",
-        str(storage),
-        "--name",
-        "bench",
-        "--scheduler",
-        "fifo",
-        *extra,
-    ]
+    cmd = [sys.executable, "-m", *STUDY, "--storage", str(storage), "--name", NAME, *extra]
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "RAY_TMPDIR": str(ray_tmp)}
     env.pop("RAY_ADDRESS", None)
@@ -161,7 +161,7 @@ def run_study(
     return start_unix, time.perf_counter() - start, lines, code
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.study", description=__doc__.split("\n")[0]
     )
@@ -180,46 +180,49 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--storage", help="folder for the study (default: a temporary one, removed)")
     p.add_argument("--keep", action="store_true", help="keep the study and Ray's logs; print where")
-    args = p.parse_args(argv)
+    return p
+
+
+def measure(storage: Path, ray_tmp: Path, extra: list[str], cpus: float) -> dict[str, Any]:
+    """Run the study and return the benchmark's record (efficiency and its breakdown)."""
+    load_before = loadavg()
+    start_unix, wall, lines, code = run_study(storage, ray_tmp, extra)
+    (storage / "study_output.log").write_text("".join(f"{t:8.2f}  {line}\n" for t, line in lines))
+    if code != 0:
+        log("\n".join(line for _, line in lines[-40:]))
+        raise SystemExit(f"study.run exited with status {code}")
+    trials = read_trials(storage / NAME / MULTI_SPACE)
+    if not trials:
+        raise SystemExit(f"no trial results under {storage / NAME / MULTI_SPACE}")
+    train_s = sum(t.train_s for t in trials)
+    slots = max(int(cpus), 1)  # the quick preset gives each trial 1 CPU
+    efficiency = train_s / cpus / wall
+    return {
+        "benchmark": "study",
+        "command": " ".join(["python -m", *STUDY, *extra]),
+        "wall_s": wall,
+        "trials": len(trials),
+        "epochs": sum(len(t.results) for t in trials),
+        "trial_train_s_sum": train_s,
+        "cpus": cpus,
+        "efficiency": efficiency,
+        "target": TARGET,
+        "ok": efficiency >= TARGET,
+        "loadavg": [load_before, loadavg()],
+        "breakdown": breakdown(trials, start_unix, wall, slots, lines),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
     extra: list[str] = []
     for flag in ("num_samples", "max_epochs", "limit_train"):
         if getattr(args, flag) is not None:
             extra += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     storage = Path(args.storage or tempfile.mkdtemp(prefix="bench-study-")).resolve()
     ray_tmp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short: Ray's socket paths
-    load_before = loadavg()
     try:
-        start_unix, wall, lines, code = run_study(storage, ray_tmp, extra)
-        (storage / "study_output.log").write_text(
-            "".join(f"{t:8.2f}  {line}\n" for t, line in lines)
-        )
-        if code != 0:
-            log("\n".join(line for _, line in lines[-40:]))
-            raise SystemExit(f"study.run exited with status {code}")
-        trials = read_trials(storage / "bench" / "multi")
-        if not trials:
-            raise SystemExit(f"no trial results under {storage / 'bench' / 'multi'}")
-        train_s = sum(t.train_s for t in trials)
-        slots = max(int(args.cpus), 1)  # the quick preset gives each trial 1 CPU
-        efficiency = train_s / args.cpus / wall
-        emit(
-            {
-                "benchmark": "study",
-                "command": " ".join(
-                    ["python -m study.run --quick --space multi --scheduler fifo", *extra]
-                ),
-                "wall_s": wall,
-                "trials": len(trials),
-                "epochs": sum(len(t.results) for t in trials),
-                "trial_train_s_sum": train_s,
-                "cpus": args.cpus,
-                "efficiency": efficiency,
-                "target": TARGET,
-                "ok": efficiency >= TARGET,
-                "loadavg": [load_before, loadavg()],
-                "breakdown": breakdown(trials, start_unix, wall, slots, lines),
-            }
-        )
+        emit(measure(storage, ray_tmp, extra, args.cpus))
     finally:
         if args.keep or args.storage:
             log(f"study folder kept: {storage}; Ray's logs: {ray_tmp}")

@@ -4,15 +4,19 @@
     python -m study.run --space multi --data real    # the real study
     python -m study.run --resume studies/multi-...   # continue an interrupted study
 
+A study searches each space on validation data, then (unless `--confirm-seeds 0`) retrains the
+baseline and the best configurations with several seeds and scores them on test data.
 User errors end with exit status 2 and one line on stderr, before Ray starts or files are written.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from study.settings import (
+    StudySettings,
     build_parser,
     check_resumable,
     describe_spaces,
@@ -27,33 +31,62 @@ def main(argv: list[str] | None = None) -> int:
         print(describe_spaces())
         return 0
     try:
-        return _run(args)
+        if args.resume:
+            return execute(check_resumable(Path(args.resume)), new=False, **_ray_args(args))
+        return execute(settings_from_args(args), new=True, **_ray_args(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(args) -> int:
+def _ray_args(args: argparse.Namespace) -> dict:
+    return {
+        "address": args.address,
+        "num_cpus": args.num_cpus,
+        "num_gpus": args.num_gpus,
+        "dashboard": args.dashboard,
+    }
+
+
+def execute(
+    settings: StudySettings,
+    *,
+    new: bool,
+    search: bool = True,
+    address: str | None = None,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    dashboard: bool = False,
+) -> int:
+    """Prepare the data, then run the study's stages under its lock; 130 when interrupted."""
     from study import runner  # imports torch; kept out of --list-spaces and --help
 
-    if args.resume:
-        settings = check_resumable(Path(args.resume))
-    else:
-        settings = settings_from_args(args)
-    data = runner.prepare_data(settings)  # decode + validate every task before Ray starts
-    folder = settings.study_dir if args.resume else runner.create_study_dir(settings, data)
-    if args.resume:
+    data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
+    folder = runner.create_study_dir(settings, data) if new else settings.study_dir
+    if not new:
         runner.check_experiments(settings)
     with runner.locked(folder):
-        runner.init_ray(settings, args.address, args.num_cpus, args.num_gpus, args.dashboard)
+        runner.init_ray(settings, address, num_cpus, num_gpus, dashboard)
         try:
-            summaries = runner.run_study(settings, data)
+            runner.run_study(settings, data, search=search)
         except runner.StudyInterrupted:
             return 130  # interrupted but resumable; the resume command was printed
-    print("\n".join(summaries))
-    print(f"\nstudy directory: {folder}")
-    print(f"report:  python -m analysis.report {folder}")
+    print(summary(folder))
     return 0
+
+
+def summary(folder: Path) -> str:
+    """The verdict: the comparison table (test data, when the study has a confirmation stage),
+    then where the study is and the commands that show more."""
+    from analysis.results import load_study
+    from analysis.table import comparison, to_text
+
+    text = to_text(comparison(load_study(folder)))
+    return (
+        f"{text}\nstudy directory: {folder}\n"
+        f"table:   python -m analysis.table {folder}\n"
+        f"report:  python -m analysis.report {folder}"
+    )
 
 
 if __name__ == "__main__":

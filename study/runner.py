@@ -22,25 +22,33 @@ from names import (
     ASHA_REDUCTION_FACTOR,
     LOCK_FILE,
     OPTUNA_DB,
+    RUN_KEY,
     SCORE,
     SCORE_MODE,
     SETTINGS_FILE,
     TASKS_FILE,
+    TEST,
+    TEST_SCORE,
     TRIAL_PREFIX,
+    VALIDATION,
     asha_grace_period,
-    task_metric,
+    confirm_experiment,
+    eval_metric,
     task_name,
 )
 from search_spaces import SPACES, Space
+from study.confirm import load_or_write_plan
 from study.settings import StudySettings, space_tasks, trial_constants
-from trainables.data import TaskData, prepare_tasks
+from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
+
+StudyData = dict[str, dict[str, TaskSplits]]  # space -> task name -> its three splits
 
 # ---------------------------------------------------------------------------------------------
 # study directory: create once, lock while running
 
 
-def create_study_dir(settings: StudySettings, data: dict[str, dict[str, TaskData]]) -> Path:
+def create_study_dir(settings: StudySettings, data: StudyData) -> Path:
     """Make the study folder; refuse (never overwrite) when the name is taken."""
     folder = settings.study_dir
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -52,21 +60,8 @@ def create_study_dir(settings: StudySettings, data: dict[str, dict[str, TaskData
             f"python -m study.run --resume {folder}  (or pick another --name)"
         ) from None
     (folder / SETTINGS_FILE).write_text(settings.to_json())
-    tasks = {t.name: t for space in data.values() for t in space.values()}
-    (folder / TASKS_FILE).write_text(
-        json.dumps(
-            {
-                name: {
-                    "classes": list(t.classes),
-                    "train_size": len(t.train_y),
-                    "val_size": len(t.val_y),
-                    "synthetic": t.synthetic,
-                }
-                for name, t in tasks.items()
-            },
-            indent=2,
-        )
-    )
+    tasks = {t.name: t.describe() for space in data.values() for t in space.values()}
+    (folder / TASKS_FILE).write_text(json.dumps(tasks, indent=2))
     return folder
 
 
@@ -89,8 +84,9 @@ def locked(folder: Path) -> Iterator[None]:
 # data: validated and decoded once in the driver, then shared through Ray's object store
 
 
-def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
-    """Every task each space needs, keyed by space then task name; raises UserError early."""
+def prepare_data(settings: StudySettings) -> StudyData:
+    """Every task each space needs, split three ways, keyed by space then task name; raises
+    UserError early. Each task is split once, so every space sees the same images."""
     leaves = SPACES[settings.space].leaves
     specs = sorted({t for s in leaves for t in space_tasks(settings, s.name)})
     loaded = prepare_tasks(
@@ -99,6 +95,8 @@ def prepare_data(settings: StudySettings) -> dict[str, dict[str, TaskData]]:
         settings.data_root,
         limit_train=settings.limit_train,
         limit_val=settings.limit_val,
+        limit_test=settings.limit_test,
+        val_size=settings.val_size,
         cache_dir=settings.cache_dir,
         seed=settings.seed,
     )
@@ -172,33 +170,33 @@ def _trainable(settings: StudySettings, data: dict[str, TaskData]):
     return tune.with_resources(tune.with_parameters(train_trial, tasks=data), resources)
 
 
-def _run_config(settings: StudySettings, space: Space):
+def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
+    """Where and how an experiment runs. A search trial keeps its best checkpoint by score
+    (the model behind its numbers) and, always, its latest; a confirmation run its last one."""
     from ray import tune
     from ray.tune import CLIReporter
 
     tasks = [task_name(t) for t in space_tasks(settings, space.name)]
+    split = TEST if confirm else VALIDATION
+    score = TEST_SCORE if confirm else SCORE
     reporter = CLIReporter(
         metric_columns={
             "epoch": "epoch",
-            SCORE: SCORE,
-            **{task_metric("acc", t): t for t in tasks},
+            score: score,
+            **{eval_metric("acc", t, split): t for t in tasks},
         },
-        parameter_columns={
-            "optimizer": "opt",
-            "lr": "lr",
-            **({"scheme": "scheme"} if len(tasks) > 1 else {}),
-        },
+        parameter_columns=[f"{RUN_KEY}/label", f"{RUN_KEY}/seed"]
+        if confirm
+        else {"optimizer": "opt", "lr": "lr", **({"scheme": "scheme"} if len(tasks) > 1 else {})},
         max_report_frequency=30,
-        sort_by_metric=True,
+        sort_by_metric=not confirm,
     )
+    keep = {"checkpoint_score_attribute": SCORE, "checkpoint_score_order": SCORE_MODE}
     return tune.RunConfig(
-        name=space.name,
+        name=confirm_experiment(space.name) if confirm else space.name,
         storage_path=str(settings.study_dir),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        # the best epoch by score (the model behind the trial's numbers) and, always, the latest
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=SCORE, checkpoint_score_order=SCORE_MODE
-        ),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1, **({} if confirm else keep)),
         sync_config=tune.SyncConfig(sync_artifacts=True),  # trial_config.json beside results
         progress_reporter=reporter,
         verbose=1,
@@ -271,13 +269,18 @@ def has_trial_results(folder: Path) -> bool:
     return any(p.stat().st_size > 0 for p in folder.glob("*/result.json"))
 
 
+def _experiments(settings: StudySettings) -> list[Path]:
+    """Every experiment folder the study may have: each leaf space's search and confirmation."""
+    leaves = [s.name for s in SPACES[settings.space].leaves]
+    return [settings.study_dir / n for n in leaves + [confirm_experiment(s) for s in leaves]]
+
+
 def check_experiments(settings: StudySettings) -> None:
     """Before Ray starts: refuse to resume an experiment whose state cannot be restored.
 
     `Tuner.restore` would otherwise silently start a fresh, smaller study over its results.
     """
-    for space in SPACES[settings.space].leaves:
-        folder = settings.study_dir / space.name
+    for folder in _experiments(settings):
         if folder.exists() and not experiment_state_ok(folder) and has_trial_results(folder):
             raise UserError(
                 f"{folder}: trial results exist but Ray's experiment state is missing or "
@@ -289,53 +292,115 @@ class StudyInterrupted(Exception):
     """A space's experiment stopped before all its trials ended (Ctrl-C, lost nodes)."""
 
 
-def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]):
-    """Run (or continue) one space's experiment to its full number of trials."""
+def _fit(
+    settings: StudySettings,
+    folder: Path,
+    trainable: Any,
+    new_tuner: Callable[[], Any],
+    expected: int,
+) -> None:
+    """Run an experiment to its end: restore it if Ray saved its state, else start it (over
+    what a kill during start-up left, which holds no results). Raises StudyInterrupted when
+    it stops with trials not ended."""
     from ray import tune
 
-    folder = settings.study_dir / space.name
-    trainable = _trainable(settings, data)
     if experiment_state_ok(folder):
         tuner = tune.Tuner.restore(
-            str(folder),
-            trainable=trainable,
-            resume_unfinished=True,
-            resume_errored=True,
+            str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True
         )
     else:
-        if folder.exists():  # killed during start-up: no results, nothing of value written
+        if folder.exists():
             check_experiments(settings)
             shutil.rmtree(folder)
-            _drop_optuna_study(settings, space.name)
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=_tune_config(settings, space),
-            run_config=_run_config(settings, space),
-        )
+        tuner = new_tuner()
     grid = tuner.fit()
     unfinished = unfinished_trials(folder)
     if unfinished is None:  # no readable state: trust the in-memory statuses
         unfinished = len(grid) - grid.num_terminated - grid.num_errors
-    if len(grid) < settings.num_samples or unfinished:
+    if len(grid) < expected or unfinished:
         print(
-            f"{space.name}: {len(grid) - unfinished} of {settings.num_samples} trials ended; the "
-            f"study is not complete. Resume it with: python -m study.run --resume "
-            f"{settings.study_dir}"
+            f"{folder.name}: {len(grid) - unfinished} of {expected} trials ended; the study is "
+            f"not complete. Resume it with: python -m study.run --resume {settings.study_dir}"
         )
-        raise StudyInterrupted(space.name)
-    return grid
+        raise StudyInterrupted(folder.name)
+
+
+def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]) -> None:
+    """Run (or continue) one space's search to its full number of trials."""
+    from ray import tune
+
+    folder = settings.study_dir / space.name
+    if experiment_complete(folder, settings.num_samples):
+        return
+    if not experiment_state_ok(folder):
+        _drop_optuna_study(settings, space.name)  # a start-up kill may have left its first trial
+    _fit(
+        settings,
+        folder,
+        _trainable(settings, data),
+        lambda: tune.Tuner(
+            _trainable(settings, data),
+            tune_config=_tune_config(settings, space),
+            run_config=_run_config(settings, space),
+        ),
+        settings.num_samples,
+    )
+
+
+def run_confirmation(
+    settings: StudySettings, space: Space, runs: list[dict], data: dict[str, TaskData]
+) -> None:
+    """Run (or continue) a space's planned confirmation runs: a grid over the runs, FIFO, no
+    searcher and no early stopping; each run keeps its final checkpoint (its model)."""
+    from ray import tune
+
+    folder = settings.study_dir / confirm_experiment(space.name)
+    if experiment_complete(folder, len(runs)):
+        return
+    trainable = _trainable(settings, data)
+    run_config = _run_config(settings, space, confirm=True)
+    _fit(
+        settings,
+        folder,
+        trainable,
+        lambda: tune.Tuner(
+            trainable,
+            param_space={RUN_KEY: tune.grid_search(runs)},
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=settings.max_concurrent,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=run_config,
+        ),
+        len(runs),
+    )
+
+
+def experiment_complete(folder: Path, expected: int) -> bool:
+    """Ray's saved state records `expected` trials, all ended: nothing left to run."""
+    statuses = _saved_statuses(folder)
+    return statuses is not None and len(statuses) >= expected and not _not_ended(statuses)
 
 
 def unfinished_trials(folder: Path) -> int | None:
     """Trials that Ray's last saved experiment state records as not ended. After a Ctrl-C the
     in-memory result grid calls stopped trials TERMINATED; the saved state does not."""
+    statuses = _saved_statuses(folder)
+    return None if statuses is None else _not_ended(statuses)
+
+
+def _not_ended(statuses: list[str]) -> int:
+    return sum(status not in ("TERMINATED", "ERROR") for status in statuses)
+
+
+def _saved_statuses(folder: Path) -> list[str] | None:
     states = sorted(folder.glob("experiment_state-*.json"))
     try:
         trial_data = json.loads(states[-1].read_text())["trial_data"]
-        statuses = [json.loads(entry[0])["status"] for entry in trial_data]
+        return [json.loads(entry[0])["status"] for entry in trial_data]
     except (IndexError, OSError, ValueError, KeyError, TypeError):
         return None
-    return sum(status not in ("TERMINATED", "ERROR") for status in statuses)
 
 
 def _drop_optuna_study(settings: StudySettings, name: str) -> None:
@@ -351,34 +416,21 @@ def _drop_optuna_study(settings: StudySettings, name: str) -> None:
         pass
 
 
-def summarize(settings: StudySettings, space: Space, grid: Any) -> str:
-    """Best trial per task: config, score and checkpoint path."""
-    synthetic = " (synthetic data)" if settings.data == "synthetic" else ""
-    errored = f", {len(grid.errors)} errored" if grid.errors else ""
-    lines = [f"== {space.name}: {len(grid)} trials{errored}{synthetic}"]
-    constants = trial_constants(settings, space.name)  # the same in every trial: not shown
-    for spec in space_tasks(settings, space.name):
-        name = task_name(spec)
-        try:
-            best = grid.get_best_result(
-                metric=task_metric("acc", name), mode=SCORE_MODE, scope="all"
+def run_study(settings: StudySettings, data: StudyData, search: bool = True) -> None:
+    """Every space's search (skipped with `search=False`: it must have ended), then the
+    confirmation stage when the study asks for one."""
+    leaves = SPACES[settings.space].leaves
+    for space in leaves:
+        if search:
+            run_space(settings, space, {n: t.search() for n, t in data[space.name].items()})
+        elif not experiment_complete(settings.study_dir / space.name, settings.num_samples):
+            raise UserError(
+                f"the search of {space.name} has not ended; finish it first: "
+                f"python -m study.run --resume {settings.study_dir}"
             )
-        except (RuntimeError, KeyError, ValueError):
-            lines.append(f"  {name}: no finished epoch yet")
-            continue
-        df = best.metrics_dataframe
-        acc = df[task_metric("acc", name)].max() if df is not None and len(df) else float("nan")
-        shown = {k: v for k, v in best.config.items() if k not in constants}
-        ckpt = best.checkpoint.path if best.checkpoint else "none"
-        lines.append(f"  best {name}: {acc:.2%}  config {shown}")
-        lines.append(f"    trial {best.path}\n    checkpoint {ckpt}")
-    return "\n".join(lines)
-
-
-def run_study(settings: StudySettings, data: dict[str, dict[str, TaskData]]) -> list[str]:
-    """Run every space of the study in order; returns the summary lines."""
-    summaries = []
-    for space in SPACES[settings.space].leaves:
-        grid = run_space(settings, space, data[space.name])
-        summaries.append(summarize(settings, space, grid))
-    return summaries
+    if not settings.confirm_seeds:
+        return
+    plan = load_or_write_plan(settings)
+    for space in leaves:
+        views = {n: t.confirm() for n, t in data[space.name].items()}
+        run_confirmation(settings, space, plan[space.name], views)

@@ -13,12 +13,13 @@ import json
 import os
 import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from names import SETTINGS_FILE
+from names import SETTINGS_FILE, SPLIT_SEED_KEY, TASKS_FILE, VAL_CAP, VAL_FRACTION
 from search_spaces import SPACES
-from trainables.config import COMPILE_MODES, DATA_SOURCES
+from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
 
 SCHEDULERS = ("asha", "fifo")
@@ -31,11 +32,22 @@ QUICK = {  # about 3 minutes on a 2-core CPU, synthetic data; trials long enough
     "limit_val": 500,
     "batch_size": 32,
     "cpus_per_trial": 1.0,
+    "confirm_seeds": 2,
 }
 
 GPU_SHARE = 0.25  # default GPU share of a trial where a GPU is visible: four trials per GPU
 # numeric settings that must be positive when given (they also take --quick's preset)
-POSITIVE = ("num_samples", "max_epochs", "limit_train", "limit_val", "batch_size", "cpus_per_trial")
+POSITIVE = (
+    "num_samples",
+    "max_epochs",
+    "limit_train",
+    "limit_val",
+    "limit_test",
+    "val_size",
+    "batch_size",
+    "cpus_per_trial",
+    "confirm_top",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,12 +65,17 @@ class StudySettings:
     cache_dir: str | None = None
     limit_train: int | None = None
     limit_val: int | None = None
+    limit_test: int | None = None
+    val_size: int | None = None  # validation images carved from train; None: names' default rule
     batch_size: int = 128
     tasks: tuple[str, ...] | None = None  # override of the multi space's tasks
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2
     compile: str = "off"  # torch.compile mode of every trial's backbone
+    stem: str = "imagenet"  # the backbone's stem: timm's (imagenet) or the original's (cifar)
+    confirm_top: int = 1  # configurations per space retrained by the confirmation stage
+    confirm_seeds: int = 3  # seeds per retrained configuration; 0: no confirmation stage
     quick: bool = False
 
     @property
@@ -100,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m study.run",
         description="Run (or resume) a Ray Tune + Optuna hyperparameter study.",
     )
-    add = p.add_argument
+    for group, add_flags in FLAG_GROUPS.items():
+        add_flags(p.add_argument_group(group).add_argument)
+    return p
+
+
+def _study_flags(add: Callable[..., Any]) -> None:
     add(
         "--space",
         default=DEFAULTS["space"],
@@ -116,8 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS["storage"],
         help=f"folder that holds studies ({_default('storage')})",
     )
+
+
+def _search_flags(add: Callable[..., Any]) -> None:
     add("--num-samples", type=int, help=f"trials per space ({_default('num_samples')})")
     add("--max-epochs", type=int, help=f"epochs per trial at most ({_default('max_epochs')})")
+    add("--batch-size", type=int, help=f"images per task per step ({_default('batch_size')})")
     add("--max-concurrent", type=int, help="trials at once at most (default: resources decide)")
     add(
         "--scheduler",
@@ -125,8 +151,31 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{' or '.join(SCHEDULERS)} ({_default('scheduler')})",
     )
     add(
-        "--seed", type=int, default=DEFAULTS["seed"], help="random seed of TPE, data order and init"
+        "--seed",
+        type=int,
+        default=DEFAULTS["seed"],
+        help=f"random seed of TPE, data order and init ({_default('seed')})",
     )
+    add(
+        "--stem",
+        default=DEFAULTS["stem"],
+        help=f"backbone stem: {' or '.join(STEMS)} (the original project's stride-1 CIFAR stem: "
+        f"slower, more accurate at 32x32; {_default('stem')})",
+    )
+    add(
+        "--max-failures",
+        type=int,
+        default=DEFAULTS["max_failures"],
+        help=f"retries of a crashing trial ({_default('max_failures')})",
+    )
+    add(
+        "--compile",
+        default=DEFAULTS["compile"],
+        help=f"torch.compile the backbone: {', '.join(COMPILE_MODES)} ({_default('compile')})",
+    )
+
+
+def _data_flags(add: Callable[..., Any]) -> None:
     add("--data", help=f"{' or '.join(DATA_SOURCES)} ({_default('data')}; --quick {QUICK['data']})")
     add(
         "--data-root",
@@ -145,7 +194,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"validation images per task, class-balanced ({_default('limit_val')})",
     )
-    add("--batch-size", type=int, help=f"images per task per step ({_default('batch_size')})")
+    add(
+        "--limit-test",
+        type=int,
+        help=f"test images per task, class-balanced ({_default('limit_test')})",
+    )
+    add(
+        "--val-size",
+        type=int,
+        help=f"validation images carved from each task's training set (default "
+        f"{VAL_FRACTION * 100:.0f}%% of it, at most {VAL_CAP})",
+    )
+
+
+def _confirmation_flags(add: Callable[..., Any]) -> None:
+    add(
+        "--confirm-top",
+        type=int,
+        help=f"configurations per space retrained on train+validation and scored on test "
+        f"({_default('confirm_top')}; the baseline is always retrained too)",
+    )
+    add(
+        "--confirm-seeds",
+        type=int,
+        help=f"seeds per retrained configuration, 0: no confirmation ({_default('confirm_seeds')})",
+    )
+
+
+def _resources_flags(add: Callable[..., Any]) -> None:
     add(
         "--cpus-per-trial",
         type=float,
@@ -158,17 +234,6 @@ def build_parser() -> argparse.ArgumentParser:
         "a GPU, else 0)",
     )
     add(
-        "--max-failures",
-        type=int,
-        default=DEFAULTS["max_failures"],
-        help=f"retries of a crashing trial ({_default('max_failures')})",
-    )
-    add(
-        "--compile",
-        default=DEFAULTS["compile"],
-        help=f"torch.compile the backbone: {', '.join(COMPILE_MODES)} ({_default('compile')})",
-    )
-    add(
         "--address",
         default=os.environ.get("RAY_ADDRESS"),
         help="join this Ray cluster (default $RAY_ADDRESS; none: start a local instance)",
@@ -176,7 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("--num-cpus", type=float, help=argparse.SUPPRESS)  # logical resources of a local Ray
     add("--num-gpus", type=float, help=argparse.SUPPRESS)
     add("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")
-    return p
+
+
+FLAG_GROUPS = {
+    "the study": _study_flags,
+    "the search (each trial)": _search_flags,
+    "data": _data_flags,
+    "confirmation (test figures)": _confirmation_flags,
+    "resources and Ray": _resources_flags,
+}
 
 
 def _positive(name: str, value: float | None) -> None:
@@ -200,6 +273,12 @@ def _check_choices(args: argparse.Namespace) -> None:
         raise UserError(f"unknown scheduler {args.scheduler!r}; expected one of {SCHEDULERS}")
     if args.compile not in COMPILE_MODES:
         raise UserError(f"unknown --compile {args.compile!r}; expected one of {COMPILE_MODES}")
+    if args.stem not in STEMS:
+        raise UserError(f"unknown --stem {args.stem!r}; expected one of {STEMS}")
+    if args.confirm_seeds is not None and args.confirm_seeds < 0:
+        raise UserError(
+            f"--confirm-seeds must be >= 0 (0: no confirmation), got {args.confirm_seeds}"
+        )
     for name in (*POSITIVE, "max_concurrent"):
         _positive(name.replace("_", "-"), getattr(args, name))
     if args.max_failures < 0:
@@ -247,7 +326,8 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
     _check_choices(args)
     quick = QUICK if args.quick else {}
     preset = {k: v for k, v in quick.items() if getattr(args, k) is None}
-    given = {k: getattr(args, k) for k in (*POSITIVE, "data") if getattr(args, k) is not None}
+    keys = (*POSITIVE, "data", "confirm_seeds")
+    given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     values = {**DEFAULTS, **preset, **given}
     if values["data"] not in DATA_SOURCES:
         raise UserError(f"--data must be 'real' or 'synthetic', got {values['data']!r}")
@@ -266,6 +346,7 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             "gpus_per_trial": _gpu_share(args),
             "max_failures": args.max_failures,
             "compile": args.compile,
+            "stem": args.stem,
             "quick": args.quick,
         }
     )
@@ -282,7 +363,23 @@ def check_resumable(folder: Path) -> StudySettings:
     if info.st_mode & stat.S_IWOTH:
         raise UserError(f"--resume {folder}: writable by others; a study is as trusted as code")
     settings = StudySettings.from_study_dir(folder)
+    _check_split_recorded(folder)
     return dataclasses.replace(settings, storage=str(folder.parent), name=folder.name)
+
+
+def _check_split_recorded(folder: Path) -> None:
+    """Studies written before the three-way split scored their search on the test split; a
+    resume would mix two protocols in one study, so it is refused (analysis still reads it)."""
+    try:
+        tasks = json.loads((folder / TASKS_FILE).read_text())
+        recorded = all(SPLIT_SEED_KEY in t for t in tasks.values())
+    except (OSError, ValueError, AttributeError, TypeError):
+        recorded = False
+    if not recorded:
+        raise UserError(
+            f"--resume {folder}: written by an earlier version whose validation split was the "
+            f"test split ({TASKS_FILE} records no split); analyse it, but start a new study"
+        )
 
 
 def space_tasks(settings: StudySettings, space_name: str) -> tuple[str, ...]:
@@ -310,4 +407,5 @@ def trial_constants(settings: StudySettings, space_name: str) -> dict[str, Any]:
         "cpus": settings.cpus_per_trial,
         "gpus": settings.gpus_per_trial,
         "compile": settings.compile,
+        "stem": settings.stem,
     }

@@ -33,6 +33,8 @@ from names import (
     RUN_KEY,
     SETTINGS_FILE,
     SINGLE_PREFIX,
+    SPLIT_SEED,
+    SPLIT_SEED_KEY,
     TASKS_FILE,
     TEST,
     TEST_SCORE,
@@ -155,6 +157,8 @@ def write_settings(
             "classes": [f"{t}-c{i}" for i in range(k)],
             "train_size": 500,
             "val_size": k * VAL_PER_CLASS[t],
+            "test_size": k * VAL_PER_CLASS[t],
+            SPLIT_SEED_KEY: SPLIT_SEED,
             "synthetic": data == "synthetic",
         }
         for t, k in CLASSES.items()

@@ -7,10 +7,14 @@ file formats are in `fixtures.py`; hand-made study directories in `fake_study.py
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from names import RESULT_FILE, TRIAL_PREFIX
@@ -93,3 +97,26 @@ def result_rows(trial_dir: Path) -> list[dict]:
 def experiment_rows(experiment: Path) -> dict[str, list[dict]]:
     """Every trial folder of a space's experiment -> its reported epochs."""
     return {p.name: result_rows(p) for p in sorted(experiment.glob(f"{TRIAL_PREFIX}*"))}
+
+
+def wait_for(ready: Callable[[], bool], proc: subprocess.Popen, timeout: float = 400) -> None:
+    """Poll `ready()` while `proc` runs; fail if it ends (or time runs out) first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if ready():
+            return
+        time.sleep(0.2)
+    raise AssertionError("the study ended (or timed out) before the moment to interrupt it")
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """kill -9 of a driver and every process it started (Ray's too) at once, as a power cut or
+    the OOM killer would; returns when they are gone. Only these PIDs are touched."""
+    import psutil
+
+    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    for p in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.send_signal(signal.SIGKILL)
+    proc.wait()
+    psutil.wait_procs(tree, timeout=30)

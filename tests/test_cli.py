@@ -35,6 +35,12 @@ BAD = [
     (["--name", "../escape"], "must be a plain folder name"),
     (["--storage", "s3://bucket/x"], "only local or mounted"),
     (["--compile", "fast"], "unknown --compile 'fast'"),
+    (["--stem", "tiny"], "unknown --stem 'tiny'"),
+    (["--confirm-seeds", "-1"], "--confirm-seeds must be >= 0"),
+    (["--confirm-top", "0"], "--confirm-top must be a positive number"),
+    (["--val-size", "0"], "--val-size must be a positive number"),
+    (["--limit-test", "0"], "--limit-test must be a positive number"),
+    (["--val-size", "99999"], "validation"),
 ]
 
 
@@ -73,6 +79,20 @@ def test_resume_refuses_a_study_writable_by_others(tmp_path, capsys):
     study.chmod(0o777)
     assert main(["--resume", str(study)]) == 2
     assert "writable by others" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_study_from_before_the_three_way_split(tmp_path, capsys):
+    """Its search was scored on the test split: resuming would mix two protocols in one study."""
+    study = tmp_path / "old"
+    study.mkdir()
+    (study / "study.json").write_text(json.dumps({"name": "old", "space": "multi"}))
+    old = {"classes": ["a", "b"], "train_size": 50, "val_size": 10, "synthetic": True}
+    (study / "tasks.json").write_text(json.dumps({"cifar10": old, "fashionrgb": old}))
+    listing = sorted(study.rglob("*"))
+    assert main(["--resume", str(study)]) == 2
+    err = capsys.readouterr().err
+    assert "earlier version" in err and err.count("\n") == 1
+    assert sorted(study.rglob("*")) == listing
 
 
 def test_list_spaces_and_real_subprocess_error(tmp_path):

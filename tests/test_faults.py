@@ -6,17 +6,13 @@ real retry and divergence paths run.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 
 import optuna
-import psutil
 import pytest
-from helpers import SMALL_STUDY, experiment_rows, run_cli, start_cli
+from helpers import SMALL_STUDY, experiment_rows, kill_tree, run_cli, start_cli, wait_for
 
 from trainables.checkpoint import checkpoint_epoch
 
@@ -108,16 +104,6 @@ def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
     }
 
 
-def _poll_until(experiment, proc, ready, timeout: float = 400) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
-        snapshot = experiment_rows(experiment)
-        if ready(snapshot):
-            return snapshot
-        time.sleep(0.2)
-    raise AssertionError("the study ended before the moment to interrupt it")
-
-
 def _one_done_one_midway(snapshot: dict) -> bool:
     lengths = [len(rows) for rows in snapshot.values()]
     return 3 in lengths and any(0 < n < 3 for n in lengths)
@@ -131,13 +117,8 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
     with open(tmp_path / "killed.log", "w") as log:
         proc = start_cli(*args, "--name", "k", cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
         experiment = tmp_path / "k" / "multi"
-        _poll_until(experiment, proc, _one_done_one_midway)
-        tree = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))]
-        for pid in tree:  # driver and its Ray processes at once, as a power cut or OOM kill
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait()
-    psutil.wait_procs([p for p in map(_process, tree) if p], timeout=30)
+        wait_for(lambda: _one_done_one_midway(experiment_rows(experiment)), proc)
+        kill_tree(proc)
     before = experiment_rows(experiment)  # results recorded up to the kill
     newest = {
         t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
@@ -160,13 +141,6 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
             assert not trained and after[name][-1].get("restored"), after[name]
         epochs = sorted({r["epoch"] for r in after[name]})
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
-
-
-def _process(pid: int):
-    try:
-        return psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return None
 
 
 def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from ray import tune
 
-from names import TRIAL_CONFIG_FILE
+from names import CHECKPOINT_GLOB, TRIAL_CONFIG_FILE
 from trainables.checkpoint import (
     CorruptCheckpoint,
     checkpoint_epoch,
@@ -43,7 +43,7 @@ def restore_newest(
     wins, and any skipped are reported. Returns it and its payload (which holds the metrics
     reported with it). Raises CorruptCheckpoint if none loads.
     """
-    siblings = [p for p in folder.parent.glob("checkpoint_*") if p.is_dir() and p != folder]
+    siblings = [p for p in folder.parent.glob(CHECKPOINT_GLOB) if p.is_dir() and p != folder]
     candidates = sorted(
         [folder, *siblings], key=lambda p: (checkpoint_epoch(p), p.name), reverse=True
     )
