@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 
 import numpy as np
 import pytest
 import torch
-from fixtures import write_cifar10, write_fashion_json, write_imagefolder
+from fixtures import break_fashionrgb, write_cifar10, write_fashion_json, write_imagefolder
 
 from names import task_name
 from trainables import data
@@ -96,27 +95,6 @@ def test_imagefolder_task_brings_own_classes(tmp_path):
     assert task.classes == ("crow", "owl") and len(task.train_y) == 4
 
 
-def _break(kind: str, root):
-    base = root / "FashionRGB"
-    if kind == "no val split":
-        (base / "val.json").unlink()
-    elif kind == "not a list of pairs":
-        (base / "train.json").write_text(json.dumps({"Blouse": "a.png"}))
-    elif kind == "listed file missing":
-        next((base / "train").glob("*.png")).unlink()
-    elif kind == "unknown class":
-        rows = json.loads((base / "val.json").read_text())
-        rows[0][0] = "Sweater"
-        (base / "val.json").write_text(json.dumps(rows))
-    elif kind == "empty class":
-        rows = [r for r in json.loads((base / "train.json").read_text()) if r[0] != "Tank"]
-        (base / "train.json").write_text(json.dumps(rows))
-    elif kind == "unreadable image":
-        next((base / "val").glob("*.png")).write_bytes(b"not an image at all")
-    elif kind == "invalid json":
-        (base / "train.json").write_text("[[")
-
-
 @pytest.mark.parametrize(
     "kind,message",
     [
@@ -131,7 +109,7 @@ def _break(kind: str, root):
 )
 def test_fashionrgb_bad_layouts_name_the_problem(tmp_path, kind, message):
     write_fashion_json(tmp_path)
-    _break(kind, tmp_path)
+    break_fashionrgb(kind, tmp_path)
     cache = tmp_path / "cache"
     with pytest.raises(UserError, match=message) as err:
         load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
