@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, save_checkpoint
-from trainables.config import TrialConfig
+from trainables.config import LR_SCHEDULES, TrialConfig
 from trainables.data import prepare_tasks
 from trainables.engine import BatchStream, evaluate, lr_factor, run_epoch, setup
+from trainables.model import build_model
 
 CPU = torch.device("cpu")
 
@@ -30,6 +31,11 @@ def test_lr_schedules_are_bounded_and_end_low(schedule):
     assert all(0 <= v <= 1 for v in values)
     assert max(values) == pytest.approx(1.0, abs=0.02)
     assert values[-1] <= 0.01 + 1e-12
+
+
+def test_constant_schedule_keeps_the_peak_lr():
+    assert "constant" in LR_SCHEDULES
+    assert all(lr_factor("constant", p) == 1.0 for p in (-1, 0, 0.3, 0.5, 0.75, 1, 2))
 
 
 def test_step_schedule_is_the_baselines():
@@ -85,6 +91,17 @@ def test_run_epoch_reports_per_task_metrics(tiny):
     assert metrics["score"] == pytest.approx(
         (metrics["acc/cifar10"] + metrics["acc/fashionrgb"]) / 2
     )
+
+
+@pytest.mark.parametrize("stem,side", [("imagenet", 1), ("cifar", 2)])
+def test_stem_sets_the_feature_map_size(stem, side):
+    model = build_model({"a": 3}, stem=stem).eval()
+    assert model.backbone.conv_stem.stride == ((2, 2) if stem == "imagenet" else (1, 1))
+    with torch.inference_mode():
+        features = model.backbone.forward_features(torch.zeros(2, 3, 32, 32))
+        assert features.shape == (2, 1280, side, side)
+        assert model(torch.zeros(2, 3, 32, 32), "a").shape == (2, 3)
+    assert TrialConfig.from_dict({"stem": stem}).stem == stem
 
 
 def test_resume_from_checkpoint_is_exact(tiny, tmp_path):

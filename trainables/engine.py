@@ -33,8 +33,10 @@ EVAL_BATCH = 512  # images per evaluation batch
 def lr_factor(schedule: str, progress: float) -> float:
     """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
     p = min(max(float(progress), 0.0), 1.0)
-    if schedule == "step":  # the baseline's: x0.1 at 50%, x0.01 at 75%
+    if schedule == "step":  # the single-task baseline's: x0.1 at 50%, x0.01 at 75%
         return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
+    if schedule == "constant":  # the multi-task baseline's
+        return 1.0
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * p))
     if schedule == "onecycle":  # linear warm-up over the first 25% from 1/25, then cosine to 0
@@ -135,7 +137,8 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
     """Fresh trial state; `tasks` (already on `device`) in the order of `config.tasks`."""
     torch.manual_seed(config.seed)
     names = list(tasks)
-    model = build_model({n: t.num_classes for n, t in tasks.items()}, device, config.channels_last)
+    classes = {n: t.num_classes for n, t in tasks.items()}
+    model = build_model(classes, device, config.channels_last, config.stem)
     if config.compile != "off":  # in place: parameters and state_dict keys stay the model's own
         model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
