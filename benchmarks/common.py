@@ -23,9 +23,10 @@ from trainables.data import TaskData, prepare_tasks
 
 
 def synthetic_task(limit_train: int, limit_val: int, name: str = "cifar10") -> TaskData:
-    """One synthetic stand-in task (no files read or written), subset to the given sizes."""
-    tasks = prepare_tasks([name], "synthetic", ".", limit_train=limit_train, limit_val=limit_val)
-    return tasks[name]
+    """A search trial's view of one synthetic stand-in task (no files read or written):
+    `limit_val` validation images carved from its training split, at most `limit_train` left."""
+    tasks = prepare_tasks([name], "synthetic", ".", limit_train=limit_train, val_size=limit_val)
+    return tasks[name].search()
 
 
 class BaselineDataset(torch.utils.data.Dataset):

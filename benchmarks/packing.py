@@ -58,7 +58,7 @@ class PackedTrial:
             limit_train=self.config.limit_train,
             limit_val=64,
         )
-        self.tasks = {name: task.to(self.device) for name, task in data.items()}
+        self.tasks = {name: task.search().to(self.device) for name, task in data.items()}
         self.state = setup(self.config, self.tasks, self.device)
 
     def _epoch(self) -> int:

@@ -60,7 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__.split("\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--images", type=int, default=5000, help="images per epoch (<= 5000)")
+    p.add_argument(
+        "--images",
+        type=int,
+        default=5000,
+        help="images per epoch (<= 4900: the stand-in's 5000 "
+        "training images less 100 carved for validation)",
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--rounds", type=int, default=5, help="interleaved repeats; medians reported")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the main process")

@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     bare_model = build_model({TASK: task.num_classes}, device, channels_last=True)
     bare_opt = make_optimizer(bare_model, device)
     train_batches = premade_batches(task.train_x, task.train_y, stats, bs)
-    val_batches = premade_batches(task.val_x, task.val_y, stats, EVAL_BATCH)
+    val_batches = premade_batches(task.eval_x, task.eval_y, stats, EVAL_BATCH)
 
     baseline_model = build_model({TASK: task.num_classes}, device, channels_last=False)
     baseline_opt = make_optimizer(baseline_model, device)
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
             f"throughput round {r + 1}/{args.rounds}: train "
             + ", ".join(f"{k} {images[k] / v[-1]:,.0f}" for k, v in t_train.items())
             + " img/s; eval "
-            + ", ".join(f"{k} {len(task.val_y) / v[-1]:,.0f}" for k, v in t_eval.items())
+            + ", ".join(f"{k} {len(task.eval_y) / v[-1]:,.0f}" for k, v in t_eval.items())
             + " img/s"
         )
 
@@ -223,13 +223,13 @@ def main(argv: list[str] | None = None) -> None:
             and rate["engine"] / rate["baseline"] >= TARGET_BASELINE,
         }
     )
-    erate = {k: len(task.val_y) / median(v) for k, v in t_eval.items()}
-    ebest = {k: len(task.val_y) / min(v) for k, v in t_eval.items()}
+    erate = {k: len(task.eval_y) / median(v) for k, v in t_eval.items()}
+    ebest = {k: len(task.eval_y) / min(v) for k, v in t_eval.items()}
     emit(
         {
             **common,
             "phase": "eval",
-            "images": len(task.val_y),
+            "images": len(task.eval_y),
             "eval_batch": EVAL_BATCH,
             "img_per_s": erate,
             "spread": {k: spread(v) for k, v in t_eval.items()},

@@ -1,4 +1,8 @@
-"""Tiny datasets written in the real on-disk formats (no downloads)."""
+"""Tiny datasets written in the real on-disk formats (no downloads), and ways to break them.
+
+Every image of a fixture has its own content (random pixels seeded by its split, class and
+number), so a test can tell splits apart by the images' bytes alone.
+"""
 
 from __future__ import annotations
 
@@ -36,9 +40,13 @@ MODES = ["RGB", "RGBA", "L", "P"]  # image modes the loader must convert
 SIZES = [(32, 32), (48, 40), (17, 23), (64, 64)]
 
 
-def _write_image(path: Path, i: int) -> None:
+SPLITS = ("train", "val", "test")
+
+
+def _write_image(path: Path, i: int, split: str) -> None:
+    """Image number `i` of a split: its mode and size vary with `i`; pixels seeded by both."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(i)
+    rng = np.random.default_rng([SPLITS.index(split), i])
     w, h = SIZES[i % len(SIZES)]
     img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
     mode = MODES[i % len(MODES)]
@@ -58,7 +66,7 @@ def write_fashion_json(
         for c, cls in enumerate(FASHIONRGB_CLASSES):
             for k in range(per_class):
                 name = f"{cls.lower()}_{k}.{'jpg' if k % 2 else 'png'}"
-                _write_image(base / split / name, 10 * c + k)
+                _write_image(base / split / name, 100 * c + k, split)
                 if objects:
                     entries.append({"label": cls, "image": name})
                 else:
@@ -67,9 +75,36 @@ def write_fashion_json(
     return base
 
 
-def write_imagefolder(root: Path, classes=FASHIONRGB_CLASSES, per_class: int = 3) -> Path:
-    for split in ("train", "val"):
+def write_imagefolder(
+    root: Path, classes=FASHIONRGB_CLASSES, per_class: int = 3, splits=("train", "val")
+) -> Path:
+    """`<root>/<split>/<class>/<k>.png` for each of `splits` (train, val, test)."""
+    for split in splits:
         for c, cls in enumerate(classes):
             for k in range(per_class):
-                _write_image(root / split / cls / f"{k}.png", 10 * c + k)
+                _write_image(root / split / cls / f"{k}.png", 100 * c + k, split)
     return root
+
+
+def break_fashionrgb(kind: str, root: Path) -> None:
+    """Damage the FashionRGB JSON layout under `root` (from `write_fashion_json`) one way."""
+    base = root / "FashionRGB"
+    if kind == "no val split":
+        (base / "val.json").unlink()
+    elif kind == "not a list of pairs":
+        (base / "train.json").write_text(json.dumps({"Blouse": "a.png"}))
+    elif kind == "listed file missing":
+        next((base / "train").glob("*.png")).unlink()
+    elif kind == "unknown class":
+        rows = json.loads((base / "val.json").read_text())
+        rows[0][0] = "Sweater"
+        (base / "val.json").write_text(json.dumps(rows))
+    elif kind == "empty class":
+        rows = [r for r in json.loads((base / "train.json").read_text()) if r[0] != "Tank"]
+        (base / "train.json").write_text(json.dumps(rows))
+    elif kind == "unreadable image":
+        next((base / "val").glob("*.png")).write_bytes(b"not an image at all")
+    elif kind == "invalid json":
+        (base / "train.json").write_text("[[")
+    else:
+        raise ValueError(f"unknown way to break FashionRGB: {kind!r}")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from trainables.config import TrialConfig
+from trainables.config import STEMS, TrialConfig
 from trainables.errors import UserError
 from trainables.sampling import scheme_params
 
@@ -19,6 +19,10 @@ def test_round_trip_through_json():
             "scheme": "joint",
             "loss_weights": {"cifar10": 2.0, "fashionrgb": 0.5},
             "lr": 3e-3,
+            "lr_schedule": "constant",
+            "stem": "cifar",
+            "val_size": 500,
+            "limit_test": 100,
         }
     )
     assert TrialConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
@@ -48,11 +52,20 @@ def test_unknown_keys_are_named():
         ({"scheme_params": {}}, "unknown trial config key"),
         ({"max_epochs": 0}, "max_epochs"),
         ({"compile": "jit"}, "compile must be one of"),
+        ({"stem": "resnet"}, r"stem must be one of \('imagenet', 'cifar'\), got 'resnet'"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
+        ({"val_size": 0}, "val_size must be >= 1 or None"),
+        ({"limit_test": 0}, "limit_test must be >= 1 or None"),
     ],
 )
 def test_bad_values_are_rejected(values, message):
     with pytest.raises(UserError, match=message):
         TrialConfig.from_dict(values)
+
+
+def test_defaults_keep_the_imagenet_stem():
+    assert TrialConfig().stem == STEMS[0] == "imagenet"
+    assert TrialConfig.from_dict(TrialConfig().to_dict()).stem == "imagenet"
 
 
 def test_scheme_parameters_are_flat_keys_with_the_schemes_defaults():

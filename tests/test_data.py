@@ -1,15 +1,15 @@
-"""Datasets: real on-disk formats, synthetic stand-ins, cache, subsets, batch augmentation."""
+"""Datasets: real on-disk formats, synthetic stand-ins, cache, batch augmentation; the three
+splits (train, validation carved from it, test held out): disjoint, balanced, stable."""
 
 from __future__ import annotations
 
-import json
 import pickle
 import time
 
 import numpy as np
 import pytest
 import torch
-from fixtures import write_cifar10, write_fashion_json, write_imagefolder
+from fixtures import break_fashionrgb, write_cifar10, write_fashion_json, write_imagefolder
 
 from names import task_name
 from trainables import data
@@ -32,7 +32,7 @@ def test_cifar10_reads_real_pickle_batches(tmp_path):
     write_cifar10(tmp_path)
     task = load_task("cifar10", "real", tmp_path, cache_dir=tmp_path / "cache")
     assert task.train_x.shape == (100, 3, 32, 32) and task.train_x.dtype == torch.uint8
-    assert task.val_x.shape == (30, 3, 32, 32)
+    assert task.heldout_x.shape == (30, 3, 32, 32)  # test_batch
     assert task.classes == CIFAR10_CLASSES
     assert not task.synthetic
     with open(tmp_path / "cifar-10-batches-py" / "data_batch_1", "rb") as f:
@@ -66,7 +66,7 @@ def test_fashionrgb_json_layouts(tmp_path, objects, file_first):
     write_fashion_json(tmp_path, objects=objects, file_first=file_first)
     task = load_task("fashionrgb", "real", tmp_path, cache_dir=tmp_path / "cache")
     assert task.classes == FASHIONRGB_CLASSES
-    assert task.train_x.shape == (15, 3, 32, 32) and task.val_x.shape == (15, 3, 32, 32)
+    assert task.train_x.shape == (15, 3, 32, 32) and task.heldout_x.shape == (15, 3, 32, 32)
     assert sorted(task.train_y.tolist()) == sorted([c for c in range(5) for _ in range(3)])
 
 
@@ -82,7 +82,7 @@ def test_fashionrgb_imagefolder_layout_and_cache(tmp_path, monkeypatch):
     monkeypatch.setattr("trainables.data.decode_image", no_decoding)
     second = load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
     assert torch.equal(first.train_x, second.train_x)
-    assert torch.equal(first.val_y, second.val_y)
+    assert torch.equal(first.heldout_y, second.heldout_y)
     (tmp_path / "FashionRGB" / "val" / "Tank" / "9.png").write_bytes(b"")  # data changed
     with pytest.raises(AssertionError, match="decoded"):
         load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
@@ -94,27 +94,6 @@ def test_imagefolder_task_brings_own_classes(tmp_path):
     task = load_task(spec, "real", tmp_path, cache_dir=tmp_path / "cache")
     assert task.name == task_name(spec) == "my_birds"
     assert task.classes == ("crow", "owl") and len(task.train_y) == 4
-
-
-def _break(kind: str, root):
-    base = root / "FashionRGB"
-    if kind == "no val split":
-        (base / "val.json").unlink()
-    elif kind == "not a list of pairs":
-        (base / "train.json").write_text(json.dumps({"Blouse": "a.png"}))
-    elif kind == "listed file missing":
-        next((base / "train").glob("*.png")).unlink()
-    elif kind == "unknown class":
-        rows = json.loads((base / "val.json").read_text())
-        rows[0][0] = "Sweater"
-        (base / "val.json").write_text(json.dumps(rows))
-    elif kind == "empty class":
-        rows = [r for r in json.loads((base / "train.json").read_text()) if r[0] != "Tank"]
-        (base / "train.json").write_text(json.dumps(rows))
-    elif kind == "unreadable image":
-        next((base / "val").glob("*.png")).write_bytes(b"not an image at all")
-    elif kind == "invalid json":
-        (base / "train.json").write_text("[[")
 
 
 @pytest.mark.parametrize(
@@ -131,7 +110,7 @@ def _break(kind: str, root):
 )
 def test_fashionrgb_bad_layouts_name_the_problem(tmp_path, kind, message):
     write_fashion_json(tmp_path)
-    _break(kind, tmp_path)
+    break_fashionrgb(kind, tmp_path)
     cache = tmp_path / "cache"
     with pytest.raises(UserError, match=message) as err:
         load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
@@ -190,9 +169,9 @@ def test_balanced_subset_is_deterministic_and_balanced():
     assert torch.equal(idx, balanced_subset(labels, 30, 3))
     assert torch.bincount(labels[idx]).tolist() == [13, 12, 5]  # the small class is exhausted
     assert len(balanced_subset(labels, None, 3)) == 85
-    tasks = prepare_tasks(["cifar10", "fashionrgb"], "synthetic", ".", limit_train=50, limit_val=20)
-    assert torch.bincount(tasks["cifar10"].train_y).tolist() == [5] * 10
-    assert len(tasks["fashionrgb"].val_y) == 20
+    kept = balanced_subset(labels, None, 3, keep=1)  # all but one of each class
+    assert torch.bincount(labels[kept]).tolist() == [49, 29, 4]
+    assert torch.bincount(labels[balanced_subset(labels, 14, 3, keep=4)]).tolist() == [7, 6, 1]
 
 
 def test_augment_is_a_crop_of_the_padded_image_or_its_mirror():
@@ -258,12 +237,14 @@ def test_a_new_dataset_is_one_registered_loader_and_is_cached(digits):
     cache = root / "cache"
     first = prepare_tasks(["digits"], "real", root, limit_train=20, cache_dir=cache)["digits"]
     assert first.classes == ("even", "odd") and len(first.train_y) == 20
+    assert len(first.val_y) == 4 and len(first.test_y) == 10  # 10% of train; its test split
     assert len(list(cache.glob("digits-*.pt"))) == 1
     second = load_task("digits", "real", root, cache_dir=cache)
     assert len(calls) == 1  # from the cache
-    assert torch.equal(second.val_x, torch.from_numpy(np.load(root / "digits" / "val.npy")))
+    heldout = torch.from_numpy(np.load(root / "digits" / "val.npy"))
+    assert torch.equal(second.heldout_x, heldout)
     np.save(root / "digits" / "val.npy", np.load(root / "digits" / "val.npy")[:8])  # a change
-    assert len(load_task("digits", "real", root, cache_dir=cache).val_y) == 8
+    assert len(load_task("digits", "real", root, cache_dir=cache).heldout_y) == 8
     assert len(calls) == 2
 
 

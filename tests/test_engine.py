@@ -1,22 +1,40 @@
-"""Engine: LR schedules, batch streams, training that learns, exact resume, checkpoints."""
+"""Engine: LR schedules, batch streams, training that learns, evaluation on validation or test,
+exact resume, checkpoints, and the trained model loaded back from a checkpoint alone."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, save_checkpoint
-from trainables.config import TrialConfig
+from names import EVAL_SPLIT, RUN_KEY, SCORE, TEST, TEST_SCORE, VALIDATION, eval_metric
+from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, load_model, save_checkpoint
+from trainables.config import LR_SCHEDULES, TrialConfig
 from trainables.data import prepare_tasks
-from trainables.engine import BatchStream, evaluate, lr_factor, run_epoch, setup
+from trainables.engine import EVAL_BATCH, BatchStream, evaluate, lr_factor, run_epoch, setup
+from trainables.model import build_model
 
 CPU = torch.device("cpu")
+TASKS = ["cifar10", "fashionrgb"]
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return prepare_tasks(["cifar10", "fashionrgb"], "synthetic", ".", limit_train=48, limit_val=20)
+def splits():
+    return prepare_tasks(TASKS, "synthetic", ".", limit_train=48, limit_val=20, limit_test=30)
+
+
+@pytest.fixture(scope="module")
+def tiny(splits):
+    """What a search trial sees: train, scored on validation."""
+    return {name: task.search() for name, task in splits.items()}
+
+
+@pytest.fixture(scope="module")
+def confirm(splits):
+    """What a confirmation run sees: train + validation, scored on test."""
+    return {name: task.confirm() for name, task in splits.items()}
 
 
 def config(**kw) -> TrialConfig:
@@ -30,6 +48,11 @@ def test_lr_schedules_are_bounded_and_end_low(schedule):
     assert all(0 <= v <= 1 for v in values)
     assert max(values) == pytest.approx(1.0, abs=0.02)
     assert values[-1] <= 0.01 + 1e-12
+
+
+def test_constant_schedule_keeps_the_peak_lr():
+    assert "constant" in LR_SCHEDULES
+    assert all(lr_factor("constant", p) == 1.0 for p in (-1, 0, 0.3, 0.5, 0.75, 1, 2))
 
 
 def test_step_schedule_is_the_baselines():
@@ -76,6 +99,7 @@ def test_run_epoch_reports_per_task_metrics(tiny):
     state = setup(config(), tiny, CPU)
     metrics = run_epoch(state, tiny)
     assert metrics["epoch"] == 1 and not metrics["diverged"]
+    assert metrics[EVAL_SPLIT] == VALIDATION
     for task, k in (("cifar10", 10), ("fashionrgb", 5)):
         confusion = np.array(metrics[f"confusion/{task}"])
         assert confusion.shape == (k, k) and confusion.sum() == 20
@@ -85,6 +109,69 @@ def test_run_epoch_reports_per_task_metrics(tiny):
     assert metrics["score"] == pytest.approx(
         (metrics["acc/cifar10"] + metrics["acc/fashionrgb"]) / 2
     )
+
+
+def test_run_epoch_names_the_split_it_evaluated(tiny, confirm):
+    """Validation rows carry `acc/`, `score`; test rows `test_acc/`, `test_score`; never both.
+    Without evaluation only the training keys (and `eval_split` None)."""
+    train_keys = {"epoch", "lr", "diverged", EVAL_SPLIT}
+    train_keys |= {
+        f"{m}/{t}" for m in ("train_loss", "train_acc", "steps", "step_share") for t in TASKS
+    }
+    keys = {
+        split: {eval_metric(m, t, split) for m in ("acc", "loss", "confusion") for t in TASKS}
+        for split in (VALIDATION, TEST)
+    }
+    state = setup(config(), tiny, CPU)
+    row = run_epoch(state, tiny)
+    assert set(row) == train_keys | keys[VALIDATION] | {SCORE}
+    assert not any(k.startswith("test_") for k in row)
+    state = setup(config(), confirm, CPU)
+    row = run_epoch(state, confirm, evaluate=False)
+    assert set(row) == train_keys and row[EVAL_SPLIT] is None
+    row = run_epoch(state, confirm)
+    assert set(row) == train_keys | keys[TEST] | {TEST_SCORE} and row[EVAL_SPLIT] == TEST
+    assert not any(k.startswith("acc/") for k in row) and SCORE not in row
+    assert np.array(row["test_confusion/cifar10"]).sum() == 30
+    assert row[TEST_SCORE] == pytest.approx(
+        (row["test_acc/cifar10"] + row["test_acc/fashionrgb"]) / 2
+    )
+    assert len(confirm["cifar10"].train_y) == 68  # train 48 + validation 20
+
+
+@pytest.mark.parametrize("stem,side", [("imagenet", 1), ("cifar", 2)])
+def test_stem_sets_the_feature_map_size(stem, side):
+    model = build_model({"a": 3}, stem=stem).eval()
+    assert model.backbone.conv_stem.stride == ((2, 2) if stem == "imagenet" else (1, 1))
+    with torch.inference_mode():
+        features = model.backbone.forward_features(torch.zeros(2, 3, 32, 32))
+        assert features.shape == (2, 1280, side, side)
+        assert model(torch.zeros(2, 3, 32, 32), "a").shape == (2, 3)
+    assert TrialConfig.from_dict({"stem": stem}).stem == stem
+
+
+def test_a_model_loaded_from_its_checkpoint_scores_exactly_as_evaluate(tiny, confirm, tmp_path):
+    """Config, weights and stats in the checkpoint are all a model needs: the same accuracy,
+    loss and logits on the same images, without the training data."""
+    state = setup(config(stem="cifar", lr_schedule="constant"), confirm, CPU)
+    run_epoch(state, confirm, evaluate=False)
+    save_checkpoint(tmp_path, state.state_dict())
+    expected = evaluate(state, confirm)
+    model = load_model(tmp_path)
+    assert not model.training and model.config == state.config
+    for name, task in confirm.items():
+        assert torch.equal(model.stats[name][0], state.stats[name][0])
+        with torch.inference_mode():
+            logits = torch.cat([model(x, name) for x in task.eval_x.split(EVAL_BATCH)])
+        acc = float((logits.argmax(1) == task.eval_y).sum()) / len(task.eval_y)
+        assert acc == expected[name]["acc"]
+        loss = float(torch.nn.functional.cross_entropy(logits, task.eval_y, reduction="sum"))
+        assert loss / len(task.eval_y) == pytest.approx(expected[name]["loss"], rel=1e-6)
+    payload = load_checkpoint(tmp_path)
+    del payload["stats"]
+    save_checkpoint(tmp_path / "old", payload)
+    with pytest.raises(CorruptCheckpoint, match="no normalization stats"):
+        load_model(tmp_path / "old")
 
 
 def test_resume_from_checkpoint_is_exact(tiny, tmp_path):
@@ -145,7 +232,8 @@ def test_every_scheme_trains_with_every_optimizer(tiny, scheme, optimizer):
 def test_synthetic_is_learnable_but_not_trivial():
     """Two short epochs: clearly above chance (10%), clearly below 100%."""
     torch.set_num_threads(2)
-    tasks = prepare_tasks(["cifar10"], "synthetic", ".", limit_train=1500, limit_val=500)
+    splits = prepare_tasks(["cifar10"], "synthetic", ".", limit_train=1500, limit_val=500)
+    tasks = {name: task.search() for name, task in splits.items()}
     cfg = TrialConfig.from_dict(
         dict(tasks=["cifar10"], max_epochs=2, batch_size=32, lr=5e-3, lr_schedule="cosine")
     )
@@ -201,3 +289,73 @@ def test_claim_resources_keeps_to_the_cpu_share():
         assert peak_memory(CPU)["peak_rss_bytes"] > 0
     finally:
         torch.set_num_threads(before)
+
+
+class FakeTune:
+    """The four calls `train_trial` makes of `ray.tune`, recording each report and copying its
+    checkpoint folder (a real run without Ray's start-up; the study's tests run real Ray)."""
+
+    def __init__(self, trial_dir):
+        self.trial_dir, self.rows, self.checkpoints = trial_dir, [], []
+        self.Checkpoint = self  # tune.Checkpoint.from_directory
+
+    def get_context(self):
+        return self
+
+    def get_trial_dir(self):
+        return str(self.trial_dir)
+
+    def get_trial_id(self):
+        return "fake"
+
+    def get_checkpoint(self):
+        return None
+
+    def from_directory(self, folder):
+        return shutil.copytree(folder, self.trial_dir / f"checkpoint_{len(self.rows):06d}")
+
+    def report(self, metrics, checkpoint):
+        self.rows.append(metrics)
+        self.checkpoints.append(checkpoint)
+
+
+def test_a_confirmation_run_is_scored_on_test_once_at_its_last_epoch(
+    confirm, tmp_path, monkeypatch
+):
+    from trainables import trainable
+
+    fake = FakeTune(tmp_path)
+    monkeypatch.setattr(trainable, "tune", fake)
+    cfg = config(max_epochs=3, lr_schedule="constant").to_dict()
+    run = {"label": "baseline", "space": "multi", "source_trial": None, "seed": 1, "config": cfg}
+    trainable.train_trial({RUN_KEY: run}, confirm)
+    assert [row[EVAL_SPLIT] for row in fake.rows] == [None, None, TEST]
+    assert [TEST_SCORE in row for row in fake.rows] == [False, False, True]
+    model = load_model(fake.checkpoints[-1])
+    for name, task in confirm.items():
+        with torch.inference_mode():
+            correct = (model(task.eval_x, name).argmax(1) == task.eval_y).sum()
+        assert float(correct) / len(task.eval_y) == fake.rows[-1][f"test_acc/{name}"]
+    assert trainable.trial_config({RUN_KEY: run}) == trainable.trial_config(cfg)
+
+
+def test_a_search_trial_is_scored_on_validation_every_epoch(tiny, tmp_path, monkeypatch):
+    from trainables import trainable
+
+    fake = FakeTune(tmp_path)
+    monkeypatch.setattr(trainable, "tune", fake)
+    trainable.train_trial(config(max_epochs=2).to_dict(), tiny)
+    assert [row[EVAL_SPLIT] for row in fake.rows] == [VALIDATION, VALIDATION]
+    assert all(SCORE in row and TEST_SCORE not in row for row in fake.rows)
+    assert (tmp_path / "trial_config.json").is_file()
+
+
+def test_a_diverged_confirmation_run_still_ends_with_a_test_score(confirm, tmp_path, monkeypatch):
+    from trainables import trainable
+
+    fake = FakeTune(tmp_path)
+    monkeypatch.setattr(trainable, "tune", fake)
+    cfg = config(max_epochs=3, optimizer="sgd", lr=1e6, scheme="joint").to_dict()
+    trainable.train_trial({RUN_KEY: {"label": "tuned-1", "config": cfg}}, confirm)
+    assert len(fake.rows) == 1 and fake.rows[0]["diverged"]
+    assert fake.rows[0][EVAL_SPLIT] == TEST and fake.rows[0][TEST_SCORE] == 0.0

@@ -147,7 +147,8 @@ def test_a_new_scheme_is_validated_by_the_trial_config(preferred):
 
 
 def test_a_new_scheme_is_trained_by_the_engine(preferred):
-    tasks = prepare_tasks(TASKS, "synthetic", ".", limit_train=32, limit_val=8)
+    splits = prepare_tasks(TASKS, "synthetic", ".", limit_train=32, limit_val=8)
+    tasks = {name: task.search() for name, task in splits.items()}
     cfg = TrialConfig.from_dict(
         {
             "tasks": TASKS,

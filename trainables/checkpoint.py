@@ -1,8 +1,10 @@
-"""Atomic checkpoint save and safe load.
+"""Atomic checkpoint save, safe load, and a trained model rebuilt from a checkpoint alone.
 
 A checkpoint is one folder holding `state.pt`, written to a temporary name and renamed into
 place, so a kill mid-write never leaves a half file that looks complete. Loading uses
 `torch.load(..., weights_only=True)`: tensors and plain containers only, never pickled code.
+A trial's payload holds its config, weights and normalization stats, which is all `load_model`
+needs to give back a model that classifies uint8 images.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from trainables.model import Classifier
 
 STATE_FILE = "state.pt"
 META_FILE = "meta.json"  # {"epoch": n}, written after state.pt: ranks checkpoints cheaply
@@ -65,3 +70,26 @@ def load_checkpoint(folder: str | Path, map_location: str | torch.device = "cpu"
         raise CorruptCheckpoint(
             f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}"
         ) from None
+
+
+def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Classifier:
+    """The trained model of a trial's checkpoint folder, in eval mode on `device`: call it as
+    `model(images, task)` with uint8 images (N x 3 x 32 x 32) for float32 logits. Its `config`
+    is the trial's TrialConfig, its `stats` the {task: (mean, std)} it normalizes with.
+    Raises CorruptCheckpoint for a missing or unreadable checkpoint, or one without stats."""
+    # imported here: trainables.data imports this module (atomic_save), and model imports data
+    from trainables.config import TrialConfig
+    from trainables.model import Classifier, build_model
+
+    payload = load_checkpoint(folder, map_location=device)
+    if "stats" not in payload:
+        raise CorruptCheckpoint(
+            f"checkpoint {Path(folder) / STATE_FILE} holds no normalization stats (written by "
+            "an older version); its model cannot be used without its training data"
+        )
+    config = TrialConfig.from_dict(payload["config"])
+    weights = payload["model"]
+    classes = {task: weights[f"heads.{task}.weight"].shape[0] for task in config.task_names}
+    net = build_model(classes, device, config.channels_last, config.stem)
+    net.load_state_dict(weights)
+    return Classifier(net, payload["stats"], config).eval()

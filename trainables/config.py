@@ -22,12 +22,15 @@ from trainables.errors import UserError
 from trainables.sampling import SCHEMES, Param, scheme_params
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-LR_SCHEDULES = ("step", "cosine", "onecycle")
+LR_SCHEDULES = ("step", "cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 DATA_SOURCES = ("real", "synthetic")
 # torch.compile of the backbone; "reduce-overhead" and "max-autotune" also replay CUDA graphs (on
 # CUDA). Default off: measured on CPU it compiles for ~2.5 min and then trains 13% slower.
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+# the backbone's stem: timm's ImageNet stride-2 convolution, or the original project's CIFAR
+# variant with stride 1 (a 32 x 32 image ends at 2 x 2 instead of 1 x 1 before pooling)
+STEMS = ("imagenet", "cifar")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,15 +40,19 @@ class TrialConfig:
     tasks: tuple[str, ...] = ("cifar10",)  # task specs: cifar10, fashionrgb, imagefolder:<path>
     data: str = "synthetic"  # "real" (files under data_root) or "synthetic" (built-in stand-ins)
     data_root: str = "./dataset"
-    limit_train: int | None = None  # images per task, class-balanced subset; None = all
+    # images per task: validation carved from the training split (None: names.VAL_FRACTION of
+    # it, at most names.VAL_CAP), then class-balanced subsets of each split (None: all)
+    val_size: int | None = None
+    limit_train: int | None = None
     limit_val: int | None = None
+    limit_test: int | None = None
     max_epochs: int = 10  # epochs; the LR schedule spans this many
     batch_size: int = 128  # images per task per step
     optimizer: str = "adam"
     lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.0  # L2 (adam, sgd) or decoupled (adamw)
     momentum: float = 0.9  # sgd only (Nesterov)
-    lr_schedule: str = "step"  # step: x0.1 at 50% and 75% of max_epochs; cosine; onecycle
+    lr_schedule: str = "step"  # step: x0.1 at 50% and 75% of max_epochs; cosine; onecycle; constant
     label_smoothing: float = 0.0
     scheme: str = "joint"  # task-sampling scheme; see trainables.sampling.SCHEMES
     # every registered scheme's parameters (trainables.sampling.Param) under their flat keys
@@ -53,6 +60,7 @@ class TrialConfig:
     # per-task one is {task name: value}, or None for the default on every task
     scheme_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
+    stem: str = "imagenet"  # STEMS: imagenet (stride-2 stem convolution) or cifar (stride 1)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     channels_last: bool = True
     compile: str = "off"  # torch.compile mode of the backbone (COMPILE_MODES); off = eager
@@ -113,12 +121,13 @@ class TrialConfig:
         _need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
         _need(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
         _need(self.compile in COMPILE_MODES, f"compile must be one of {COMPILE_MODES}")
+        _need(self.stem in STEMS, f"stem must be one of {STEMS}, got {self.stem!r}")
         _need(
             self.scheme in SCHEMES, f"scheme must be one of {sorted(SCHEMES)}, got {self.scheme!r}"
         )
         _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
         _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        for name in ("limit_train", "limit_val"):
+        for name in ("limit_train", "limit_val", "limit_test", "val_size"):
             value = getattr(self, name)
             _need(value is None or value >= 1, f"{name} must be >= 1 or None, got {value}")
         _need(math.isfinite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr}")

@@ -1,15 +1,23 @@
-"""Tasks as uint8 tensors: loaders behind a registry, an on-disk cache, subsets, batch augmentation.
+"""Tasks as uint8 tensors in three splits: loaders behind a registry, an on-disk cache, subsets,
+batch augmentation.
 
 A task is decoded once into `N x 3 x 32 x 32` uint8 tensors and cached on disk, so no trial ever
 decodes an image twice. Loaders are registered by task kind (`register`), each with the files and
-folders it reads, which key its cache (a loader that declares none is never cached):
+folders it reads, which key its cache (a loader that declares none is never cached). A loader
+returns the dataset's training split and its held-out **test** split:
 
-- `cifar10`     the standard python batches under `<data_root>/cifar-10-batches-py`
+- `cifar10`     the standard python batches under `<data_root>/cifar-10-batches-py` (test_batch)
 - `fashionrgb`  the original project's JSON layout or an ImageFolder tree (see `load_fashionrgb`)
-- `imagefolder` any `<path>/{train,val}/<class>/<image>` tree, as `imagefolder:<path>`
+- `imagefolder` any `<path>/{train,test}/<class>/<image>` tree (`val/` when it has no `test/`)
 
 `--data synthetic` replaces the known tasks with generated stand-ins (`make_synthetic`) with the
 real tasks' shapes and class counts: no files, no download, no cache.
+
+After the cache, `split_task` carves a **validation** split out of the training split
+(class-balanced, `names.SPLIT_SEED`, the same images in every space and trial) and subsets the
+three splits: `TaskSplits`. A search trial sees only `TaskSplits.search()` (train, scored on
+validation), a confirmation run `TaskSplits.confirm()` (train + validation, scored on test), so
+test images never reach a search decision.
 
 Augmentation (random crop with 4-pixel zero padding, horizontal flip) and normalization are pure
 functions over whole batches on the training device, in the style of airbench.
@@ -32,12 +40,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from names import task_name
+from names import SPLIT_SEED, TEST, VAL_CAP, VAL_FRACTION, VALIDATION, task_name
 from trainables.checkpoint import atomic_save
 from trainables.errors import UserError
 
 IMAGE_SIZE = 32  # pixels; every task is resized to 3 x 32 x 32 at load time
-CACHE_VERSION = 1  # bump when decoding changes, so stale caches are ignored
+CACHE_VERSION = 2  # bump when decoding changes, so stale caches are ignored (2: test/ folders)
 
 CIFAR10_CLASSES = (
     "airplane",
@@ -53,21 +61,23 @@ CIFAR10_CLASSES = (
 )
 FASHIONRGB_CLASSES = ("Blouse", "Dress", "Jeans", "Skirt", "Tank")
 KNOWN_CLASSES = {"cifar10": CIFAR10_CLASSES, "fashionrgb": FASHIONRGB_CLASSES}
-# synthetic stand-ins: (train, val) images per task, ratios like the real sets (50k:5k, 10k:5k)
+# synthetic stand-ins: (train, test) images per task, ratios like the real sets (50k:10k, 10k:5k)
 SYNTHETIC_SIZES = {"cifar10": (5000, 1000), "fashionrgb": (2500, 1000)}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskData:
-    """One task's decoded images and labels (uint8 images, int64 labels)."""
+    """What a trial sees of one task: images to train on and images to score on (uint8 images,
+    int64 labels). `eval_split` names the scored split: `names.VALIDATION` or `names.TEST`."""
 
     name: str
     classes: tuple[str, ...]
     train_x: torch.Tensor  # N x 3 x 32 x 32 uint8
     train_y: torch.Tensor  # N int64
-    val_x: torch.Tensor
-    val_y: torch.Tensor
+    eval_x: torch.Tensor
+    eval_y: torch.Tensor
+    eval_split: str
     synthetic: bool = False
 
     @property
@@ -93,7 +103,62 @@ class TaskData:
         return mean.float(), var.clamp_min(0).sqrt().float().clamp_min(1e-3)
 
 
-_TENSOR_FIELDS = ("train_x", "train_y", "val_x", "val_y")
+_TENSOR_FIELDS = ("train_x", "train_y", "eval_x", "eval_y")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSplits:
+    """One task's three disjoint splits: `train` and `val` (validation, carved from the loader's
+    training split) and `test` (the loader's held-out split), each already subset. `spec` is the
+    task spec it came from, `split_seed` the seed that carved validation and drew the subsets."""
+
+    name: str
+    classes: tuple[str, ...]
+    train_x: torch.Tensor  # N x 3 x 32 x 32 uint8
+    train_y: torch.Tensor  # N int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    synthetic: bool = False
+    spec: str = ""
+    split_seed: int = SPLIT_SEED
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def search(self) -> TaskData:
+        """A search trial's view: train, scored on validation; no test image in it."""
+        return self._view(self.train_x, self.train_y, self.val_x, self.val_y, VALIDATION)
+
+    def confirm(self) -> TaskData:
+        """A confirmation run's view: train + validation (concatenated), scored on test."""
+        train_x = torch.cat([self.train_x, self.val_x])
+        train_y = torch.cat([self.train_y, self.val_y])
+        return self._view(train_x, train_y, self.test_x, self.test_y, TEST)
+
+    def _view(
+        self,
+        train_x: torch.Tensor,
+        train_y: torch.Tensor,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        split: str,
+    ) -> TaskData:
+        return TaskData(self.name, self.classes, train_x, train_y, x, y, split, self.synthetic)
+
+    def describe(self) -> dict[str, Any]:
+        """Sizes and provenance, as the study writes them per task into tasks.json."""
+        return {
+            "spec": self.spec,
+            "classes": list(self.classes),
+            "train_size": len(self.train_y),
+            "val_size": len(self.val_y),
+            "test_size": len(self.test_y),
+            "split_seed": self.split_seed,
+            "synthetic": self.synthetic,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,7 +166,8 @@ _TENSOR_FIELDS = ("train_x", "train_y", "val_x", "val_y")
 
 
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
-# (arg, data_root) -> (train_x, train_y, val_x, val_y, classes)
+# (arg, data_root) -> (train_x, train_y, test_x, test_y, classes): the dataset's training split
+# and its held-out test split (validation is carved from the training split later, see split_task)
 Load = Callable[[str, Path], Splits]
 Sources = Callable[[str, Path], list[Path]]  # (arg, data_root) -> the files and folders it reads
 
@@ -207,7 +273,7 @@ def load_cifar10(arg: str, data_root: Path) -> Splits:
             "'cifar-10-python.tar.gz' unpacked there; see README 'Datasets')"
         )
     train = [_read_cifar_batch(folder / n) for n in names[:5]]
-    val_x, val_y = _read_cifar_batch(folder / "test_batch")
+    test_x, test_y = _read_cifar_batch(folder / "test_batch")
     classes = CIFAR10_CLASSES
     meta = folder / "batches.meta"
     if meta.is_file():
@@ -219,7 +285,7 @@ def load_cifar10(arg: str, data_root: Path) -> Splits:
                 raise UserError(f"corrupt CIFAR-10 metadata {meta}") from None
     train_x = np.concatenate([x for x, _ in train])
     train_y = np.concatenate([y for _, y in train])
-    return train_x, train_y, val_x, val_y, classes
+    return train_x, train_y, test_x, test_y, classes
 
 
 def _try_download_cifar10(data_root: Path) -> None:
@@ -313,7 +379,8 @@ def _check_classes(where: Path, classes: Sequence[str], labels: np.ndarray) -> N
 def _imagefolder_split(split_dir: Path) -> tuple[list[Path], list[str]]:
     if not split_dir.is_dir():
         raise UserError(
-            f"missing split folder {split_dir} (expected <root>/{{train,val}}/<class>/)"
+            f"missing split folder {split_dir} (expected <root>/train/<class>/ and "
+            "<root>/test/<class>/ or <root>/val/<class>/)"
         )
     class_dirs = sorted(p for p in split_dir.iterdir() if p.is_dir())
     if not class_dirs:
@@ -331,25 +398,34 @@ def _imagefolder_split(split_dir: Path) -> tuple[list[Path], list[str]]:
     return paths, labels
 
 
+def heldout_folder(root: Path) -> str:
+    """The held-out (test) split of an ImageFolder tree: `test/` when it exists, else `val/`.
+    With a `test/` folder, a `val/` beside it is not read: validation is carved from train."""
+    return "test" if (root / "test").is_dir() else "val"
+
+
 def _load_imagefolder_tree(root: Path, classes: Sequence[str] | None) -> Splits:
+    heldout = heldout_folder(root)
     train_paths, train_names = _imagefolder_split(root / "train")
-    val_paths, val_names = _imagefolder_split(root / "val")
-    train_set, val_set = sorted(set(train_names)), sorted(set(val_names))
-    if train_set != val_set:
-        raise UserError(f"{root}: class folders differ between train {train_set} and val {val_set}")
+    test_paths, test_names = _imagefolder_split(root / heldout)
+    train_set, test_set = sorted(set(train_names)), sorted(set(test_names))
+    if train_set != test_set:
+        raise UserError(
+            f"{root}: class folders differ between train {train_set} and {heldout} {test_set}"
+        )
     if classes is not None:
         lower = {c.lower(): c for c in classes}
         if sorted(n.lower() for n in train_set) != sorted(lower):
             raise UserError(f"{root}: class folders {train_set}, expected {list(classes)}")
         train_names = [lower[n.lower()] for n in train_names]
-        val_names = [lower[n.lower()] for n in val_names]
+        test_names = [lower[n.lower()] for n in test_names]
     classes = tuple(classes) if classes is not None else tuple(train_set)
     index = {c: i for i, c in enumerate(classes)}
     return (
         _decode_all(train_paths),
         np.array([index[n] for n in train_names], dtype=np.int64),
-        _decode_all(val_paths),
-        np.array([index[n] for n in val_names], dtype=np.int64),
+        _decode_all(test_paths),
+        np.array([index[n] for n in test_names], dtype=np.int64),
         classes,
     )
 
@@ -370,7 +446,8 @@ def _fashionrgb_sources(arg: str, data_root: Path) -> list[Path]:
 def load_fashionrgb(arg: str, data_root: Path) -> Splits:
     """The original project's layout `train.json + train/`, `val.json + val/` (in
     `<root>/FashionRGB` or the root itself), or an ImageFolder tree
-    `<root>/FashionRGB/{train,val}/<class>/<image>`."""
+    `<root>/FashionRGB/{train,val}/<class>/<image>`. Its `val` split is the held-out test split
+    (the original project scored on it); validation is carved from `train`."""
     classes = FASHIONRGB_CLASSES
     for base in fashionrgb_candidates(data_root):
         if (base / "train.json").is_file() or (base / "val.json").is_file():
@@ -395,9 +472,13 @@ def load_fashionrgb(arg: str, data_root: Path) -> Splits:
 
 @register("imagefolder", sources=lambda arg, data_root: [Path(arg).expanduser()], arg="path")
 def load_imagefolder(arg: str, data_root: Path) -> Splits:
+    """`<path>/train/<class>/<image>` and the held-out `<path>/test/` (else `<path>/val/`)."""
     root = Path(arg).expanduser()
     if not root.is_dir():
-        raise UserError(f"imagefolder task: {root} is not a folder (expected <path>/train, val)")
+        raise UserError(
+            f"imagefolder task: {root} is not a folder (expected <path>/train and <path>/test "
+            "or <path>/val)"
+        )
     return _load_imagefolder_tree(root, None)
 
 
@@ -410,7 +491,7 @@ def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
     other class's (own weight 0.4..1, so some images are ambiguous), shifted, rescaled and noised.
     `arg` is the real task it stands in for; same class names, counts in SYNTHETIC_SIZES."""
     classes = KNOWN_CLASSES[arg]
-    n_train, n_val = SYNTHETIC_SIZES[arg]
+    n_train, n_test = SYNTHETIC_SIZES[arg]
     g = torch.Generator().manual_seed(zlib.crc32(f"{arg}:{seed}".encode()))
     k = len(classes)
     low = torch.rand(k, 3, 4, 4, generator=g)  # coarse per-class colour layout
@@ -432,12 +513,33 @@ def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
         return x.numpy(), y.numpy().astype(np.int64)
 
     train_x, train_y = sample(n_train)
-    val_x, val_y = sample(n_val)
-    return train_x, train_y, val_x, val_y, classes
+    test_x, test_y = sample(n_test)
+    return train_x, train_y, test_x, test_y, classes
 
 
 # ---------------------------------------------------------------------------------------------
-# preparation: validate, decode once, cache, subset
+# preparation: validate, decode once, cache; then split and subset
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedTask:
+    """A loader's output as tensors: the dataset's training split and its held-out test split,
+    before validation is carved out (what the decoded-data cache holds)."""
+
+    name: str
+    classes: tuple[str, ...]
+    train_x: torch.Tensor  # N x 3 x 32 x 32 uint8
+    train_y: torch.Tensor  # N int64
+    heldout_x: torch.Tensor
+    heldout_y: torch.Tensor
+    synthetic: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+_CACHED_FIELDS = ("train_x", "train_y", "heldout_x", "heldout_y")
 
 
 def default_cache_dir() -> Path:
@@ -463,7 +565,8 @@ def _source_fingerprint(sources: list[Path], kind: str, arg: str, data_root: Pat
 def _load_cache(path: Path) -> dict | None:
     try:
         with open(path, "rb") as f:
-            return torch.load(io.BytesIO(f.read()), weights_only=True)
+            cached = torch.load(io.BytesIO(f.read()), weights_only=True)
+        return cached if set(_CACHED_FIELDS) <= set(cached) else None
     except Exception:  # unreadable cache: decode again and overwrite it
         return None
 
@@ -475,7 +578,7 @@ def load_task(
     *,
     cache_dir: str | Path | None = None,
     seed: int = 0,
-) -> TaskData:
+) -> LoadedTask:
     """Decode (or read from cache) one task. Raises UserError for anything wrong with the data."""
     kind, arg = parse_task(spec)
     name = task_name(spec)
@@ -483,7 +586,7 @@ def load_task(
         if kind not in KNOWN_CLASSES:
             raise UserError(f"no synthetic stand-in for task {spec!r}; use --data real")
         *arrays, classes = make_synthetic(kind, Path(data_root), seed=seed)
-        return TaskData(name, tuple(classes), **_as_tensors(arrays), synthetic=True)
+        return LoadedTask(name, tuple(classes), **_as_tensors(arrays), synthetic=True)
     loader = LOADERS[kind]
     root = Path(data_root).expanduser()
     if loader.arg is None and not root.is_dir():
@@ -497,35 +600,45 @@ def load_task(
         cached = _decode(loader, arg, root)
         if cache_path:
             atomic_save(cached, cache_path)
-    return TaskData(name, tuple(cached["classes"]), *(cached[f] for f in _TENSOR_FIELDS))
+    return LoadedTask(name, tuple(cached["classes"]), *(cached[f] for f in _CACHED_FIELDS))
 
 
 def _decode(loader: Loader, arg: str, root: Path) -> dict[str, Any]:
     """Run a loader and check its classes; the result in the cache's format."""
-    tx, ty, vx, vy, classes = loader.load(arg, root)
+    tx, ty, hx, hy, classes = loader.load(arg, root)
     _check_classes(root, classes, ty)
-    _check_classes(root, classes, vy)
-    return {"classes": list(classes), **_as_tensors((tx, ty, vx, vy))}
+    _check_classes(root, classes, hy)
+    return {"classes": list(classes), **_as_tensors((tx, ty, hx, hy))}
 
 
 def _as_tensors(arrays: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
-    """(train_x, train_y, val_x, val_y) arrays -> TaskData's tensor fields, sharing memory."""
-    return {f: torch.from_numpy(np.ascontiguousarray(a)) for f, a in zip(_TENSOR_FIELDS, arrays)}
+    """(train_x, train_y, test_x, test_y) arrays -> LoadedTask's tensor fields, sharing memory."""
+    return {f: torch.from_numpy(np.ascontiguousarray(a)) for f, a in zip(_CACHED_FIELDS, arrays)}
 
 
-def balanced_subset(labels: torch.Tensor, limit: int | None, num_classes: int) -> torch.Tensor:
-    """Indices of a deterministic, class-balanced subset of at most `limit` items (sorted)."""
+def balanced_subset(
+    labels: torch.Tensor,
+    limit: int | None,
+    num_classes: int,
+    *,
+    keep: int = 0,
+    seed: int = SPLIT_SEED,
+) -> torch.Tensor:
+    """Indices (sorted) of a deterministic, class-balanced subset of at most `limit` items that
+    leaves at least `keep` items of every class out: one per class in turn, in the order of a
+    permutation drawn from `seed`, skipping classes that have nothing more to give."""
     n = len(labels)
-    if limit is None or limit >= n:
+    if keep == 0 and (limit is None or limit >= n):
         return torch.arange(n)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     by_class = [order[labels[order] == c] for c in range(num_classes)]
+    room = [max(len(idx) - keep, 0) for idx in by_class]
     quota = [0] * num_classes
-    left = limit
+    left = n if limit is None else limit
     while left > 0:  # hand out one per class in turn, skipping exhausted classes
         progressed = False
         for c in range(num_classes):
-            if left and quota[c] < len(by_class[c]):
+            if left and quota[c] < room[c]:
                 quota[c] += 1
                 left -= 1
                 progressed = True
@@ -534,15 +647,71 @@ def balanced_subset(labels: torch.Tensor, limit: int | None, num_classes: int) -
     return torch.cat([idx[:q] for idx, q in zip(by_class, quota)]).sort().values
 
 
-def subset(task: TaskData, limit_train: int | None, limit_val: int | None) -> TaskData:
-    ti = balanced_subset(task.train_y, limit_train, task.num_classes)
-    vi = balanced_subset(task.val_y, limit_val, task.num_classes)
-    return dataclasses.replace(
-        task,
-        train_x=task.train_x[ti],
-        train_y=task.train_y[ti],
-        val_x=task.val_x[vi],
-        val_y=task.val_y[vi],
+def default_val_size(n_train: int, num_classes: int) -> int:
+    """Validation images carved from a training split of `n_train`: VAL_FRACTION of it, at most
+    VAL_CAP, at least one per class."""
+    return max(num_classes, min(VAL_CAP, round(VAL_FRACTION * n_train)))
+
+
+def carve_validation(
+    task: LoadedTask, val_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) into the loader's training split: disjoint, sorted,
+    validation class-balanced from `SPLIT_SEED`, every class kept in train. UserError (naming
+    the task and the numbers) for a size that cannot be carved."""
+    n, k = len(task.train_y), task.num_classes
+    size = default_val_size(n, k) if val_size is None else val_size
+    what = f"task {task.name}: a validation set of {size} images"
+    if size > n:
+        raise UserError(f"{what} is bigger than its training set of {n} images")
+    if size < k:
+        raise UserError(f"{what} cannot hold one image of each of its {k} classes")
+    counts = torch.bincount(task.train_y, minlength=k).tolist()
+    small = min(range(k), key=counts.__getitem__)
+    if counts[small] < 2:
+        raise UserError(
+            f"task {task.name}: class {task.classes[small]!r} has {counts[small]} training "
+            "image(s); carving a validation set needs 2 in every class (to validate and to train)"
+        )
+    if size > n - k:
+        raise UserError(
+            f"{what} leaves a class without training images (training set {n} images of {k} "
+            f"classes: at most {n - k})"
+        )
+    val = balanced_subset(task.train_y, size, k, keep=1)
+    is_val = torch.zeros(n, dtype=torch.bool)
+    is_val[val] = True
+    return (~is_val).nonzero()[:, 0], val
+
+
+def split_task(
+    task: LoadedTask,
+    spec: str = "",
+    *,
+    val_size: int | None = None,
+    limit_train: int | None = None,
+    limit_val: int | None = None,
+    limit_test: int | None = None,
+) -> TaskSplits:
+    """Carve validation out of train (`carve_validation`), then subset train, validation and
+    test to at most `limit_train`, `limit_val` and `limit_test` images (class-balanced)."""
+    k = task.num_classes
+    train, val = carve_validation(task, val_size)
+    train = train[balanced_subset(task.train_y[train], limit_train, k)]
+    val = val[balanced_subset(task.train_y[val], limit_val, k)]
+    test = balanced_subset(task.heldout_y, limit_test, k)
+    return TaskSplits(
+        name=task.name,
+        classes=task.classes,
+        train_x=task.train_x[train],
+        train_y=task.train_y[train],
+        val_x=task.train_x[val],
+        val_y=task.train_y[val],
+        test_x=task.heldout_x[test],
+        test_y=task.heldout_y[test],
+        synthetic=task.synthetic,
+        spec=spec,
+        split_seed=SPLIT_SEED,
     )
 
 
@@ -553,14 +722,24 @@ def prepare_tasks(
     *,
     limit_train: int | None = None,
     limit_val: int | None = None,
+    limit_test: int | None = None,
+    val_size: int | None = None,
     cache_dir: str | Path | None = None,
     seed: int = 0,
-) -> dict[str, TaskData]:
-    """Load, validate and subset every task, keyed by task name (the runner's up-front step)."""
+) -> dict[str, TaskSplits]:
+    """Load, validate, split and subset every task, keyed by task name (the runner's up-front
+    step). The same arguments give the same splits, whichever space or trial asks."""
     tasks = {}
     for spec in specs:
         task = load_task(spec, data, data_root, cache_dir=cache_dir, seed=seed)
-        tasks[task.name] = subset(task, limit_train, limit_val)
+        tasks[task.name] = split_task(
+            task,
+            spec,
+            val_size=val_size,
+            limit_train=limit_train,
+            limit_val=limit_val,
+            limit_test=limit_test,
+        )
     return tasks
 
 

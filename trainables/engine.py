@@ -2,7 +2,8 @@
 
 Read top to bottom: `lr_factor` (the schedule, a pure function of progress), `BatchStream` (a
 task's endlessly reshuffled batches), `setup` (model, optimizer, sampler for a config),
-`train_epoch`, `evaluate`, and `run_epoch`, which is all the Ray adapter calls.
+`train_epoch`, `evaluate` and `evaluation_metrics` (on each task's eval split: validation in a
+search trial, test in a confirmation run), and `run_epoch`, which is all the Ray adapter calls.
 
 An epoch is `ceil(largest training set / batch_size)` iterations; the task-sampling scheme decides
 which task(s) train in each. All randomness derives from (seed, epoch) or (seed, iteration), so a
@@ -11,7 +12,6 @@ trial resumed from a checkpoint continues exactly as if it had not stopped.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -21,20 +21,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from names import SCORE, task_metric
+from names import EVAL_SPLIT, SCORE, TEST, TEST_SCORE, VALIDATION, eval_metric, task_metric
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
-from trainables.model import MultiTaskNet, build_model
+from trainables.model import Classifier, MultiTaskNet, autocast, build_model
 from trainables.sampling import SCHEMES, TaskSampler
 
 EVAL_BATCH = 512  # images per evaluation batch
+SCORE_KEYS = {VALIDATION: SCORE, TEST: TEST_SCORE}  # an eval split's mean accuracy key
 
 
 def lr_factor(schedule: str, progress: float) -> float:
     """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
     p = min(max(float(progress), 0.0), 1.0)
-    if schedule == "step":  # the baseline's: x0.1 at 50%, x0.01 at 75%
+    if schedule == "step":  # the single-task baseline's: x0.1 at 50%, x0.01 at 75%
         return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
+    if schedule == "constant":  # the multi-task baseline's
+        return 1.0
     if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * p))
     if schedule == "onecycle":  # linear warm-up over the first 25% from 1/25, then cosine to 0
@@ -100,6 +103,8 @@ class TrialState:
     epoch: int = 0  # epochs completed
 
     def state_dict(self) -> dict[str, Any]:
+        """The checkpoint payload; `stats` (recomputed from the data on resume) is there so the
+        model can be used without its training data (`trainables.checkpoint.load_model`)."""
         return {
             "epoch": self.epoch,
             "model": self.model.state_dict(),
@@ -107,6 +112,7 @@ class TrialState:
             "sampler": self.sampler.state_dict(),
             "streams": [s.state_dict() for s in self.streams],
             "config": self.config.to_dict(),
+            "stats": {task: list(stats) for task, stats in self.stats.items()},
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -135,7 +141,8 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
     """Fresh trial state; `tasks` (already on `device`) in the order of `config.tasks`."""
     torch.manual_seed(config.seed)
     names = list(tasks)
-    model = build_model({n: t.num_classes for n, t in tasks.items()}, device, config.channels_last)
+    classes = {n: t.num_classes for n, t in tasks.items()}
+    model = build_model(classes, device, config.channels_last, config.stem)
     if config.compile != "off":  # in place: parameters and state_dict keys stay the model's own
         model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
@@ -169,13 +176,6 @@ def _new_graph_step(config: TrialConfig, device: torch.device) -> None:
         torch.compiler.cudagraph_mark_step_begin()
 
 
-def _autocast(config: TrialConfig, device: torch.device) -> contextlib.AbstractContextManager:
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
-    if bf16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any]:
     """One epoch; returns per-task train loss/accuracy, steps taken, and `diverged`."""
     cfg, model, opt, dev = state.config, state.model, state.optimizer, state.device
@@ -201,7 +201,7 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
                 images = augment(task.train_x.index_select(0, idx), gen)
                 x = normalize(images, *state.stats[names[i]], cfg.channels_last)
                 y = task.train_y.index_select(0, idx)
-                with _autocast(cfg, dev):
+                with autocast(cfg.precision, dev):
                     logits = model(x, names[i])
                 task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 loss = loss + weights[names[i]] * task_loss
@@ -227,55 +227,71 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
 
 @torch.inference_mode()
 def evaluate(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, dict[str, Any]]:
-    """Per task: mean loss, top-1 accuracy and the confusion matrix (rows = true class)."""
-    model, dev, cfg = state.model, state.device, state.config
-    model.eval()
+    """Per task, on its eval split: mean loss, top-1 accuracy and the confusion matrix (rows =
+    true class). Scored through `Classifier`, exactly as a model loaded from a checkpoint is."""
+    classifier = Classifier(state.model, state.stats, state.config).eval()
     out = {}
     for name, task in tasks.items():
         k = task.num_classes
-        loss_sum = torch.zeros((), device=dev)
-        confusion = torch.zeros(k * k, dtype=torch.long, device=dev)
-        for start in range(0, len(task.val_y), EVAL_BATCH):
-            x = normalize(
-                task.val_x[start : start + EVAL_BATCH], *state.stats[name], cfg.channels_last
-            )
-            y = task.val_y[start : start + EVAL_BATCH]
-            _new_graph_step(cfg, dev)
-            with _autocast(cfg, dev):
-                logits = model(x, name).float()
+        loss_sum = torch.zeros((), device=state.device)
+        confusion = torch.zeros(k * k, dtype=torch.long, device=state.device)
+        for start in range(0, len(task.eval_y), EVAL_BATCH):
+            y = task.eval_y[start : start + EVAL_BATCH]
+            _new_graph_step(state.config, state.device)
+            logits = classifier(task.eval_x[start : start + EVAL_BATCH], name)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             confusion += torch.bincount(y * k + logits.argmax(1), minlength=k * k)
         matrix = confusion.view(k, k).cpu()
         out[name] = {
-            "loss": float(loss_sum) / len(task.val_y),
-            "acc": float(matrix.diag().sum()) / len(task.val_y),
+            "loss": float(loss_sum) / len(task.eval_y),
+            "acc": float(matrix.diag().sum()) / len(task.eval_y),
             "confusion": matrix.tolist(),
         }
     return out
 
 
-def run_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any]:
-    """Train one epoch, evaluate, advance `state.epoch`; returns the flat metrics to report."""
+def evaluation_metrics(
+    state: TrialState, tasks: Mapping[str, TaskData], diverged: bool = False
+) -> dict[str, Any]:
+    """`evaluate` as flat keys of the tasks' eval split (`names.eval_metric`: `acc/<task>` or
+    `test_acc/<task>`, ...), its score (`SCORE` or `TEST_SCORE`: mean accuracy, 0 if
+    `diverged`, so the searcher sees a bad result, not NaN) and `EVAL_SPLIT`."""
+    splits = {task.eval_split for task in tasks.values()}
+    if len(splits) != 1:
+        raise ValueError(f"tasks of one trial must share their eval split, got {sorted(splits)}")
+    (split,) = splits
+    results = evaluate(state, tasks)
+    mean_acc = float(np.mean([results[name]["acc"] for name in tasks]))
+    metrics: dict[str, Any] = {EVAL_SPLIT: split, SCORE_KEYS[split]: 0.0 if diverged else mean_acc}
+    for name in tasks:
+        for metric in ("acc", "loss", "confusion"):
+            metrics[eval_metric(metric, name, split)] = results[name][metric]
+    return metrics
+
+
+def run_epoch(
+    state: TrialState, tasks: Mapping[str, TaskData], evaluate: bool = True
+) -> dict[str, Any]:
+    """Train one epoch, advance `state.epoch`, then (if `evaluate`) score the eval split;
+    returns the flat metrics to report. Without evaluation the row has no evaluation keys and
+    `EVAL_SPLIT` is None."""
     train = train_epoch(state, tasks)
-    val = evaluate(state, tasks)
     state.epoch += 1
     total_steps = sum(train[n]["steps"] for n in tasks) or 1
     metrics: dict[str, Any] = {
         "epoch": state.epoch,
-        # the study metric; a diverged trial scores 0 so the searcher sees a bad result, not NaN
-        SCORE: 0.0 if train["diverged"] else float(np.mean([val[n]["acc"] for n in tasks])),
         "lr": state.optimizer.param_groups[0]["lr"],
         "diverged": train["diverged"],
+        EVAL_SPLIT: None,
     }
     for name in tasks:
         per_task = {
-            "acc": val[name]["acc"],
-            "loss": val[name]["loss"],
             "train_loss": train[name]["loss"],
             "train_acc": train[name]["acc"],
             "steps": train[name]["steps"],
             "step_share": train[name]["steps"] / total_steps,
-            "confusion": val[name]["confusion"],
         }
         metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
+    if evaluate:
+        metrics.update(evaluation_metrics(state, tasks, train["diverged"]))
     return metrics

@@ -3,6 +3,10 @@
 Like Ray's `mnist_pytorch.py`: build the trial, continue from `tune.get_checkpoint()` if there is
 one, then per epoch call the engine and `tune.report` its metrics with a checkpoint. Everything a
 trial needs to continue is in that checkpoint; a resumed trial starts at the next epoch.
+
+What a trial is scored on comes with its data (`TaskData.eval_split`): a search trial is handed
+validation and evaluates it every epoch; a confirmation run (its Ray config is
+`{names.RUN_KEY: {..., "config": {...}}}`) is handed test and evaluates it at its last epoch only.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import torch
 from ray import tune
 
-from names import CHECKPOINT_GLOB, TRIAL_CONFIG_FILE
+from names import CHECKPOINT_GLOB, EVAL_SPLIT, RUN_KEY, TRIAL_CONFIG_FILE, VALIDATION
 from trainables.checkpoint import (
     CorruptCheckpoint,
     checkpoint_epoch,
@@ -28,7 +32,7 @@ from trainables.checkpoint import (
 )
 from trainables.config import TrialConfig
 from trainables.data import TaskData
-from trainables.engine import TrialState, run_epoch, setup
+from trainables.engine import TrialState, evaluation_metrics, run_epoch, setup
 from trainables.resources import claim_resources
 
 
@@ -89,9 +93,22 @@ def inject_fault(state: TrialState, trial_id: str) -> None:
             next(state.model.parameters()).fill_(float("nan"))
 
 
+def trial_config(config: Mapping[str, Any]) -> TrialConfig:
+    """The TrialConfig of a Ray config: a search trial's flat keys, or a confirmation run's
+    `config[RUN_KEY]["config"]`."""
+    return TrialConfig.from_dict(config[RUN_KEY]["config"] if RUN_KEY in config else config)
+
+
+def evaluates(state: TrialState, tasks: Mapping[str, TaskData]) -> bool:
+    """Whether the epoch about to run is evaluated: validation every epoch, test only at the last
+    (`state.epoch` counts completed epochs, so this one ends at `state.epoch + 1`)."""
+    split = next(iter(tasks.values())).eval_split
+    return split == VALIDATION or state.epoch + 1 == state.config.max_epochs
+
+
 def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
     """Ray Tune function trainable; `tasks` comes through `tune.with_parameters`."""
-    cfg = TrialConfig.from_dict(config)
+    cfg = trial_config(config)
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # no "checkpoint created" per epoch
     device = claim_resources(cfg)
     data = {name: tasks[name].to(device) for name in cfg.task_names}
@@ -109,7 +126,9 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
                     return
     while state.epoch < cfg.max_epochs:
         inject_fault(state, tune.get_context().get_trial_id())
-        metrics = run_epoch(state, data)
+        metrics = run_epoch(state, data, evaluate=evaluates(state, data))
+        if metrics["diverged"] and metrics[EVAL_SPLIT] is None:  # its last row: scored (0)
+            metrics.update(evaluation_metrics(state, data, diverged=True))
         _report(metrics, state)
         if metrics["diverged"]:  # reported once with the worst score; nothing left to learn
             return
