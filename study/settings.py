@@ -401,6 +401,8 @@ def trial_constants(settings: StudySettings, space_name: str) -> dict[str, Any]:
         "data_root": str(Path(settings.data_root).expanduser().resolve()),
         "limit_train": settings.limit_train,
         "limit_val": settings.limit_val,
+        "limit_test": settings.limit_test,
+        "val_size": settings.val_size,
         "max_epochs": settings.max_epochs,
         "batch_size": settings.batch_size,
         "seed": settings.seed,

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from fixtures import write_fashion_json
+from fixtures import break_fashionrgb, write_fashion_json
 from helpers import run_cli
 
 from study.run import main
@@ -125,10 +125,8 @@ FASHION_BREAKAGES = [
 def test_broken_datasets_are_reported_once_up_front(tmp_path, capsys, kind):
     """Every dataset problem of the foundation issue, through the CLI: exit 2, one line naming
     the path, no study directory and nothing in the cache."""
-    from test_data import _break
-
     write_fashion_json(tmp_path / "data")
-    _break(kind, tmp_path / "data")
+    break_fashionrgb(kind, tmp_path / "data")
     storage = tmp_path / "studies"
     code = main(
         [

@@ -3,8 +3,6 @@ exact resume, checkpoints, and the trained model loaded back from a checkpoint a
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,15 @@ from names import EVAL_SPLIT, RUN_KEY, SCORE, TEST, TEST_SCORE, VALIDATION, eval
 from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, load_model, save_checkpoint
 from trainables.config import LR_SCHEDULES, TrialConfig
 from trainables.data import prepare_tasks
-from trainables.engine import EVAL_BATCH, BatchStream, evaluate, lr_factor, run_epoch, setup
+from trainables.engine import (
+    EVAL_BATCH,
+    BatchStream,
+    evaluate,
+    lr_factor,
+    run_epoch,
+    setup,
+    train_to_end,
+)
 from trainables.model import build_model
 
 CPU = torch.device("cpu")
@@ -291,71 +297,53 @@ def test_claim_resources_keeps_to_the_cpu_share():
         torch.set_num_threads(before)
 
 
-class FakeTune:
-    """The four calls `train_trial` makes of `ray.tune`, recording each report and copying its
-    checkpoint folder (a real run without Ray's start-up; the study's tests run real Ray)."""
+class Recorder:
+    """A `report` callback for `train_to_end`: keeps each epoch's metrics and saves a checkpoint
+    as the Ray adapter does (the study's tests run the adapter under real Ray)."""
 
-    def __init__(self, trial_dir):
-        self.trial_dir, self.rows, self.checkpoints = trial_dir, [], []
-        self.Checkpoint = self  # tune.Checkpoint.from_directory
+    def __init__(self, state, folder):
+        self.state, self.folder, self.rows, self.checkpoints = state, folder, [], []
 
-    def get_context(self):
-        return self
-
-    def get_trial_dir(self):
-        return str(self.trial_dir)
-
-    def get_trial_id(self):
-        return "fake"
-
-    def get_checkpoint(self):
-        return None
-
-    def from_directory(self, folder):
-        return shutil.copytree(folder, self.trial_dir / f"checkpoint_{len(self.rows):06d}")
-
-    def report(self, metrics, checkpoint):
+    def __call__(self, metrics):
+        checkpoint = self.folder / f"checkpoint_{len(self.rows):06d}"
+        save_checkpoint(checkpoint, {**self.state.state_dict(), "metrics": metrics})
         self.rows.append(metrics)
         self.checkpoints.append(checkpoint)
 
 
-def test_a_confirmation_run_is_scored_on_test_once_at_its_last_epoch(
-    confirm, tmp_path, monkeypatch
-):
-    from trainables import trainable
+def train(cfg: TrialConfig, data: dict, folder) -> Recorder:
+    state = setup(cfg, data, CPU)
+    recorder = Recorder(state, folder)
+    train_to_end(state, data, recorder)
+    return recorder
 
-    fake = FakeTune(tmp_path)
-    monkeypatch.setattr(trainable, "tune", fake)
-    cfg = config(max_epochs=3, lr_schedule="constant").to_dict()
-    run = {"label": "baseline", "space": "multi", "source_trial": None, "seed": 1, "config": cfg}
-    trainable.train_trial({RUN_KEY: run}, confirm)
-    assert [row[EVAL_SPLIT] for row in fake.rows] == [None, None, TEST]
-    assert [TEST_SCORE in row for row in fake.rows] == [False, False, True]
-    model = load_model(fake.checkpoints[-1])
+
+def test_a_confirmation_run_is_scored_on_test_once_at_its_last_epoch(confirm, tmp_path):
+    run = train(config(max_epochs=3, lr_schedule="constant"), confirm, tmp_path)
+    assert [row[EVAL_SPLIT] for row in run.rows] == [None, None, TEST]
+    assert [TEST_SCORE in row for row in run.rows] == [False, False, True]
+    model = load_model(run.checkpoints[-1])
     for name, task in confirm.items():
         with torch.inference_mode():
             correct = (model(task.eval_x, name).argmax(1) == task.eval_y).sum()
-        assert float(correct) / len(task.eval_y) == fake.rows[-1][f"test_acc/{name}"]
-    assert trainable.trial_config({RUN_KEY: run}) == trainable.trial_config(cfg)
+        assert float(correct) / len(task.eval_y) == run.rows[-1][f"test_acc/{name}"]
 
 
-def test_a_search_trial_is_scored_on_validation_every_epoch(tiny, tmp_path, monkeypatch):
-    from trainables import trainable
+def test_a_confirmation_runs_config_is_its_planned_runs(confirm):
+    from trainables.trainable import trial_config
 
-    fake = FakeTune(tmp_path)
-    monkeypatch.setattr(trainable, "tune", fake)
-    trainable.train_trial(config(max_epochs=2).to_dict(), tiny)
-    assert [row[EVAL_SPLIT] for row in fake.rows] == [VALIDATION, VALIDATION]
-    assert all(SCORE in row and TEST_SCORE not in row for row in fake.rows)
-    assert (tmp_path / "trial_config.json").is_file()
+    cfg = config(max_epochs=3, lr_schedule="constant").to_dict()
+    run = {"label": "baseline", "space": "multi", "source_trial": None, "seed": 1, "config": cfg}
+    assert trial_config({RUN_KEY: run}) == trial_config(cfg) == TrialConfig.from_dict(cfg)
 
 
-def test_a_diverged_confirmation_run_still_ends_with_a_test_score(confirm, tmp_path, monkeypatch):
-    from trainables import trainable
+def test_a_search_trial_is_scored_on_validation_every_epoch(tiny, tmp_path):
+    run = train(config(max_epochs=2), tiny, tmp_path)
+    assert [row[EVAL_SPLIT] for row in run.rows] == [VALIDATION, VALIDATION]
+    assert all(SCORE in row and TEST_SCORE not in row for row in run.rows)
 
-    fake = FakeTune(tmp_path)
-    monkeypatch.setattr(trainable, "tune", fake)
-    cfg = config(max_epochs=3, optimizer="sgd", lr=1e6, scheme="joint").to_dict()
-    trainable.train_trial({RUN_KEY: {"label": "tuned-1", "config": cfg}}, confirm)
-    assert len(fake.rows) == 1 and fake.rows[0]["diverged"]
-    assert fake.rows[0][EVAL_SPLIT] == TEST and fake.rows[0][TEST_SCORE] == 0.0
+
+def test_a_diverged_confirmation_run_still_ends_with_a_test_score(confirm, tmp_path):
+    run = train(config(max_epochs=3, optimizer="sgd", lr=1e6, scheme="joint"), confirm, tmp_path)
+    assert len(run.rows) == 1 and run.rows[0]["diverged"]
+    assert run.rows[0][EVAL_SPLIT] == TEST and run.rows[0][TEST_SCORE] == 0.0

@@ -47,7 +47,10 @@ def check_suggestions(space: Space, trials: int = 60) -> set[str]:
 def test_baseline_is_a_valid_trial_of_its_space(space):
     assert space.baseline == names.baseline(len(space.tasks))
     cfg = check_baseline(space)
-    assert (cfg.optimizer, cfg.lr, cfg.lr_schedule) == ("adam", 1e-3, "step")
+    # the original project's: Adam at 1e-3; its single-task runs dropped the LR in steps, its
+    # multi-task run kept it constant
+    schedule = "constant" if len(space.tasks) > 1 else "step"
+    assert (cfg.optimizer, cfg.lr, cfg.lr_schedule) == ("adam", 1e-3, schedule)
 
 
 @pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)

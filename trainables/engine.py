@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -295,3 +295,31 @@ def run_epoch(
     if evaluate:
         metrics.update(evaluation_metrics(state, tasks, train["diverged"]))
     return metrics
+
+
+def scored_this_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> bool:
+    """Whether the epoch about to run is evaluated: validation every epoch, test only at the last
+    (`state.epoch` counts completed epochs, so this one ends at `state.epoch + 1`)."""
+    split = next(iter(tasks.values())).eval_split
+    return split == VALIDATION or state.epoch + 1 == state.config.max_epochs
+
+
+def train_to_end(
+    state: TrialState,
+    tasks: Mapping[str, TaskData],
+    report: Callable[[dict[str, Any]], None],
+    before_epoch: Callable[[TrialState], None] = lambda state: None,
+) -> None:
+    """Train from `state.epoch` to `max_epochs`, handing each epoch's metrics to `report`.
+
+    A diverged trial stops at once after one last report that carries its (worst) score, also
+    when it diverged before the epoch that would have been scored, so a confirmation run always
+    ends with a test score."""
+    while state.epoch < state.config.max_epochs:
+        before_epoch(state)
+        metrics = run_epoch(state, tasks, evaluate=scored_this_epoch(state, tasks))
+        if metrics["diverged"] and metrics[EVAL_SPLIT] is None:
+            metrics.update(evaluation_metrics(state, tasks, diverged=True))
+        report(metrics)
+        if metrics["diverged"]:  # reported once with the worst score; nothing left to learn
+            return

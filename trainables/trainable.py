@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from ray import tune
 
-from names import CHECKPOINT_GLOB, EVAL_SPLIT, RUN_KEY, TRIAL_CONFIG_FILE, VALIDATION
+from names import CHECKPOINT_GLOB, RUN_KEY, TRIAL_CONFIG_FILE
 from trainables.checkpoint import (
     CorruptCheckpoint,
     checkpoint_epoch,
@@ -32,7 +32,7 @@ from trainables.checkpoint import (
 )
 from trainables.config import TrialConfig
 from trainables.data import TaskData
-from trainables.engine import TrialState, evaluation_metrics, run_epoch, setup
+from trainables.engine import TrialState, setup, train_to_end
 from trainables.resources import claim_resources
 
 
@@ -99,13 +99,6 @@ def trial_config(config: Mapping[str, Any]) -> TrialConfig:
     return TrialConfig.from_dict(config[RUN_KEY]["config"] if RUN_KEY in config else config)
 
 
-def evaluates(state: TrialState, tasks: Mapping[str, TaskData]) -> bool:
-    """Whether the epoch about to run is evaluated: validation every epoch, test only at the last
-    (`state.epoch` counts completed epochs, so this one ends at `state.epoch + 1`)."""
-    split = next(iter(tasks.values())).eval_split
-    return split == VALIDATION or state.epoch + 1 == state.config.max_epochs
-
-
 def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
     """Ray Tune function trainable; `tasks` comes through `tune.with_parameters`."""
     cfg = trial_config(config)
@@ -124,14 +117,8 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
                 _report({**payload["metrics"], "restored": True}, state)
                 if payload["metrics"]["diverged"]:
                     return
-    while state.epoch < cfg.max_epochs:
-        inject_fault(state, tune.get_context().get_trial_id())
-        metrics = run_epoch(state, data, evaluate=evaluates(state, data))
-        if metrics["diverged"] and metrics[EVAL_SPLIT] is None:  # its last row: scored (0)
-            metrics.update(evaluation_metrics(state, data, diverged=True))
-        _report(metrics, state)
-        if metrics["diverged"]:  # reported once with the worst score; nothing left to learn
-            return
+    trial_id = tune.get_context().get_trial_id()
+    train_to_end(state, data, lambda m: _report(m, state), lambda s: inject_fault(s, trial_id))
 
 
 def _report(metrics: dict[str, Any], state: TrialState) -> None:
