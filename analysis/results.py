@@ -319,7 +319,8 @@ def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame
         diverged=("diverged", "last"),
         done=("done", "last"),
     )
-    ranked = epochs.assign(_s=epochs[SCORE].fillna(-np.inf))
+    # the best epoch: the highest score, the latest one on ties, as the checkpoint Ray keeps
+    ranked = epochs.assign(_s=epochs[SCORE].fillna(-np.inf)).iloc[::-1]
     best_rows = epochs.loc[ranked.groupby(keys, sort=False)["_s"].idxmax()].set_index(keys)
     parts = [
         stats,

@@ -79,12 +79,21 @@ def _nan(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def best_trial(trials: pd.DataFrame) -> pd.Series | None:
-    """The trial with the highest best score (ties: earliest trial), or None."""
+NEVER_CHOSEN = ("diverged", "errored")  # stop reasons of trials no selection picks
+
+
+def ranked_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Scored trials, best validation score first (ties: the earlier trial); a trial that
+    diverged or errored is never chosen, whatever it scored before (its configuration fails)."""
     scored = trials.dropna(subset=["best_score"])
-    if scored.empty:
-        return None
-    return scored.sort_values(["best_score", "order"], ascending=[False, True]).iloc[0]
+    scored = scored[~scored["stop_reason"].isin(NEVER_CHOSEN)]
+    return scored.sort_values(["best_score", "order"], ascending=[False, True], kind="stable")
+
+
+def best_trial(trials: pd.DataFrame) -> pd.Series | None:
+    """The first of `ranked_trials`, or None."""
+    ranked = ranked_trials(trials)
+    return None if ranked.empty else ranked.iloc[0]
 
 
 def _pick(study: Study, space: str, baseline: bool) -> tuple[pd.Series | None, str | None]:

@@ -49,6 +49,7 @@ from names import (
     eval_metric,
     single_space,
 )
+from trainables.config import LR_SCHEDULES, OPTIMIZERS
 from trainables.sampling import SCHEMES as SCHEME_REGISTRY
 
 SCHEMES = list(SCHEME_REGISTRY)
@@ -73,10 +74,10 @@ def _params(
         p: dict[str, Any] = baseline(len(tasks))
     else:
         p = {
-            "optimizer": str(rng.choice(["adam", "adamw", "sgd"])),
+            "optimizer": str(rng.choice(OPTIMIZERS)),
             "lr": float(10 ** rng.uniform(-4, -1)),
             "weight_decay": float(rng.choice([0.0, 1e-5, 1e-4, 5e-4])),
-            "lr_schedule": str(rng.choice(["step", "cosine", "onecycle"])),
+            "lr_schedule": str(rng.choice(LR_SCHEDULES)),
         }
         if len(tasks) > 1:
             p["scheme"] = str(rng.choice(SCHEMES))
@@ -303,10 +304,10 @@ def _write_optuna(study: Path, records: Records) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{study / OPTUNA_DB}"
     dists = {
-        "optimizer": Cat(["adam", "adamw", "sgd"]),
+        "optimizer": Cat(OPTIMIZERS),
         "lr": Flt(1e-4, 1e-1, log=True),
         "weight_decay": Cat([0.0, 1e-5, 1e-4, 5e-4]),
-        "lr_schedule": Cat(["step", "cosine", "onecycle"]),
+        "lr_schedule": Cat(LR_SCHEDULES),
         "scheme": Cat(SCHEMES),
         "coin_p": Flt(0.2, 0.9),
         "temperature": Flt(1.0, 10.0, log=True),

@@ -59,18 +59,10 @@ def _runs(
     ]
 
 
-def top_trials(trials: Any, space: str, k: int) -> list[str]:
-    """Ids of a space's k best search trials by best validation score (ties: earlier trial);
-    diverged and errored trials are never chosen."""
-    rows = trials[(trials["space"] == space) & trials["best_score"].notna()]
-    rows = rows[~rows["stop_reason"].isin(("diverged", "errored"))]
-    ranked = rows.sort_values(["best_score", "order"], ascending=[False, True], kind="stable")
-    return [str(t) for t in ranked["trial_id"].head(k)]
-
-
 def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
     """Per leaf space: the baseline's runs, then tuned-1..K's runs, R seeds each."""
     from analysis.results import load_study
+    from analysis.search_table import ranked_trials
 
     seeds = confirm_seeds(settings)
     trials = load_study(settings.study_dir).trials
@@ -78,7 +70,8 @@ def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
     for space in SPACES[settings.space].leaves:
         baseline = {**trial_constants(settings, space.name), **space.baseline}
         runs = _runs(BASELINE_LABEL, space.name, None, baseline, seeds)
-        for rank, trial_id in enumerate(top_trials(trials, space.name, settings.confirm_top), 1):
+        top = ranked_trials(trials[trials["space"] == space.name])["trial_id"]
+        for rank, trial_id in enumerate(top.head(settings.confirm_top), 1):
             folder = settings.study_dir / space.name / f"{TRIAL_PREFIX}{trial_id}"
             config = json.loads((folder / PARAMS_FILE).read_text())
             runs += _runs(tuned_label(rank), space.name, trial_id, config, seeds)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+from names import CHECKPOINT_GLOB, TRIAL_PREFIX
 from study.settings import (
     StudySettings,
     build_parser,
@@ -76,17 +78,43 @@ def execute(
 
 
 def summary(folder: Path) -> str:
-    """The verdict: the comparison table (test data, when the study has a confirmation stage),
-    then where the study is and the commands that show more."""
+    """The verdict, by the table's rules: the comparison table (test data, when the study has a
+    confirmation stage), each space's best search trial with the checkpoint of the model behind
+    its number, then where the study is and the commands that show more."""
     from analysis.results import load_study
     from analysis.table import comparison, to_text
 
-    text = to_text(comparison(load_study(folder)))
-    return (
-        f"{text}\nstudy directory: {folder}\n"
-        f"table:   python -m analysis.table {folder}\n"
-        f"report:  python -m analysis.report {folder}"
-    )
+    study = load_study(folder)
+    lines = [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
+    lines += [f"  {line}" for line in best_search_trials(study)]
+    lines += [
+        f"\nstudy directory: {folder}",
+        f"table:   python -m analysis.table {folder}",
+        f"report:  python -m analysis.report {folder}",
+    ]
+    return "\n".join(lines)
+
+
+def best_search_trials(study: Any) -> list[str]:
+    """Per space: its best trial (one trial, its best epoch), and the checkpoint of that epoch."""
+    from analysis.search_table import best_trial
+    from trainables.checkpoint import checkpoint_epoch
+
+    lines = []
+    for space in study.spaces:
+        best = best_trial(study.space_trials(space))
+        if best is None:
+            lines.append(f"{space}: no trial finished an epoch")
+            continue
+        trial_dir = study.path / space / f"{TRIAL_PREFIX}{best['trial_id']}"
+        epoch = int(best["best_epoch"])
+        found = [c for c in trial_dir.glob(CHECKPOINT_GLOB) if checkpoint_epoch(c) == epoch]
+        model = found[0] if found else "not kept"
+        lines.append(
+            f"{space}: trial {best['trial_id']}, score {best['best_score']:.2%} at epoch {epoch}; "
+            f"its model: {model}"
+        )
+    return lines
 
 
 if __name__ == "__main__":

@@ -298,10 +298,11 @@ def _fit(
     trainable: Any,
     new_tuner: Callable[[], Any],
     expected: int,
+    reset: Callable[[], None] = lambda: None,
 ) -> None:
-    """Run an experiment to its end: restore it if Ray saved its state, else start it (over
-    what a kill during start-up left, which holds no results). Raises StudyInterrupted when
-    it stops with trials not ended."""
+    """Run an experiment to its end: restore it if Ray saved its state, else start it, over
+    what a kill during start-up left (no results; `reset` clears what else it began). Raises
+    StudyInterrupted when it stops with trials not ended."""
     from ray import tune
 
     if experiment_state_ok(folder):
@@ -312,6 +313,7 @@ def _fit(
         if folder.exists():
             check_experiments(settings)
             shutil.rmtree(folder)
+            reset()
         tuner = new_tuner()
     grid = tuner.fit()
     unfinished = unfinished_trials(folder)
@@ -332,18 +334,18 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]) 
     folder = settings.study_dir / space.name
     if experiment_complete(folder, settings.num_samples):
         return
-    if not experiment_state_ok(folder):
-        _drop_optuna_study(settings, space.name)  # a start-up kill may have left its first trial
+    trainable = _trainable(settings, data)
     _fit(
         settings,
         folder,
-        _trainable(settings, data),
+        trainable,
         lambda: tune.Tuner(
-            _trainable(settings, data),
+            trainable,
             tune_config=_tune_config(settings, space),
             run_config=_run_config(settings, space),
         ),
         settings.num_samples,
+        reset=lambda: _drop_optuna_study(settings, space.name),  # its enqueued first trial
     )
 
 

@@ -432,7 +432,7 @@ def raw_results(study_dir: Path) -> dict[tuple[str, str], dict]:
 
 
 def best_row(rows: list[dict]) -> dict:
-    return max(rows, key=lambda r: r["score"])  # first of equal maxima: the earliest epoch
+    return max(reversed(rows), key=lambda r: r["score"])  # equal maxima: the latest epoch
 
 
 def raw_runs(study_dir: Path) -> dict[tuple[str, str], dict]:
