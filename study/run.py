@@ -102,17 +102,20 @@ def best_search_trials(study: Any) -> list[str]:
 
     lines = []
     for space in study.spaces:
-        best = best_trial(study.space_trials(space))
+        trials = study.space_trials(space)
+        errored = int((trials["stop_reason"] == "errored").sum())
+        head = f"{space}: {len(trials)} trials" + (f", {errored} errored" if errored else "")
+        best = best_trial(trials)
         if best is None:
-            lines.append(f"{space}: no trial finished an epoch")
+            lines.append(f"{head}; no trial finished an epoch")
             continue
         trial_dir = study.path / space / f"{TRIAL_PREFIX}{best['trial_id']}"
         epoch = int(best["best_epoch"])
         found = [c for c in trial_dir.glob(CHECKPOINT_GLOB) if checkpoint_epoch(c) == epoch]
         model = found[0] if found else "not kept"
         lines.append(
-            f"{space}: trial {best['trial_id']}, score {best['best_score']:.2%} at epoch {epoch}; "
-            f"its model: {model}"
+            f"{head}; best: trial {best['trial_id']}, score {best['best_score']:.2%} at epoch "
+            f"{epoch}; its model: {model}"
         )
     return lines
 

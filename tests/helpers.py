@@ -64,9 +64,12 @@ def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, **popen) ->
     )
 
 
-# a small multi-task study on synthetic data: seconds per epoch, two trials at once
+# a small multi-task search on synthetic data: seconds per epoch, two trials at once, no
+# confirmation stage (tests of that stage add --confirm-seeds)
 SMALL_STUDY = (
     "--quick",
+    "--confirm-seeds",
+    "0",
     "--limit-train",
     "320",
     "--limit-val",

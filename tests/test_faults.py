@@ -41,6 +41,8 @@ def run(tmp_path, fault: str, max_failures: int):
         "fifo",
         "--max-failures",
         str(max_failures),
+        "--confirm-seeds",
+        "0",
         "--storage",
         str(tmp_path),
         "--name",
@@ -71,7 +73,7 @@ def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # all epochs, none repeated
     failures = (trial / "error.txt").read_text().count("Failure #")
     assert failures == 1  # exactly one retry, and it succeeded
-    assert "== single-fashionrgb: 2 trials (synthetic data)" in out  # none errored
+    assert "single-fashionrgb: 2 trials; best" in out  # none errored
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials)
 
 
@@ -168,6 +170,7 @@ def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
 def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
     """Killed after Ray wrote tuner.pkl but before its first experiment snapshot: --resume
     runs the requested study rather than a different, smaller one."""
+    from study.runner import create_study_dir, prepare_data
     from study.settings import StudySettings
 
     settings = StudySettings(
@@ -181,10 +184,11 @@ def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
         limit_train=64,
         limit_val=32,
         batch_size=32,
+        confirm_seeds=0,
     )
     experiment = tmp_path / "w" / "single-fashionrgb"
-    experiment.mkdir(parents=True)
-    (tmp_path / "w" / "study.json").write_text(settings.to_json())
+    create_study_dir(settings, prepare_data(settings))  # what the runner writes before Ray
+    experiment.mkdir()
     (experiment / "tuner.pkl").write_bytes(b"\x80\x04N.")  # all a start-up kill leaves behind
     out = run_cli("--resume", str(tmp_path / "w"), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -195,6 +199,8 @@ def test_two_drivers_never_share_a_study(tmp_path):
     """While a study runs, starting it again or resuming it is refused; it is never touched."""
     args = [
         "--quick",
+        "--confirm-seeds",
+        "0",
         "--space",
         "single-fashionrgb",
         "--num-samples",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -11,6 +12,8 @@ from pathlib import Path
 import optuna
 import pytest
 from helpers import SMALL_STUDY, experiment_rows, run_cli, start_cli
+
+from trainables.checkpoint import checkpoint_epoch
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +64,10 @@ def test_resume_finishes_exactly_the_requested_trials(resumed_study):
     study = optuna.load_study(study_name="multi", storage=storage)
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 4, states
+    # each epoch's validation score reached Optuna (its dashboard draws learning curves)
+    for trial in study.trials:
+        rows = after[f"trial_{trial.user_attrs['ray_trial_id']}"]
+        assert trial.intermediate_values == {r["epoch"]: r["score"] for r in rows}
 
 
 def test_finished_trials_are_not_rerun_and_interrupted_ones_continue(resumed_study):
@@ -107,11 +114,17 @@ def test_ctrl_c_prints_the_exact_resume_command(resumed_study):
     assert expected in resumed_study["first_out"]
 
 
-def test_summary_names_best_trials_and_resume_hint(resumed_study):
-    out = resumed_study["out"]
+def test_summary_follows_the_tables_rules(resumed_study):
+    """One best trial per space (one trial, its best epoch) and the checkpoint of that epoch."""
+    out, study_dir = resumed_study["out"], resumed_study["dir"]
     assert "(synthetic data)" in out
-    assert "best cifar10:" in out and "best fashionrgb:" in out and "checkpoint " in out
-    assert "python -m analysis.report" in out
+    line = next(x for x in out.splitlines() if x.strip().startswith("multi: 4 trials; best:"))
+    trial, epoch = re.search(r"trial (\w+), score [\d.]+% at epoch (\d+)", line).groups()
+    model = Path(line.split("its model: ")[1])
+    assert model.parent == study_dir / "multi" / f"trial_{trial}"
+    assert checkpoint_epoch(model) == int(epoch)
+    assert f"python -m analysis.table {study_dir}" in out
+    assert f"python -m analysis.report {study_dir}" in out
 
 
 def _intervals(experiment: Path) -> list[tuple[float, float]]:
@@ -139,6 +152,8 @@ def test_fractional_gpus_pack_trials(tmp_path, fraction, expected):
         "single-fashionrgb",
         "--data",
         "synthetic",
+        "--confirm-seeds",
+        "0",
         "--num-samples",
         "4",
         "--max-epochs",
