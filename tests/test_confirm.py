@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pandas as pd
 import pytest
 from fake_study import FR, MULTI_SPACE, C, make_fake_study
 from helpers import SMALL_STUDY, experiment_rows, kill_tree, run_cli, start_cli, wait_for
@@ -129,3 +130,5 @@ def test_a_kill_during_confirmation_resumes_exactly_the_planned_runs(tmp_path):
     assert ran == sorted((r["label"], r["seed"]) for r in plan)
     for rows in search_before.values():  # the search never saw test data
         assert all(not any(k.startswith("test_") for k in r) for r in rows)
+    for trial in (tmp_path / "k").glob("*/trial_*"):  # Ray's CSV: the same keys in every row
+        assert len(pd.read_csv(trial / "progress.csv")) == len(experiment_rows(trial.parent)[trial.name])

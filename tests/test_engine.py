@@ -119,7 +119,7 @@ def test_run_epoch_reports_per_task_metrics(tiny):
 
 def test_run_epoch_names_the_split_it_evaluated(tiny, confirm):
     """Validation rows carry `acc/`, `score`; test rows `test_acc/`, `test_score`; never both.
-    Without evaluation only the training keys (and `eval_split` None)."""
+    Without evaluation the same keys, the evaluation ones (and `eval_split`) None."""
     train_keys = {"epoch", "lr", "diverged", EVAL_SPLIT}
     train_keys |= {
         f"{m}/{t}" for m in ("train_loss", "train_acc", "steps", "step_share") for t in TASKS
@@ -133,10 +133,12 @@ def test_run_epoch_names_the_split_it_evaluated(tiny, confirm):
     assert set(row) == train_keys | keys[VALIDATION] | {SCORE}
     assert not any(k.startswith("test_") for k in row)
     state = setup(config(), confirm, CPU)
-    row = run_epoch(state, confirm, evaluate=False)
-    assert set(row) == train_keys and row[EVAL_SPLIT] is None
+    unscored = run_epoch(state, confirm, evaluate=False)
+    assert unscored[EVAL_SPLIT] is None
+    assert {k for k, v in unscored.items() if v is not None} == train_keys - {EVAL_SPLIT}
     row = run_epoch(state, confirm)
     assert set(row) == train_keys | keys[TEST] | {TEST_SCORE} and row[EVAL_SPLIT] == TEST
+    assert set(unscored) == set(row)  # every row of a trial has the same keys (progress.csv)
     assert not any(k.startswith("acc/") for k in row) and SCORE not in row
     assert np.array(row["test_confusion/cifar10"]).sum() == 30
     assert row[TEST_SCORE] == pytest.approx(
@@ -321,7 +323,7 @@ def train(cfg: TrialConfig, data: dict, folder) -> Recorder:
 def test_a_confirmation_run_is_scored_on_test_once_at_its_last_epoch(confirm, tmp_path):
     run = train(config(max_epochs=3, lr_schedule="constant"), confirm, tmp_path)
     assert [row[EVAL_SPLIT] for row in run.rows] == [None, None, TEST]
-    assert [TEST_SCORE in row for row in run.rows] == [False, False, True]
+    assert [row[TEST_SCORE] is not None for row in run.rows] == [False, False, True]
     model = load_model(run.checkpoints[-1])
     for name, task in confirm.items():
         with torch.inference_mode():

@@ -250,16 +250,29 @@ def evaluate(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, dict
     return out
 
 
-def evaluation_metrics(
-    state: TrialState, tasks: Mapping[str, TaskData], diverged: bool = False
-) -> dict[str, Any]:
-    """`evaluate` as flat keys of the tasks' eval split (`names.eval_metric`: `acc/<task>` or
-    `test_acc/<task>`, ...), its score (`SCORE` or `TEST_SCORE`: mean accuracy, 0 if
-    `diverged`, so the searcher sees a bad result, not NaN) and `EVAL_SPLIT`."""
+def eval_split_of(tasks: Mapping[str, TaskData]) -> str:
+    """The split a trial is scored on (all its tasks share it)."""
     splits = {task.eval_split for task in tasks.values()}
     if len(splits) != 1:
         raise ValueError(f"tasks of one trial must share their eval split, got {sorted(splits)}")
-    (split,) = splits
+    return splits.pop()
+
+
+def evaluation_keys(tasks: Mapping[str, TaskData]) -> list[str]:
+    """The keys of a scored row (`names.eval_metric`: `acc/<task>` or `test_acc/<task>`, ...,
+    and the split's score); an unscored row carries them as None, so every row of a trial has
+    the same keys (Ray's progress.csv takes its header from the first row)."""
+    split = eval_split_of(tasks)
+    metrics = ("acc", "loss", "confusion")
+    return [SCORE_KEYS[split]] + [eval_metric(m, name, split) for name in tasks for m in metrics]
+
+
+def evaluation_metrics(
+    state: TrialState, tasks: Mapping[str, TaskData], diverged: bool = False
+) -> dict[str, Any]:
+    """`evaluate` under `evaluation_keys`, its score (mean accuracy, 0 if `diverged`, so the
+    searcher sees a bad result, not NaN) and `EVAL_SPLIT`."""
+    split = eval_split_of(tasks)
     results = evaluate(state, tasks)
     mean_acc = float(np.mean([results[name]["acc"] for name in tasks]))
     metrics: dict[str, Any] = {EVAL_SPLIT: split, SCORE_KEYS[split]: 0.0 if diverged else mean_acc}
@@ -273,8 +286,8 @@ def run_epoch(
     state: TrialState, tasks: Mapping[str, TaskData], evaluate: bool = True
 ) -> dict[str, Any]:
     """Train one epoch, advance `state.epoch`, then (if `evaluate`) score the eval split;
-    returns the flat metrics to report. Without evaluation the row has no evaluation keys and
-    `EVAL_SPLIT` is None."""
+    returns the flat metrics to report. Without evaluation the evaluation keys and `EVAL_SPLIT`
+    are None."""
     train = train_epoch(state, tasks)
     state.epoch += 1
     total_steps = sum(train[n]["steps"] for n in tasks) or 1
@@ -294,6 +307,8 @@ def run_epoch(
         metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
     if evaluate:
         metrics.update(evaluation_metrics(state, tasks, train["diverged"]))
+    else:
+        metrics.update(dict.fromkeys(evaluation_keys(tasks)))
     return metrics
 
 

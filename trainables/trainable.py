@@ -124,7 +124,7 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
 def _report(metrics: dict[str, Any], state: TrialState) -> None:
     """One epoch's metrics with a checkpoint that also holds them (see restore_newest), and the
     wall-clock time of the report (Ray's `timestamp` has whole seconds only)."""
-    metrics = {**metrics, "wall_time": time.time()}
+    metrics = {"restored": False, **metrics, "wall_time": time.time()}  # the same keys each row
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(folder, {**state.state_dict(), "metrics": metrics})
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
