@@ -143,13 +143,22 @@ def init_ray(
     # Tune keeps one trial pending at a time when a searcher is used: trials would start one
     # actor start-up (seconds) apart. Let as many start together as can run together.
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(1, int(slots))))
-    if settings.gpus_per_trial:
-        total = resources.get("GPU", 0)
-        if settings.gpus_per_trial > total:
+    _check_fits(settings, [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")])
+
+
+def _check_fits(settings: StudySettings, nodes: list[dict[str, float]]) -> None:
+    """A trial runs on one node: a share that no node offers would wait forever."""
+    import ray
+
+    for key, flag, share in (
+        ("CPU", "--cpus-per-trial", settings.cpus_per_trial),
+        ("GPU", "--gpus-per-trial", settings.gpus_per_trial),
+    ):
+        most = max((n.get(key, 0.0) for n in nodes), default=0.0)
+        if share and share > most:
             ray.shutdown()
             raise UserError(
-                f"--gpus-per-trial {settings.gpus_per_trial:g} is more than the cluster's "
-                f"{total:g} GPU(s)"
+                f"{flag} {share:g} is more than any node of the cluster has ({most:g} {key})"
             )
 
 

@@ -301,6 +301,19 @@ def _gpu_share(args: argparse.Namespace) -> float:
     return gpus
 
 
+def _check_cpu_share(args: argparse.Namespace, cpus: float) -> None:
+    """A local Ray has this machine's cores (or --num-cpus): a larger share per trial could
+    never be scheduled, and Ray would wait for it forever."""
+    if args.address is not None:
+        return  # a cluster's nodes are known once Ray has joined it (runner.init_ray checks)
+    here = args.num_cpus if args.num_cpus is not None else float(os.cpu_count() or 1)
+    if cpus > here:
+        raise UserError(
+            f"--cpus-per-trial {cpus:g} is more than the {here:g} CPU(s) here: no trial could "
+            f"start (use at most {here:g})"
+        )
+
+
 def _tasks(args: argparse.Namespace) -> tuple[str, ...] | None:
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
     if tasks is not None and len(tasks) < 2:
@@ -331,6 +344,7 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
     values = {**DEFAULTS, **preset, **given}
     if values["data"] not in DATA_SOURCES:
         raise UserError(f"--data must be 'real' or 'synthetic', got {values['data']!r}")
+    _check_cpu_share(args, values["cpus_per_trial"])
     return StudySettings(
         **{
             **values,
@@ -357,6 +371,8 @@ def check_resumable(folder: Path) -> StudySettings:
     folder = folder.expanduser().resolve()
     if not folder.is_dir():
         raise UserError(f"--resume {folder}: no such study directory")
+    if not (folder / SETTINGS_FILE).is_file():
+        raise UserError(f"--resume {folder}: not a study (no {SETTINGS_FILE} in it)")
     info = folder.stat()
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise UserError(f"--resume {folder}: not owned by you; a study is as trusted as code")

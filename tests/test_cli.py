@@ -31,7 +31,8 @@ BAD = [
     (["--data", "real", "--data-root", "{tmp}/nothing"], "data root .*nothing does not exist"),
     (["--data", "real", "--data-root", "{tmp}/data"], "CIFAR-10 not found"),
     (["--resume", "{tmp}/nothing"], "no such study directory"),
-    (["--resume", "{tmp}/data"], "is not a study"),
+    (["--resume", "{tmp}/data"], "not a study"),
+    (["--cpus-per-trial", "99"], r"--cpus-per-trial 99 is more than the \d+ CPU\(s\) here"),
     (["--name", "../escape"], "must be a plain folder name"),
     (["--storage", "s3://bucket/x"], "only local or mounted"),
     (["--compile", "fast"], "unknown --compile 'fast'"),
@@ -60,6 +61,14 @@ def test_user_errors_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, ar
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, no study dir
     cache = default_cache_dir()  # ours; other programs (chromium) share XDG_CACHE_HOME
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_no_arguments_point_to_the_quick_study_and_the_datasets(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./dataset here
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "--quick" in err and "'Datasets'" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_study_is_never_overwritten(tmp_path, capsys):

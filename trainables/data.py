@@ -590,7 +590,10 @@ def load_task(
     loader = LOADERS[kind]
     root = Path(data_root).expanduser()
     if loader.arg is None and not root.is_dir():
-        raise UserError(f"data root {root} does not exist (expected a folder with the datasets)")
+        raise UserError(
+            f"data root {root} does not exist (expected a folder with the datasets, see README "
+            "'Datasets'; or try --quick, a study on synthetic data)"
+        )
     cache_path = None
     if loader.sources is not None:
         fingerprint = _source_fingerprint(loader.sources(arg, root), kind, arg, root)
