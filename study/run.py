@@ -63,6 +63,10 @@ def execute(
     """Prepare the data, then run the study's stages under its lock; 130 when interrupted."""
     from study import runner  # imports torch; kept out of --list-spaces and --help
 
+    if not new and runner.study_complete(settings):
+        print(f"{settings.study_dir}: complete: nothing to do (no trial left to run)\n")
+        print(summary(settings.study_dir))
+        return 0
     data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
     folder = runner.create_study_dir(settings, data) if new else settings.study_dir
     if not new:

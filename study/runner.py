@@ -20,6 +20,7 @@ from typing import Any
 
 from names import (
     ASHA_REDUCTION_FACTOR,
+    CONFIRM_PLAN_FILE,
     LOCK_FILE,
     OPTUNA_DB,
     RUN_KEY,
@@ -392,6 +393,26 @@ def experiment_complete(folder: Path, expected: int) -> bool:
     """Ray's saved state records `expected` trials, all ended: nothing left to run."""
     statuses = _saved_statuses(folder)
     return statuses is not None and len(statuses) >= expected and not _not_ended(statuses)
+
+
+def study_complete(settings: StudySettings) -> bool:
+    """Every stage of the study has ended: each space's search and, when the study has one, its
+    written confirmation plan. Read from Ray's saved states: no Ray needed."""
+    leaves = SPACES[settings.space].leaves
+    if not all(
+        experiment_complete(settings.study_dir / s.name, settings.num_samples) for s in leaves
+    ):
+        return False
+    if not settings.confirm_seeds:
+        return True
+    plan_file = settings.study_dir / CONFIRM_PLAN_FILE
+    if not plan_file.is_file():
+        return False
+    plan = json.loads(plan_file.read_text())
+    folder = settings.study_dir
+    return all(
+        experiment_complete(folder / confirm_experiment(s.name), len(plan[s.name])) for s in leaves
+    )
 
 
 def unfinished_trials(folder: Path) -> int | None:

@@ -130,5 +130,9 @@ def test_a_kill_during_confirmation_resumes_exactly_the_planned_runs(tmp_path):
     assert ran == sorted((r["label"], r["seed"]) for r in plan)
     for rows in search_before.values():  # the search never saw test data
         assert all(not any(k.startswith("test_") for k in r) for r in rows)
+    again = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)  # all done: no Ray started
+    assert again.returncode == 0 and "complete: nothing to do" in again.stdout
+    assert f"python -m analysis.table {tmp_path / 'k'}" in again.stdout
+    assert "Ray" not in again.stderr and experiment_rows(confirm) == runs
     for trial in (tmp_path / "k").glob("*/trial_*"):  # Ray's CSV: the same keys in every row
         assert len(pd.read_csv(trial / "progress.csv")) >= 1  # raises on a ragged row
