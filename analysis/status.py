@@ -22,7 +22,8 @@ STOP_REASONS = {
     "finished": "ran all max_epochs epochs",
     "early-stopped": "stopped by ASHA at a rung (fewer epochs, not errored)",
     "diverged": "the last reported epoch has diverged=true",
-    "errored": "Ray marked the trial errored (error.txt)",
+    "errored": "it raised past its retries (error.txt) before max_epochs; a trial retried from its"
+    " checkpoint that then ran to the end is finished",
     "running": "fewer epochs while the study is running now",
     "incomplete": "fewer epochs and not at an ASHA rung: interrupted (resume the study)",
     "no-results": "no epoch reported and not errored",
@@ -39,16 +40,16 @@ def stop_reason(
     scheduler: str | None = "asha",
 ) -> str:
     """Why a trial stopped; see `STOP_REASONS`."""
-    if errored:
-        return "errored"
     if epochs <= 0:
-        return "running" if running else "no-results"
+        return "errored" if errored else "running" if running else "no-results"
     if diverged:
         return "diverged"
     if max_epochs is None or (isinstance(max_epochs, float) and math.isnan(max_epochs)):
-        return "finished"  # unknown budget: nothing says it stopped early
+        return "errored" if errored else "finished"  # unknown budget: nothing says it stopped
     if epochs >= max_epochs:
-        return "finished"
+        return "finished"  # also after failures it was retried through (error.txt)
+    if errored:
+        return "errored"
     if running:
         return "running"
     if scheduler == "asha" and epochs in asha_rungs(int(max_epochs)):

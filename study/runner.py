@@ -272,7 +272,8 @@ def experiment_state_ok(folder: Path) -> bool:
         json.loads(states[-1].read_text())
     except (OSError, ValueError):
         return False
-    return any(folder.glob("searcher-state-*.pkl"))
+    # a searcher's state (search) or the grid's (confirmation: Ray's basic variant generator)
+    return any(folder.glob("searcher-state-*.pkl")) or any(folder.glob("basic-variant-state-*"))
 
 
 def has_trial_results(folder: Path) -> bool:

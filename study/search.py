@@ -90,7 +90,10 @@ class StudyASHA(ASHAScheduler):
 
 
 def _recorded_scores(trial: Trial, time_attr: str, metric: str) -> dict[int, float]:
-    """{iteration: metric} from the trial's result file; empty for a new trial."""
+    """{iteration: metric} from the trial's result file; empty for a new trial (which has no
+    folder yet: Ray names it after the scheduler has seen the trial)."""
+    if trial.storage is None or not trial.storage.trial_dir_name:
+        return {}
     fs, path = trial.storage.storage_filesystem, f"{trial.storage.trial_fs_path}/{RESULT_FILE}"
     try:
         with fs.open_input_stream(path) as f:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from helpers import ROOT
+from scipy import stats
 
 from names import (
     BASELINE_MULTI,
@@ -449,3 +451,12 @@ def raw_runs(study_dir: Path) -> dict[tuple[str, str], dict]:
             "errored": (trial / ERROR_FILES[0]).exists(),
         }
     return out
+
+
+def t_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and 95 % t-interval; NaN bounds where there is none (n < 2 or no spread)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return x.mean(), math.nan, math.nan
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return x.mean(), x.mean() - half, x.mean() + half

@@ -148,18 +148,16 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
 def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
     """A truncated experiment_state file with results beside it: refuse, never start over."""
     from study.run import main
+    from study.runner import create_study_dir, prepare_data
+    from study.settings import StudySettings
 
-    folder = tmp_path / "s"
+    settings = StudySettings(name="s", storage=str(tmp_path), data="synthetic", limit_train=16)
+    folder = create_study_dir(settings, prepare_data(settings))
     experiment = folder / "multi"
     (experiment / "trial_x").mkdir(parents=True)
     (experiment / "trial_x" / "result.json").write_text('{"epoch": 1}\n')
     (experiment / "tuner.pkl").write_bytes(b"\x80")
     (experiment / "experiment_state-2026.json").write_text('{"trial_data": [')
-    (folder / "study.json").write_text(
-        json.dumps(
-            {"name": "s", "space": "multi", "data": "synthetic", "limit_train": 16, "limit_val": 16}
-        )
-    )
     listing = sorted(folder.rglob("*"))
     assert main(["--resume", str(folder)]) == 2
     err = capsys.readouterr().err

@@ -73,6 +73,8 @@ def test_read_result_rows_tolerates_truncated_last_line(tmp_path: Path) -> None:
     ("kw", "expected"),
     [
         ({"errored": True, "epochs": 2, "max_epochs": 3, "diverged": False}, "errored"),
+        ({"errored": True, "epochs": 3, "max_epochs": 3, "diverged": False}, "finished"),  # retried
+        ({"errored": True, "epochs": 0, "max_epochs": 3, "diverged": False}, "errored"),
         ({"errored": False, "epochs": 3, "max_epochs": 3, "diverged": False}, "finished"),
         ({"errored": False, "epochs": 2, "max_epochs": 3, "diverged": True}, "diverged"),
         ({"errored": False, "epochs": 3, "max_epochs": 3, "diverged": True}, "diverged"),

@@ -86,6 +86,15 @@ def test_a_restored_scheduler_rebuilds_the_rungs_from_recorded_results(tmp_path)
     assert feed(live, late_live, [0.45]) == feed(restored, late_restored, [0.45])
 
 
+def test_a_new_trial_without_a_folder_yet_has_nothing_to_replay(tmp_path):
+    """Ray adds a new trial to the scheduler before it names the trial's folder."""
+    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="exp")
+    trial = Trial("fake", config={"lr": 0.1}, trial_id="new", stub=True, storage=storage)
+    sched = scheduler()
+    sched.on_trial_add(None, trial)
+    assert all(not recorded for _, recorded in rungs(sched))
+
+
 def test_a_torn_result_line_is_skipped(tmp_path):
     trial = make_trial(tmp_path, "t", {"lr": 0.1}, [0.5, 0.6, 0.7])
     path = tmp_path / "exp" / "trial_t" / RESULT_FILE

@@ -13,6 +13,7 @@ import optuna
 import pytest
 from helpers import SMALL_STUDY, experiment_rows, run_cli, start_cli
 
+from names import BASELINE_MULTI
 from trainables.checkpoint import checkpoint_epoch
 
 pytestmark = pytest.mark.slow
@@ -99,14 +100,7 @@ def test_study_directory_holds_everything(resumed_study):
         assert config["tasks"] == ["cifar10", "fashionrgb"] and config["data"] == "synthetic"
     storage = f"sqlite:///{study_dir / 'optuna.db'}"
     first = optuna.load_study(study_name="multi", storage=storage).trials[0]
-    assert first.params == {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "lr_schedule": "step",
-        "scheme": "coin",
-        "coin_p": 0.5,
-    }
+    assert first.params == BASELINE_MULTI  # the baseline is enqueued first
 
 
 def test_ctrl_c_prints_the_exact_resume_command(resumed_study):

@@ -25,6 +25,7 @@ from fake_study import (
     raw_results,
     raw_runs,
     run_trial_id,
+    t_interval,
     write_run,
 )
 from helpers import run_module
@@ -103,15 +104,6 @@ def raw_seeds(study_dir: Path, task: str, label: str, fashion: str) -> dict[int,
             "images": steps * batch,
         }
     return out
-
-
-def t_interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and 95 % t-interval; NaN bounds where there is none (n < 2 or no spread)."""
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2 or np.ptp(x) == 0:
-        return x.mean(), math.nan, math.nan
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return x.mean(), x.mean() - half, x.mean() + half
 
 
 def welch_ref(multi: list[float], single: list[float]) -> tuple[float, float, float]:
