@@ -184,7 +184,7 @@ def summarize(n: int, runs: list[dict[str, Any]], config: dict[str, Any]) -> dic
     return record
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.packing",
         description=__doc__.split("\n")[0],
@@ -200,7 +200,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scheme", default="joint", help="task-sampling scheme")
     p.add_argument("--compile", default="off", help="torch.compile mode of the backbone")
     p.add_argument("--cpus", type=float, default=None, help="CPUs to share (default: all)")
-    args = p.parse_args(argv)
+    return p
+
+
+def _counts(p: argparse.ArgumentParser, args: argparse.Namespace) -> list[int]:
+    """The trial counts to measure; the device checked first."""
     if args.device == "cuda":
         import torch
 
@@ -208,16 +212,16 @@ def main(argv: list[str] | None = None) -> None:
             p.error("--device cuda: CUDA is not available here (use --device cpu)")
     elif args.device != "cpu":
         p.error(f"--device must be cuda or cpu, got {args.device!r}")
-    counts = [
-        int(n) for n in (args.trials or ("1,2,4,8" if args.device == "cuda" else "1,2")).split(",")
-    ]
+    default = "1,2,4,8" if args.device == "cuda" else "1,2"
+    counts = [int(n) for n in (args.trials or default).split(",")]
     if any(n < 1 for n in counts):
         p.error("--trials must be positive counts")
+    return counts
+
+
+def measure_counts(args: argparse.Namespace, counts: list[int], launcher: str) -> list[dict]:
+    """One record per N: N workers at 1/N of the device each (and of the CPUs), side by side."""
     cpus = args.cpus or float(os.cpu_count() or 1)
-    launcher = args.launcher
-    if launcher == "auto":
-        launcher = "ray" if importlib.util.find_spec("ray") else "processes"
-    load_before = loadavg()
     if launcher == "ray":
         start_ray(cpus, 1 if args.device == "cuda" else 0)
     base = {
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
         "scheme": args.scheme,
         "compile": args.compile,
     }
-    records = []
+    records: list[dict] = []
     for n in counts:
         config = {**base, "cpus": cpus / n, "gpus": 1 / n if args.device == "cuda" else 0.0}
         runs = (run_ray if launcher == "ray" else run_processes)([config] * n, args.seconds)
@@ -239,14 +243,21 @@ def main(argv: list[str] | None = None) -> None:
             record["speedup_vs_1"] = record["aggregate_img_per_s"] / alone["aggregate_img_per_s"]
         records.append(record)
         emit({"benchmark": "packing", "device": args.device, "launcher": launcher, **record})
-        log(
-            f"packing: {n} trial(s): "
-            + (
-                f"{record['aggregate_img_per_s']:,.0f} img/s aggregate"
-                if "aggregate_img_per_s" in record
-                else f"failed: {record['error']}"
-            )
-        )
+        done = record.get("aggregate_img_per_s")
+        outcome = f"{done:,.0f} img/s aggregate" if done else f"failed: {record['error']}"
+        log(f"packing: {n} trial(s): {outcome}")
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = _parser()
+    args = p.parse_args(argv)
+    counts = _counts(p, args)
+    launcher = args.launcher
+    if launcher == "auto":
+        launcher = "ray" if importlib.util.find_spec("ray") else "processes"
+    load_before = loadavg()
+    records = measure_counts(args, counts, launcher)
     speedups = {r["trials"]: r.get("speedup_vs_1") for r in records}
     summary: dict[str, Any] = {
         "benchmark": "packing",
@@ -254,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         "device": args.device,
         "launcher": launcher,
         "batch_size": args.batch_size,
-        "tasks": base["tasks"],
+        "tasks": args.tasks.split(","),
         "scheme": args.scheme,
         "compile": args.compile,
         "seconds": args.seconds,

@@ -54,7 +54,7 @@ def loader_epoch(loader: torch.utils.data.DataLoader) -> None:
         assert x.shape[0] == y.shape[0]
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.pipeline",
         description=__doc__.split("\n")[0],
@@ -70,31 +70,39 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--rounds", type=int, default=5, help="interleaved repeats; medians reported")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the main process")
-    args = p.parse_args(argv)
-    load_before = loadavg()
-    torch.set_num_threads(args.threads)
+    return p
 
-    task = synthetic_task(args.images, 100)
-    n = len(task.train_y)
-    stats = task.channel_stats()
+
+def measure(task: TaskData, batch_size: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per epoch of our path and of the baseline loaders, interleaved by round."""
+    n, stats = len(task.train_y), task.channel_stats()
     stream = BatchStream(n, seed=0, task_index=0)
     gen = torch.Generator().manual_seed(0)
-    cpu = torch.device("cpu")
-    loaders = {f"baseline_w{w}": baseline_loader(task, args.batch_size, w) for w in (0, 2)}
+    loaders = {f"baseline_w{w}": baseline_loader(task, batch_size, w) for w in (0, 2)}
     variants = {
-        "ours": lambda: ours_epoch(task, stats, args.batch_size, stream, gen),
+        "ours": lambda: ours_epoch(task, stats, batch_size, stream, gen),
         **{name: (lambda ld=ld: loader_epoch(ld)) for name, ld in loaders.items()},
     }
     for fn in variants.values():  # warm-up: worker start, allocator, first-call costs
         fn()
     times: dict[str, list[float]] = {name: [] for name in variants}
-    for r in range(args.rounds):
+    for r in range(rounds):
         for name in rotated(list(variants), r):
-            times[name].append(timed(variants[name], cpu))
+            times[name].append(timed(variants[name], torch.device("cpu")))
         log(
-            f"pipeline round {r + 1}/{args.rounds}: "
+            f"pipeline round {r + 1}/{rounds}: "
             + ", ".join(f"{k} {n / v[-1]:,.0f} img/s" for k, v in times.items())
         )
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    load_before = loadavg()
+    torch.set_num_threads(args.threads)
+    task = synthetic_task(args.images, 100)
+    n = len(task.train_y)
+    times = measure(task, args.batch_size, args.rounds)
     rate = {name: n / median(t) for name, t in times.items()}
     best_baseline = max((k for k in rate if k != "ours"), key=rate.__getitem__)
     ratio = rate["ours"] / rate[best_baseline]

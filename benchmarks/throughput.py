@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 from collections.abc import Callable
 
 import torch
@@ -106,7 +107,7 @@ def premade_batches(
     return [(xn[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.throughput",
         description=__doc__.split("\n")[0],
@@ -123,14 +124,24 @@ def main(argv: list[str] | None = None) -> None:
         "--baseline-workers", type=int, default=0, help="baseline pipeline's DataLoader workers"
     )
     p.add_argument("--compile", default="off", help="the engine's torch.compile mode")
-    args = p.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda: CUDA is not available here")
-    load_before = loadavg()
-    bs = args.batch_size
-    n_train = args.batches * bs
+    return p
 
+
+@dataclasses.dataclass
+class Variants:
+    """The measured variants: one epoch of training each, one pass of evaluation each, and the
+    images each of those handles."""
+
+    train: dict[str, Callable[[], object]]
+    evals: dict[str, Callable[[], object]]
+    images: dict[str, int]  # per training epoch
+    eval_images: int
+    bf16: bool
+
+
+def build_variants(args: argparse.Namespace, device: torch.device) -> Variants:
+    """The engine as a trial runs it, the bare loop and the baseline pipeline, on one task."""
+    bs, n_train = args.batch_size, args.batches * args.batch_size
     cfg = TrialConfig.from_dict(
         {
             "tasks": [TASK],
@@ -151,93 +162,112 @@ def main(argv: list[str] | None = None) -> None:
     cpu_task: TaskData = synthetic_task(n_train, args.val_images)
     tasks = {TASK: cpu_task.to(device)}
     state = setup(cfg, tasks, device)
-    task = tasks[TASK]
-    stats = state.stats[TASK]
-
+    task, stats = tasks[TASK], state.stats[TASK]
     bare_model = build_model({TASK: task.num_classes}, device, channels_last=True)
     bare_opt = make_optimizer(bare_model, device)
     train_batches = premade_batches(task.train_x, task.train_y, stats, bs)
     val_batches = premade_batches(task.eval_x, task.eval_y, stats, EVAL_BATCH)
-
     baseline_model = build_model({TASK: task.num_classes}, device, channels_last=False)
     baseline_opt = make_optimizer(baseline_model, device)
     loader = baseline_loader(cpu_task, bs, args.baseline_workers, pin_memory=device.type == "cuda")
-
-    train: dict[str, Callable[[], object]] = {
-        "engine": lambda: train_epoch(state, tasks),
-        "bare": lambda: bare_train(bare_model, bare_opt, train_batches, bf16, device),
-        "baseline": lambda: baseline_train(baseline_model, baseline_opt, loader, device),
-    }
-    evals: dict[str, Callable[[], object]] = {
-        "engine": lambda: evaluate(state, tasks),
-        "bare": lambda: bare_eval(bare_model, val_batches, bf16, device),
-    }
     images = {
         "engine": state.iters_per_epoch * bs,
         "bare": n_train,
         "baseline": len(loader.dataset),
     }
-    for fn in [*train.values(), *evals.values()]:  # warm-up: kernels, allocator, workers
+    return Variants(
+        train={
+            "engine": lambda: train_epoch(state, tasks),
+            "bare": lambda: bare_train(bare_model, bare_opt, train_batches, bf16, device),
+            "baseline": lambda: baseline_train(baseline_model, baseline_opt, loader, device),
+        },
+        evals={
+            "engine": lambda: evaluate(state, tasks),
+            "bare": lambda: bare_eval(bare_model, val_batches, bf16, device),
+        },
+        images=images,
+        eval_images=len(task.eval_y),
+        bf16=bf16,
+    )
+
+
+def measure(v: Variants, rounds: int, device: torch.device) -> tuple[dict, dict]:
+    """Seconds per call of every variant, interleaved round by round (after one warm-up)."""
+    for fn in [*v.train.values(), *v.evals.values()]:  # warm-up: kernels, allocator, workers
         fn()
-    t_train: dict[str, list[float]] = {k: [] for k in train}
-    t_eval: dict[str, list[float]] = {k: [] for k in evals}
-    for r in range(args.rounds):
-        for name in rotated(list(train), r):
-            t_train[name].append(timed(train[name], device))
-        for name in rotated(list(evals), r):
-            t_eval[name].append(timed(evals[name], device))
+    t_train: dict[str, list[float]] = {k: [] for k in v.train}
+    t_eval: dict[str, list[float]] = {k: [] for k in v.evals}
+    for r in range(rounds):
+        for name in rotated(list(v.train), r):
+            t_train[name].append(timed(v.train[name], device))
+        for name in rotated(list(v.evals), r):
+            t_eval[name].append(timed(v.evals[name], device))
         log(
-            f"throughput round {r + 1}/{args.rounds}: train "
-            + ", ".join(f"{k} {images[k] / v[-1]:,.0f}" for k, v in t_train.items())
+            f"throughput round {r + 1}/{rounds}: train "
+            + ", ".join(f"{k} {v.images[k] / s[-1]:,.0f}" for k, s in t_train.items())
             + " img/s; eval "
-            + ", ".join(f"{k} {len(task.eval_y) / v[-1]:,.0f}" for k, v in t_eval.items())
+            + ", ".join(f"{k} {v.eval_images / s[-1]:,.0f}" for k, s in t_eval.items())
             + " img/s"
         )
+    return t_train, t_eval
 
+
+def train_record(v: Variants, t_train: dict[str, list[float]]) -> dict:
+    """The training line: medians and bests of img/s, the ratios and their targets."""
+    rate = {k: v.images[k] / median(s) for k, s in t_train.items()}
+    best = {k: v.images[k] / min(s) for k, s in t_train.items()}
+    return {
+        "phase": "train",
+        "images_per_epoch": v.images["engine"],
+        "img_per_s": rate,
+        "spread": {k: spread(s) for k, s in t_train.items()},
+        "best_img_per_s": best,
+        "engine_vs_bare_best": best["engine"] / best["bare"],
+        "engine_vs_bare": rate["engine"] / rate["bare"],
+        "engine_vs_baseline": rate["engine"] / rate["baseline"],
+        "targets": {"engine_vs_bare": TARGET_BARE, "engine_vs_baseline": TARGET_BASELINE},
+        "ok": rate["engine"] / rate["bare"] >= TARGET_BARE
+        and rate["engine"] / rate["baseline"] >= TARGET_BASELINE,
+    }
+
+
+def eval_record(v: Variants, t_eval: dict[str, list[float]]) -> dict:
+    """The evaluation line: `evaluate` against a bare inference loop."""
+    rate = {k: v.eval_images / median(s) for k, s in t_eval.items()}
+    best = {k: v.eval_images / min(s) for k, s in t_eval.items()}
+    return {
+        "phase": "eval",
+        "images": v.eval_images,
+        "eval_batch": EVAL_BATCH,
+        "img_per_s": rate,
+        "spread": {k: spread(s) for k, s in t_eval.items()},
+        "best_img_per_s": best,
+        "engine_vs_bare_best": best["engine"] / best["bare"],
+        "engine_vs_bare": rate["engine"] / rate["bare"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = _parser()
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available here")
+    load_before = loadavg()
+    variants = build_variants(args, device)
+    t_train, t_eval = measure(variants, args.rounds, device)
     common = {
         "benchmark": "throughput",
         "device": str(device),
         "threads": args.threads,
-        "batch_size": bs,
-        "precision": "bf16" if bf16 else "fp32",
+        "batch_size": args.batch_size,
+        "precision": "bf16" if variants.bf16 else "fp32",
         "rounds": args.rounds,
         "compile": args.compile,
         "loadavg": [load_before, loadavg()],
     }
-    rate = {k: images[k] / median(v) for k, v in t_train.items()}
-    best = {k: images[k] / min(v) for k, v in t_train.items()}
-    emit(
-        {
-            **common,
-            "phase": "train",
-            "images_per_epoch": images["engine"],
-            "baseline_workers": args.baseline_workers,
-            "img_per_s": rate,
-            "spread": {k: spread(v) for k, v in t_train.items()},
-            "best_img_per_s": best,
-            "engine_vs_bare_best": best["engine"] / best["bare"],
-            "engine_vs_bare": rate["engine"] / rate["bare"],
-            "engine_vs_baseline": rate["engine"] / rate["baseline"],
-            "targets": {"engine_vs_bare": TARGET_BARE, "engine_vs_baseline": TARGET_BASELINE},
-            "ok": rate["engine"] / rate["bare"] >= TARGET_BARE
-            and rate["engine"] / rate["baseline"] >= TARGET_BASELINE,
-        }
-    )
-    erate = {k: len(task.eval_y) / median(v) for k, v in t_eval.items()}
-    ebest = {k: len(task.eval_y) / min(v) for k, v in t_eval.items()}
-    emit(
-        {
-            **common,
-            "phase": "eval",
-            "images": len(task.eval_y),
-            "eval_batch": EVAL_BATCH,
-            "img_per_s": erate,
-            "spread": {k: spread(v) for k, v in t_eval.items()},
-            "best_img_per_s": ebest,
-            "engine_vs_bare_best": ebest["engine"] / ebest["bare"],
-            "engine_vs_bare": erate["engine"] / erate["bare"],
-        }
-    )
+    emit({**common, **train_record(variants, t_train), "baseline_workers": args.baseline_workers})
+    emit({**common, **eval_record(variants, t_eval)})
 
 
 if __name__ == "__main__":
