@@ -37,6 +37,7 @@ from names import (
     PARAMS_FILE,
     RESULT_FILE,
     RUN_KEY,
+    SCORE,
     SETTINGS_FILE,
     TASKS_FILE,
     TEST,
@@ -48,6 +49,7 @@ from names import (
     confirm_experiment,
     eval_metric,
     single_space,
+    task_metric,
 )
 from trainables.config import LR_SCHEDULES, OPTIMIZERS
 from trainables.sampling import SCHEMES as SCHEME_REGISTRY
@@ -102,6 +104,53 @@ def _params(
     return p
 
 
+def _metrics(
+    rng: np.random.Generator, tasks: list[str], e: int, final: dict[str, float], tau: float
+) -> dict[str, Any]:
+    """One epoch's per-task metrics on a noisy saturating curve, and the score."""
+    row: dict[str, Any] = {}
+    accs = {}
+    for t in tasks:
+        acc = min(0.99, max(0.0, final[t] * (1 - np.exp(-e / tau)) + rng.normal(0, 0.01)))
+        conf = _confusion(rng, TASKS[t], acc)
+        accs[t] = float(np.trace(np.array(conf)) / (TASKS[t] * VAL_PER_CLASS))
+        values = {
+            "acc": accs[t],
+            "loss": 2.3 * (1 - accs[t]),
+            "train_loss": 2.2 * (1 - accs[t]),
+            "train_acc": accs[t] + 0.02,
+            "steps": 390 // len(tasks),
+            "step_share": 1 / len(tasks),
+            "confusion": conf,
+        }
+        row.update({task_metric(metric, t): v for metric, v in values.items()})
+    row[SCORE] = float(np.mean(list(accs.values())))
+    return row
+
+
+def _ray_fields(trial_id: str, params: dict, e: int, t0: float, total: float, dt: float) -> dict:
+    """The keys Ray adds to every reported row."""
+    return {
+        "lr": params["lr"],
+        "diverged": False,
+        "timestamp": int(t0 + total),
+        "checkpoint_dir_name": f"checkpoint_{e - 1:06d}",
+        "should_checkpoint": True,
+        "done": e == params["max_epochs"],
+        "training_iteration": e,
+        "trial_id": trial_id,
+        "date": "2026-01-01_00-00-00",
+        "time_this_iter_s": dt,
+        "time_total_s": total,
+        "pid": 1234,
+        "hostname": "bench",
+        "node_ip": "127.0.0.1",
+        "config": params,
+        "time_since_restore": total,
+        "iterations_since_restore": e,
+    }
+
+
 def write_trial(
     folder: Path,
     rng: np.random.Generator,
@@ -118,46 +167,11 @@ def write_trial(
     tau = float(rng.uniform(2, 10))
     lines, total, score = [], 0.0, 0.0
     for e in range(1, epochs + 1):
-        row: dict[str, Any] = {"epoch": e}
-        accs = {}
-        for t in tasks:
-            acc = min(0.99, max(0.0, final[t] * (1 - np.exp(-e / tau)) + rng.normal(0, 0.01)))
-            conf = _confusion(rng, TASKS[t], acc)
-            accs[t] = float(np.trace(np.array(conf)) / (TASKS[t] * VAL_PER_CLASS))
-            row.update(
-                {
-                    f"acc/{t}": accs[t],
-                    f"loss/{t}": 2.3 * (1 - accs[t]),
-                    f"train_loss/{t}": 2.2 * (1 - accs[t]),
-                    f"train_acc/{t}": accs[t] + 0.02,
-                    f"steps/{t}": 390 // len(tasks),
-                    f"step_share/{t}": 1 / len(tasks),
-                    f"confusion/{t}": conf,
-                }
-            )
-        score = float(np.mean(list(accs.values())))
+        row = {"epoch": e, **_metrics(rng, tasks, e, final, tau)}
+        score = row[SCORE]
         dt = float(rng.uniform(20, 40))
         total += dt
-        row.update(
-            score=score,
-            lr=params["lr"],
-            diverged=False,
-            timestamp=int(t0 + total),
-            checkpoint_dir_name=f"checkpoint_{e - 1:06d}",
-            should_checkpoint=True,
-            done=e == params["max_epochs"],
-            training_iteration=e,
-            trial_id=trial_id,
-            date="2026-01-01_00-00-00",
-            time_this_iter_s=dt,
-            time_total_s=total,
-            pid=1234,
-            hostname="bench",
-            node_ip="127.0.0.1",
-            config=params,
-            time_since_restore=total,
-            iterations_since_restore=e,
-        )
+        row.update(_ray_fields(trial_id, params, e, t0, total, dt))
         lines.append(json.dumps(row))
     (folder / RESULT_FILE).write_text("\n".join(lines) + "\n")
     return score
@@ -332,51 +346,51 @@ def _write_optuna(study: Path, records: Records) -> None:
         s.add_trials(trials)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.report_bench", description=__doc__)
     p.add_argument("--trials", type=int, default=100)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--no-optuna", action="store_true", help="no optuna.db in the fake study")
     p.add_argument("--keep", action="store_true", help="keep the fake study and print its path")
-    args = p.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    return p
+
+
+def time_report(study: Path, root: Path) -> tuple[float, float, Path]:
+    """Seconds of `build_report` in this process, then of `python -m analysis.report` as a user
+    runs it (a fresh interpreter, imports included); and the report's path."""
     from analysis.report import build_report
 
-    tmp = tempfile.TemporaryDirectory(prefix="report-bench-")
-    root = Path(tmp.name)
-    study = make_study(root, args.trials, args.epochs, optuna_db=not args.no_optuna)
     start = time.perf_counter()
     out = build_report(study, root / "out" / "report.html")
     seconds = time.perf_counter() - start
-    # the same from a fresh interpreter, as a user runs it (imports included)
     start = time.perf_counter()
+    command = ["analysis.report", str(study), "--out", str(root / "cli" / "report.html")]
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "analysis.report",
-            str(study),
-            "--out",
-            str(root / "cli" / "report.html"),
-        ],
+        [sys.executable, "-m", *command],
         check=True,
         stdout=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parents[1],
     )
-    cli_seconds = time.perf_counter() - start
-    print(
-        json.dumps(
-            {
-                "benchmark": "report",
-                "trials": args.trials,
-                "epochs": args.epochs,
-                "seconds": round(seconds, 3),
-                "cli_seconds": round(cli_seconds, 3),
-                "optuna_db": not args.no_optuna,
-                "report_mb": round(out.stat().st_size / 2**20, 2),
-            }
-        )
-    )
+    return seconds, time.perf_counter() - start, out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    tmp = tempfile.TemporaryDirectory(prefix="report-bench-")
+    root = Path(tmp.name)
+    study = make_study(root, args.trials, args.epochs, optuna_db=not args.no_optuna)
+    seconds, cli_seconds, out = time_report(study, root)
+    record = {
+        "benchmark": "report",
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "seconds": round(seconds, 3),
+        "cli_seconds": round(cli_seconds, 3),
+        "optuna_db": not args.no_optuna,
+        "report_mb": round(out.stat().st_size / 2**20, 2),
+    }
+    print(json.dumps(record))
     if args.keep:
         tmp._finalizer.detach()  # keep the folder for a look
         print(f"study: {study}\nreport: {out}", file=sys.stderr)

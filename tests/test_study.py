@@ -151,7 +151,7 @@ def test_fractional_gpus_pack_trials(tmp_path, fraction, expected):
         "--num-samples",
         "4",
         "--max-epochs",
-        "3",
+        "2",
         "--limit-train",
         "384",
         "--limit-val",
