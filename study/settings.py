@@ -23,13 +23,14 @@ from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
 
 SCHEDULERS = ("asha", "fifo")
-QUICK = {  # about 3 minutes on a 2-core CPU, synthetic data; trials long enough that Ray's
-    # fixed start-up (~30 s per CPU) stays under a fifth of the study
+QUICK = {  # a few minutes on a 2-core CPU, synthetic data: a small search, then a confirmation
+    # stage of 2 seeds (the fewest that give an interval; a real study wants 3 or more)
     "data": "synthetic",
-    "num_samples": 8,
-    "max_epochs": 3,
-    "limit_train": 2000,
-    "limit_val": 500,
+    "num_samples": 6,
+    "max_epochs": 2,
+    "limit_train": 1500,
+    "limit_val": 300,
+    "limit_test": 500,
     "batch_size": 32,
     "cpus_per_trial": 1.0,
     "confirm_seeds": 2,
