@@ -20,8 +20,34 @@ from scipy import stats
 CONFIDENCE = 0.95  # every interval of the table
 
 
+class _Interval:
+    """What an estimate with bounds `low`, `high` (None: no interval) offers the table."""
+
+    low: float | None
+    high: float | None
+    why: str | None
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    @property
+    def half_width(self) -> float | None:
+        """The interval's half-width (it is symmetric about the estimate), or None."""
+        return None if not self.has_interval else (self.high - self.low) / 2
+
+    def bounds(self) -> dict[str, float | str | None]:
+        """Its table columns: `ci_low`, `ci_high` (NaN without an interval) and `no_interval`."""
+        nan = math.nan
+        return {
+            "ci_low": self.low if self.has_interval else nan,
+            "ci_high": self.high if self.has_interval else nan,
+            "no_interval": self.why,
+        }
+
+
 @dataclasses.dataclass(frozen=True)
-class Estimate:
+class Estimate(_Interval):
     """A mean over `n` values with its confidence interval [`low`, `high`], or `why` there is
     none (then `low` and `high` are None; e.g. "1 seed", "all 3 seeds equal")."""
 
@@ -31,18 +57,9 @@ class Estimate:
     high: float | None = None
     why: str | None = None
 
-    @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    @property
-    def half_width(self) -> float | None:
-        """The interval's half-width (it is symmetric about the mean), or None."""
-        return None if not self.has_interval else (self.high - self.low) / 2
-
 
 @dataclasses.dataclass(frozen=True)
-class Difference:
+class Difference(_Interval):
     """`diff` = mean(a) - mean(b) of two independent samples, with Welch's confidence interval
     [`low`, `high`], degrees of freedom `df` and two-sided t-test p-value `p`; where those are
     undefined they are None and `why` says why."""
@@ -55,14 +72,6 @@ class Difference:
     p: float | None = None
     df: float | None = None
     why: str | None = None
-
-    @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
-
-    @property
-    def half_width(self) -> float | None:
-        return None if not self.has_interval else (self.high - self.low) / 2
 
 
 def _values(values: Sequence[float]) -> np.ndarray:
