@@ -289,3 +289,42 @@ def sync_up(cache: Path, loc: Location, only: list[str] | None = None) -> SyncRe
             manifest["remote"][rel] = list(remote[rel])  # ... and what it is there: no download
     _save_manifest(cache, manifest)
     return SyncReport(sent, len(here) - len(sent), [])
+
+
+# ---------------------------------------------------------------------------------------------
+# Optuna's database
+
+
+def check_database_url(url: str, connect: bool = True) -> str:
+    """A SQLAlchemy URL for Optuna's RDB storage (`postgresql://user@host/db`,
+    `sqlite:////abs/optuna.db`): parsed, its driver installed, and with `connect` answering;
+    else one-line UserError. Returns the URL unchanged. The password is never printed."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+        parsed.get_dialect()
+    except (ArgumentError, ValueError):
+        raise UserError(
+            f"--optuna-storage {url!r} is not a database URL; expected e.g. "
+            "postgresql://user@host:5432/db or sqlite:////abs/path/optuna.db"
+        ) from None
+    except (NoSuchModuleError, ImportError) as exc:
+        raise UserError(f"--optuna-storage: no driver for {parsed.drivername} ({exc})") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if connect:
+        args = (
+            {"connect_timeout": int(CONNECT_TIMEOUT_S)}
+            if parsed.get_backend_name() == ("postgresql")
+            else {}
+        )
+        try:
+            with sqlalchemy.create_engine(parsed, connect_args=args).connect():
+                pass
+        except SQLAlchemyError as exc:
+            raise UserError(
+                f"--optuna-storage {shown}: the database cannot be reached "
+                f"({_first_line(exc.orig or exc)})"
+            ) from None
+    return url
