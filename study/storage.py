@@ -304,21 +304,23 @@ def check_database_url(url: str, connect: bool = True) -> str:
 
     try:
         parsed = sqlalchemy.engine.make_url(url)
-        parsed.get_dialect()
-    except (ArgumentError, ValueError):
+        dialect = parsed.get_dialect()
+    except (ArgumentError, ValueError, NoSuchModuleError):
         raise UserError(
             f"--optuna-storage {url!r} is not a database URL; expected e.g. "
             "postgresql://user@host:5432/db or sqlite:////abs/path/optuna.db"
         ) from None
-    except (NoSuchModuleError, ImportError) as exc:
-        raise UserError(f"--optuna-storage: no driver for {parsed.drivername} ({exc})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise UserError(
+            f"--optuna-storage: the driver of {parsed.drivername}:// is not installed "
+            f"({exc}); install it or name an installed one (postgresql+psycopg2://...)"
+        ) from None
     shown = parsed.render_as_string(hide_password=True)
     if connect:
-        args = (
-            {"connect_timeout": int(CONNECT_TIMEOUT_S)}
-            if parsed.get_backend_name() == ("postgresql")
-            else {}
-        )
+        pg = parsed.get_backend_name() == "postgresql"
+        args = {"connect_timeout": int(CONNECT_TIMEOUT_S)} if pg else {}
         try:
             with sqlalchemy.create_engine(parsed, connect_args=args).connect():
                 pass
