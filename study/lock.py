@@ -1,0 +1,289 @@
+"""A study's lock in its own storage: one driver at a time, even across machines.
+
+The lock is a small JSON object beside the study (`names.LOCK_FILE`) naming its owner (host,
+pid, user, a random id) and a heartbeat time that a background thread refreshes every
+`HEARTBEAT_S`. Acquiring it is refused while the heartbeat is fresh (the message names the host
+holding it and how old its heartbeat is) and taken over once it is older than `STALE_AFTER_S`,
+as after a kill -9 or a lost head node. It is released (deleted) on exit.
+
+Every change is a compare-and-swap, so of two drivers racing for a free or stale lock one wins:
+- S3 (and S3-compatible stores that honour conditional writes, moto included): PutObject with
+  `If-None-Match: *` to create, `If-Match: <etag>` to take over or refresh, DeleteObject with
+  `If-Match` to release.
+- local folders: the same steps under an flock of a guard file beside the lock.
+- other pyarrow filesystems (GCS, HDFS, ...): write, then read back and compare the owner id.
+  Two drivers writing within the same moment can both read their own write on an eventually
+  consistent store; the later heartbeat then finds the other's id and stops its driver
+  (`lost`), so the overlap lasts at most one heartbeat.
+A refreshed heartbeat that finds another owner marks the lock `lost`; the runner checks it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from study.storage import Location, exists, read_text
+from trainables.errors import UserError
+
+HEARTBEAT_S = 30.0  # how often the holder refreshes its heartbeat
+STALE_AFTER_S = 5 * 60.0  # a heartbeat older than this: the holder is gone; take the lock over
+
+
+class Backend:
+    """Compare-and-swap on one small object; `tag` identifies the version last seen."""
+
+    def create(self, body: bytes) -> str | None:  # None: it exists already
+        raise NotImplementedError
+
+    def read(self) -> tuple[bytes, str] | None:  # None: it does not exist
+        raise NotImplementedError
+
+    def replace(self, body: bytes, tag: str) -> str | None:  # None: changed since `tag`
+        raise NotImplementedError
+
+    def delete(self, tag: str) -> None:  # only if unchanged since `tag`
+        raise NotImplementedError
+
+
+class S3Backend(Backend):
+    """S3 conditional writes through boto3 (pyarrow has no conditional PutObject)."""
+
+    def __init__(self, loc: Location) -> None:
+        import boto3
+
+        self.bucket, _, self.key = loc.path.partition("/")
+        self.client = boto3.client("s3", endpoint_url=loc.endpoint)
+
+    def _put(self, body: bytes, **condition: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.client.put_object(Bucket=self.bucket, Key=self.key, Body=body, **condition)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412"):
+                return None
+            raise
+        return reply["ETag"]
+
+    def create(self, body: bytes) -> str | None:
+        return self._put(body, IfNoneMatch="*")
+
+    def read(self) -> tuple[bytes, str] | None:
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return reply["Body"].read(), reply["ETag"]
+
+    def replace(self, body: bytes, tag: str) -> str | None:
+        return self._put(body, IfMatch=tag)
+
+    def delete(self, tag: str) -> None:
+        from botocore.exceptions import ClientError
+
+        with contextlib.suppress(ClientError):  # changed or gone: not ours to delete
+            self.client.delete_object(Bucket=self.bucket, Key=self.key, IfMatch=tag)
+
+
+class LocalBackend(Backend):
+    """A file; every step under an exclusive flock of `<lock>.guard`."""
+
+    def __init__(self, loc: Location) -> None:
+        self.path = Path(loc.path)
+
+    @contextlib.contextmanager
+    def _guard(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".guard"), "a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            yield
+
+    def _tag(self) -> str | None:
+        with contextlib.suppress(FileNotFoundError):
+            st = self.path.stat()
+            return f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}"
+        return None
+
+    def _write(self, body: bytes) -> str | None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(body)
+        os.replace(tmp, self.path)
+        return self._tag()
+
+    def create(self, body: bytes) -> str | None:
+        with self._guard():
+            return None if self.path.exists() else self._write(body)
+
+    def read(self) -> tuple[bytes, str] | None:
+        with self._guard(), contextlib.suppress(FileNotFoundError):
+            return self.path.read_bytes(), self._tag()
+        return None
+
+    def replace(self, body: bytes, tag: str) -> str | None:
+        with self._guard():
+            return self._write(body) if self._tag() == tag else None
+
+    def delete(self, tag: str) -> None:
+        with self._guard():
+            if self._tag() == tag:
+                self.path.unlink()
+
+
+class ReadBackBackend(Backend):
+    """Any pyarrow filesystem: write, read back, compare (see the module docstring's race)."""
+
+    def __init__(self, loc: Location) -> None:
+        self.loc = loc
+
+    def _write(self, body: bytes) -> str | None:
+        with self.loc.fs.open_output_stream(self.loc.path) as f:
+            f.write(body)
+        found = self.read()
+        return found[1] if found and found[0] == body else None
+
+    def create(self, body: bytes) -> str | None:
+        return None if exists(self.loc) else self._write(body)
+
+    def read(self) -> tuple[bytes, str] | None:
+        if not exists(self.loc):
+            return None
+        body = read_text(self.loc).encode()
+        return body, str(hash(body))
+
+    def replace(self, body: bytes, tag: str) -> str | None:
+        found = self.read()
+        return self._write(body) if found and found[1] == tag else None
+
+    def delete(self, tag: str) -> None:
+        found = self.read()
+        if found and found[1] == tag:
+            self.loc.fs.delete_file(self.loc.path)
+
+
+def backend_for(loc: Location) -> Backend:
+    if loc.is_local:
+        return LocalBackend(loc)
+    if loc.fs.type_name == "s3":
+        return S3Backend(loc)
+    return ReadBackBackend(loc)
+
+
+def owner_record(heartbeat: float | None = None) -> dict:
+    """Who holds the lock: host, pid, user, a random id, and the heartbeat (epoch seconds)."""
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "user": getpass.getuser(),
+        "id": uuid.uuid4().hex,
+        "heartbeat": time.time() if heartbeat is None else heartbeat,
+    }
+
+
+def _age(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+class StudyLock:
+    """The lock of the study at `loc` (its `names.LOCK_FILE`); a context manager.
+
+    `acquire()` raises UserError while another driver's heartbeat is fresh; `lost` turns true
+    if a heartbeat finds that another driver took the lock over (this one looked stale)."""
+
+    def __init__(
+        self,
+        loc: Location,
+        name: str | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+        stale_after_s: float = STALE_AFTER_S,
+    ) -> None:
+        from names import LOCK_FILE
+
+        self.loc = loc.child(name or LOCK_FILE)
+        self.backend = backend_for(self.loc)
+        self.heartbeat_s, self.stale_after_s = heartbeat_s, stale_after_s
+        self.owner = owner_record()
+        self.tag: str | None = None
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._mutex = threading.Lock()
+
+    def _body(self) -> bytes:
+        return json.dumps({**self.owner, "heartbeat": time.time()}).encode()
+
+    def acquire(self) -> None:
+        tag = self.backend.create(self._body())
+        if tag is None:
+            tag = self._take_over()
+        self.tag = tag
+        self._thread = threading.Thread(target=self._beat, name="study-lock", daemon=True)
+        self._thread.start()
+
+    def _take_over(self) -> str:
+        """The lock exists: refuse while its heartbeat is fresh, else swap it for ours."""
+        found = self.backend.read()
+        if found is None:  # released in between: try once more to create it
+            tag = self.backend.create(self._body())
+        else:
+            body, tag = found
+            try:
+                holder = json.loads(body)
+                age = time.time() - float(holder["heartbeat"])
+            except (ValueError, KeyError, TypeError):
+                holder, age = {"host": "an unreadable lock"}, float("inf")
+            if age < self.stale_after_s:
+                raise UserError(
+                    f"study {self.loc.uri.rsplit('/', 1)[0]} is being run by {holder.get('user')}"
+                    f"@{holder.get('host')} (pid {holder.get('pid')}; heartbeat {_age(age)} ago); "
+                    f"it is taken over once the heartbeat is {_age(self.stale_after_s)} old"
+                )
+            tag = self.backend.replace(self._body(), tag)
+        if tag is None:
+            raise UserError(f"study {self.loc.uri}: another driver took its lock just now")
+        return tag
+
+    def refresh(self) -> bool:
+        """Renew the heartbeat now; False (and `lost`) when another driver owns the lock."""
+        with self._mutex:
+            if self.lost or self.tag is None:
+                return False
+            tag = self.backend.replace(self._body(), self.tag)
+            if tag is None:
+                self.lost = True
+                return False
+            self.tag = tag
+            return True
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                if not self.refresh():
+                    return
+            except Exception:  # a store's transient error (OSError, botocore's): next beat retries
+                continue
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._mutex:
+            if self.tag is not None and not self.lost:
+                self.backend.delete(self.tag)
+            self.tag = None
+
+    def __enter__(self) -> StudyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
