@@ -1,15 +1,18 @@
 """Why each trial stopped, and whether its study is running now.
 
 The rules that turn a trial's files into one status word (`STOP_REASONS`): Ray's error file,
-the epochs it reported against its budget, its last `diverged` flag, the study's lock and the
+the epochs it reported against its budget, its last `diverged` flag, the study's lock (its
+holder's process or heartbeat) and the
 epochs at which the study's ASHA scheduler may stop a trial (`names.asha_rungs`, the same rule
 the runner gives Ray). Kept apart from loading so the rules can be read and tested on their own.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import os
+import socket
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,19 +75,17 @@ def stop_reasons(trials: pd.DataFrame, settings: Mapping[str, Any], running: boo
 
 
 def study_is_running(path: Path) -> bool:
-    """True when a `study.run` process holds the study's lock now (Linux: /proc/locks).
+    """True when a `study.run` driver holds the study's lock now: its lock file (study.lock)
+    names a live process of this host, or, for another host, a heartbeat that is not stale.
 
-    Reads the kernel's lock table instead of trying the lock, so it never disturbs a driver.
-    """
-    lock = path / LOCK_FILE
+    Reads the lock without taking it, so it never disturbs a driver."""
+    from study.lock import STALE_AFTER_S, holder_gone
+
     try:
-        info = lock.stat()
-        table = Path("/proc/locks").read_text()
-    except OSError:
+        holder = json.loads((path / LOCK_FILE).read_text())
+        age = time.time() - float(holder["heartbeat"])
+    except (OSError, ValueError, KeyError, TypeError):
         return False
-    device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    return any(
-        "FLOCK" in line and line.split()[-3] == device
-        for line in table.splitlines()
-        if len(line.split()) >= 4
-    )
+    if holder.get("host") == socket.gethostname():
+        return not holder_gone(holder)
+    return age < STALE_AFTER_S

@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from names import (
     tuned_label,
 )
 from search_spaces import SPACES
+from study import location
 from study.settings import StudySettings, trial_constants
 from trainables.errors import UserError
 
@@ -86,15 +86,8 @@ def load_or_write_plan(settings: StudySettings) -> dict[str, list[Run]]:
     if path.is_file():
         return json.loads(path.read_text())
     plan = plan_runs(settings)
-    _atomic_write(path, json.dumps(plan, indent=2))
+    location.write_text(settings, CONFIRM_PLAN_FILE, json.dumps(plan, indent=2))
     return plan
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def with_overrides(settings: StudySettings, top: int | None, seeds: int | None) -> StudySettings:
@@ -113,7 +106,7 @@ def with_overrides(settings: StudySettings, top: int | None, seeds: int | None) 
             "resume it without --confirm-top/--confirm-seeds"
         )
     settings = dataclasses.replace(settings, **changes)
-    _atomic_write(settings.study_dir / SETTINGS_FILE, settings.to_json())
+    location.write_text(settings, SETTINGS_FILE, settings.to_json())
     return settings
 
 

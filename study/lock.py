@@ -4,7 +4,8 @@ The lock is a small JSON object beside the study (`names.LOCK_FILE`) naming its 
 pid, user, a random id) and a heartbeat time that a background thread refreshes every
 `HEARTBEAT_S`. Acquiring it is refused while the heartbeat is fresh (the message names the host
 holding it and how old its heartbeat is) and taken over once it is older than `STALE_AFTER_S`,
-as after a kill -9 or a lost head node. It is released (deleted) on exit.
+as after a lost head node, or at once when its holder ran on this host and its process is gone
+(a kill -9). It is released (deleted) on exit.
 
 Every change is a compare-and-swap, so of two drivers racing for a free or stale lock one wins:
 - S3 (and S3-compatible stores that honour conditional writes, moto included): PutObject with
@@ -31,8 +32,8 @@ import time
 import uuid
 from pathlib import Path
 
+from errors import UserError
 from study.storage import Location, exists, read_text
-from trainables.errors import UserError
 
 HEARTBEAT_S = 30.0  # how often the holder refreshes its heartbeat
 STALE_AFTER_S = 5 * 60.0  # a heartbeat older than this: the holder is gone; take the lock over
@@ -189,6 +190,20 @@ def owner_record(heartbeat: float | None = None) -> dict:
     }
 
 
+def holder_gone(holder: dict) -> bool:
+    """The holder ran on this host and its process has ended (a kill -9): no need to wait for
+    its heartbeat to go stale."""
+    if holder.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, KeyError, TypeError, ValueError, OverflowError):
+        return False
+    return False
+
+
 def _age(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
@@ -241,7 +256,7 @@ class StudyLock:
                 age = time.time() - float(holder["heartbeat"])
             except (ValueError, KeyError, TypeError):
                 holder, age = {"host": "an unreadable lock"}, float("inf")
-            if age < self.stale_after_s:
+            if age < self.stale_after_s and not holder_gone(holder):
                 raise UserError(
                     f"study {self.loc.uri.rsplit('/', 1)[0]} is being run by {holder.get('user')}"
                     f"@{holder.get('host')} (pid {holder.get('pid')}; heartbeat {_age(age)} ago); "

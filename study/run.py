@@ -17,13 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from names import CHECKPOINT_GLOB, TRIAL_PREFIX
-from study.settings import (
-    StudySettings,
-    build_parser,
-    check_resumable,
-    describe_spaces,
-    settings_from_args,
-)
+from study import location
+from study.settings import StudySettings, build_parser, describe_spaces
 from trainables.errors import UserError
 
 
@@ -34,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.resume:
-            return execute(check_resumable(Path(args.resume)), new=False, **_ray_args(args))
-        return execute(settings_from_args(args), new=True, **_ray_args(args))
+            return execute(location.for_resume(args), new=False, **_ray_args(args))
+        return execute(location.for_new(args), new=True, **_ray_args(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -65,23 +60,23 @@ def execute(
 
     if not new and runner.study_complete(settings):
         print(f"{settings.study_dir}: complete: nothing to do (no trial left to run)\n")
-        print(summary(settings.study_dir))
+        print(summary(settings.study_dir, location.shown_path(settings, settings.study_dir)))
         return 0
     data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
     folder = runner.create_study_dir(settings, data) if new else settings.study_dir
     if not new:
         runner.check_experiments(settings)
-    with runner.locked(folder):
+    with runner.locked(settings):
         runner.init_ray(settings, address, num_cpus, num_gpus, dashboard)
         try:
             runner.run_study(settings, data, search=search)
         except runner.StudyInterrupted:
             return 130  # interrupted but resumable; the resume command was printed
-    print(summary(folder))
+    print(summary(folder, location.shown_path(settings, folder)))
     return 0
 
 
-def summary(folder: Path) -> str:
+def summary(folder: Path, where: str | None = None) -> str:
     """The verdict, by the table's rules: the comparison table (test data, when the study has a
     confirmation stage), each space's best search trial with the checkpoint of the model behind
     its number, then where the study is and the commands that show more."""
@@ -89,17 +84,18 @@ def summary(folder: Path) -> str:
     from analysis.table import comparison, to_text
 
     study = load_study(folder)
+    where = where or str(folder)  # a remote study: its URI (`folder` is its local cache)
     lines = [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
-    lines += [f"  {line}" for line in best_search_trials(study)]
+    lines += [f"  {line}" for line in best_search_trials(study, where)]
     lines += [
-        f"\nstudy directory: {folder}",
-        f"table:   python -m analysis.table {folder}",
-        f"report:  python -m analysis.report {folder}",
+        f"\nstudy directory: {where}",
+        f"table:   python -m analysis.table {where}",
+        f"report:  python -m analysis.report {where}",
     ]
     return "\n".join(lines)
 
 
-def best_search_trials(study: Any) -> list[str]:
+def best_search_trials(study: Any, where: str | None = None) -> list[str]:
     """Per space: its best trial (one trial, its best epoch), and the checkpoint of that epoch."""
     from analysis.search_table import best_trial
     from trainables.checkpoint import checkpoint_epoch
@@ -117,6 +113,8 @@ def best_search_trials(study: Any) -> list[str]:
         epoch = int(best["best_epoch"])
         found = [c for c in trial_dir.glob(CHECKPOINT_GLOB) if checkpoint_epoch(c) == epoch]
         model = found[0] if found else "not kept"
+        if found and where:
+            model = f"{where}/{found[0].relative_to(study.path)}"
         lines.append(
             f"{head}; best: trial {best['trial_id']}, score {best['best_score']:.2%} at epoch "
             f"{epoch}; its model: {model}"

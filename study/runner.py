@@ -8,11 +8,9 @@ enqueued first) and an ASHA or FIFO scheduler over `trainables.trainable.train_t
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any
 from names import (
     ASHA_REDUCTION_FACTOR,
     CONFIRM_PLAN_FILE,
-    LOCK_FILE,
     OPTUNA_DB,
     RUN_KEY,
     SCORE,
@@ -38,7 +35,9 @@ from names import (
     task_name,
 )
 from search_spaces import SPACES, Space
+from study import location
 from study.confirm import load_or_write_plan
+from study.lock import StudyLock
 from study.settings import StudySettings, space_tasks, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
@@ -52,6 +51,11 @@ StudyData = dict[str, dict[str, TaskSplits]]  # space -> task name -> its three 
 def create_study_dir(settings: StudySettings, data: StudyData) -> Path:
     """Make the study folder; refuse (never overwrite) when the name is taken."""
     folder = settings.study_dir
+    if location.is_remote(settings):  # in object storage; `folder` is its local cache
+        tasks = {t.name: t.describe() for space in data.values() for t in space.values()}
+        texts = {SETTINGS_FILE: settings.to_json(), TASKS_FILE: json.dumps(tasks, indent=2)}
+        location.create_remote(settings, texts)
+        return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
         folder.mkdir()  # atomic: of two studies started at once under one name, one wins
@@ -67,17 +71,10 @@ def create_study_dir(settings: StudySettings, data: StudyData) -> Path:
 
 
 @contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """Hold the study's lock for the whole run; a second driver is refused, not interleaved."""
-    with open(folder / LOCK_FILE, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"study {folder} is being run by another process right now") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+def locked(settings: StudySettings) -> Iterator[None]:
+    """Hold the study's lock (in its storage, with a heartbeat: see study.lock) for the whole
+    run; a second driver, on this machine or another, is refused, not interleaved."""
+    with StudyLock(location.location(settings)):
         yield
 
 
@@ -122,6 +119,10 @@ def init_ray(
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic, compact trial table
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    from study.cluster import private_token
+
+    token_mode = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+    private_token(create=token_mode and not address)  # 0600, before Ray reads or writes it
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
@@ -202,15 +203,29 @@ def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
         sort_by_metric=not confirm,
     )
     keep = {"checkpoint_score_attribute": SCORE, "checkpoint_score_order": SCORE_MODE}
+    loc = location.location(settings)
     return tune.RunConfig(
         name=confirm_experiment(space.name) if confirm else space.name,
-        storage_path=str(settings.study_dir),
+        storage_path=loc.path,
+        storage_filesystem=None if loc.is_local else loc.fs,
+        callbacks=_callbacks(settings),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, **({} if confirm else keep)),
         sync_config=tune.SyncConfig(sync_artifacts=True),  # trial_config.json beside results
         progress_reporter=reporter,
         verbose=1,
     )
+
+
+def _callbacks(settings: StudySettings) -> list:
+    """A remote study without a database URL: its Optuna SQLite file goes up beside it at
+    every experiment checkpoint (study.remote.OptunaUpload)."""
+    if not location.is_remote(settings) or settings.optuna_storage:
+        return []
+    from study.remote import OptunaUpload
+
+    OptunaUpload.settings = settings  # the instance is pickled with the Tuner: not in it
+    return [OptunaUpload()]
 
 
 def _tune_config(settings: StudySettings, space: Space):
@@ -233,7 +248,7 @@ def _tune_config(settings: StudySettings, space: Space):
         points_to_evaluate=[space.baseline],
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         study_name=space.name,
-        storage=optuna.storages.RDBStorage(f"sqlite:///{settings.study_dir / OPTUNA_DB}"),
+        storage=optuna.storages.RDBStorage(location.optuna_url(settings)),
     )
     if settings.scheduler == "asha":
         scheduler = StudyASHA(
@@ -316,17 +331,24 @@ def _fit(
     StudyInterrupted when it stops with trials not ended."""
     from ray import tune
 
+    loc = location.location(settings).child(folder.name)
+    _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
     if experiment_state_ok(folder):
         tuner = tune.Tuner.restore(
-            str(folder), trainable=trainable, resume_unfinished=True, resume_errored=True
+            loc.path,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            storage_filesystem=None if loc.is_local else loc.fs,
         )
     else:
         if folder.exists():
             check_experiments(settings)
-            shutil.rmtree(folder)
+            location.remove_experiment(settings, folder.name)
             reset()
         tuner = new_tuner()
     grid = tuner.fit()
+    location.pull(settings)  # a remote study: its cache, for the reads below
     unfinished = unfinished_trials(folder)
     if unfinished is None:  # no readable state: trust the in-memory statuses
         unfinished = len(grid) - grid.num_terminated - grid.num_errors
@@ -439,10 +461,9 @@ def _saved_statuses(folder: Path) -> list[str] | None:
 def _drop_optuna_study(settings: StudySettings, name: str) -> None:
     import optuna
 
-    db = settings.study_dir / OPTUNA_DB
-    if not db.exists():
+    if not settings.optuna_storage and not (settings.study_dir / OPTUNA_DB).exists():
         return
-    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    storage = optuna.storages.RDBStorage(location.optuna_url(settings))
     try:
         optuna.delete_study(study_name=name, storage=storage)
     except KeyError:

@@ -19,6 +19,7 @@ from typing import Any
 
 from names import SETTINGS_FILE, SPLIT_SEED_KEY, TASKS_FILE, VAL_CAP, VAL_FRACTION
 from search_spaces import SPACES
+from study.storage import cache_folder, is_remote, resolve
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
 
@@ -78,14 +79,21 @@ class StudySettings:
     confirm_top: int = 1  # configurations per space retrained by the confirmation stage
     confirm_seeds: int = 3  # seeds per retrained configuration; 0: no confirmation stage
     quick: bool = False
+    storage_endpoint: str | None = None  # S3-compatible endpoint of a remote --storage
+    optuna_storage: str | None = None  # SQLAlchemy URL; None: SQLite in the study dir
 
     @property
     def study_dir(self) -> Path:
-        """Local folder of the study (metadata, Optuna database, and Ray's experiments)."""
+        """Local folder of the study (metadata, Optuna database, and Ray's experiments); for a
+        study in object storage, its local cache (see study.location)."""
+        if is_remote(self.storage):
+            loc = resolve(self.storage, self.storage_endpoint).child(self.name)
+            return cache_folder(loc, self.cache_dir)
         return Path(self.storage).expanduser().resolve() / self.name
 
     def to_json(self) -> str:
         values = dataclasses.asdict(self)
+        values["optuna_storage"] = _without_password(self.optuna_storage)
         values["tasks"] = list(self.tasks) if self.tasks else None
         return json.dumps(values, indent=2)
 
@@ -137,7 +145,15 @@ def _study_flags(add: Callable[..., Any]) -> None:
     add(
         "--storage",
         default=DEFAULTS["storage"],
-        help=f"folder that holds studies ({_default('storage')})",
+        help="folder or object-store URI (s3://bucket/prefix, any URI pyarrow understands) that "
+        f"holds studies ({_default('storage')})",
+    )
+    add("--storage-endpoint", help="endpoint of an S3-compatible store (http(s)://host:port)")
+    add(
+        "--optuna-storage",
+        metavar="URL",
+        help="Optuna's database, a SQLAlchemy URL (postgresql://user@host/db; default: SQLite "
+        "in the study directory)",
     )
 
 
@@ -326,11 +342,6 @@ def _name(args: argparse.Namespace) -> str:
     name = args.name or f"{args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not name or "/" in name or name.startswith("."):
         raise UserError(f"--name {name!r} must be a plain folder name")
-    if "://" in args.storage:
-        raise UserError(
-            f"--storage {args.storage}: only local or mounted shared folders are supported "
-            "(the Optuna database lives in the study directory)"
-        )
     return name
 
 
@@ -363,8 +374,19 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             "compile": args.compile,
             "stem": args.stem,
             "quick": args.quick,
+            "storage_endpoint": args.storage_endpoint,
+            "optuna_storage": args.optuna_storage,
         }
     )
+
+
+def _without_password(url: str | None) -> str | None:
+    """A database URL as study.json records it: never its password."""
+    if not url:
+        return None
+    import sqlalchemy
+
+    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def check_resumable(folder: Path) -> StudySettings:

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import fnmatch
+import functools
 import json
 import os
 import urllib.parse
 from pathlib import Path
 
+from errors import UserError
 from names import SETTINGS_FILE
-from trainables.errors import UserError
 
 CONNECT_TIMEOUT_S = 5.0  # an unreachable endpoint fails in seconds, not after minutes of retries
 REQUEST_TIMEOUT_S = 30.0
@@ -62,9 +64,10 @@ def is_remote(uri: str) -> bool:
     return len(scheme) > 1 and scheme != "file"  # a Windows drive letter is no scheme
 
 
+@functools.lru_cache(maxsize=32)
 def resolve(uri: str, endpoint: str | None = None) -> Location:
     """The filesystem and path of a `--storage`/`--resume` value. A malformed URI or endpoint,
-    or a scheme pyarrow does not know, raises UserError."""
+    or a scheme pyarrow does not know, raises UserError. Cached: one filesystem per store."""
     from pyarrow import fs as pafs
 
     if not is_remote(uri):
@@ -182,6 +185,22 @@ def read_json(loc: Location) -> object:
 # ---------------------------------------------------------------------------------------------
 # the local cache of a remote study
 
+CACHE_ENV = "XDG_CACHE_HOME"
+STUDY_CACHE = "studies"  # under the cache folder: one folder per remote study
+
+
+def cache_folder(loc: Location, cache_dir: str | None = None) -> Path:
+    """The local cache of the remote study at `loc`: `<cache dir>/studies/<scheme>/[<endpoint
+    host_port>/]<bucket/path>`, the cache dir being `cache_dir` or ~/.cache/mtl-study (as the
+    decoded datasets'). Deterministic, so a driver finds its cache again."""
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get(CACHE_ENV) or "~/.cache")
+    root = (root if cache_dir else root / "mtl-study").expanduser().resolve()
+    scheme = urllib.parse.urlparse(loc.uri).scheme or "file"
+    parts = [STUDY_CACHE, scheme]
+    if loc.endpoint:
+        parts.append(urllib.parse.urlparse(loc.endpoint).netloc.replace(":", "_"))
+    return root.joinpath(*parts, *[p for p in loc.path.split("/") if p not in ("", ".", "..")])
+
 
 def _listing(fs, root: str) -> dict[str, tuple[int, int]]:
     """Every file under `root`: relative path -> (size, mtime in ns)."""
@@ -231,7 +250,9 @@ class SyncReport:
     deleted: list[str]  # files removed from the destination (gone from the source)
 
 
-def sync_down(loc: Location, cache: Path, delete: bool = True) -> SyncReport:
+def sync_down(
+    loc: Location, cache: Path, delete: bool = True, exclude: tuple[str, ...] = ()
+) -> SyncReport:
     """Mirror a remote study into `cache`, copying only files whose size or time there changed
     since the last sync (recorded in `cache/.sync.json`) or whose local copy is missing; with
     `delete`, files an earlier sync brought that are gone remotely (e.g. checkpoints Ray
@@ -240,11 +261,13 @@ def sync_down(loc: Location, cache: Path, delete: bool = True) -> SyncReport:
     The cache is a working copy, never the truth: the study's files live in `loc`. It exists
     because some readers need local files: the analysis (pandas over result.json/progress.csv),
     `--resume` from an empty disk (study.json, tasks.json, the Optuna SQLite file when no
-    database URL is given) and the summary a driver prints. Deleting it loses nothing."""
+    database URL is given) and the summary a driver prints. Deleting it loses nothing.
+    `exclude`: fnmatch patterns of relative paths not to copy (e.g. model weights)."""
     from pyarrow import fs as pafs
 
     local = pafs.LocalFileSystem()
     remote = _listing(loc.fs, loc.path)
+    remote = {r: i for r, i in remote.items() if not any(fnmatch.fnmatch(r, p) for p in exclude)}
     manifest = _load_manifest(cache)
     here = _listing(local, str(cache)) if cache.is_dir() else {}
     changed = [

@@ -221,6 +221,6 @@ def test_two_drivers_never_share_a_study(tmp_path):
         resume = run_cli("--resume", str(tmp_path / "c"), cwd=tmp_path)
         assert first.wait(timeout=300) == 0
     assert again.returncode == 2 and "already exists" in again.stderr
-    assert resume.returncode == 2 and "being run by another process" in resume.stderr
+    assert resume.returncode == 2 and "is being run by" in resume.stderr
     rows = next((tmp_path / "c" / "single-fashionrgb").glob("trial_*")) / "result.json"
     assert [json.loads(x)["epoch"] for x in rows.read_text().splitlines()] == [1, 2]

@@ -4,7 +4,6 @@ through the real CLI (slow), checked against the raw files."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import subprocess
@@ -46,6 +45,8 @@ from names import (
     eval_metric,
     single_space,
 )
+from study.lock import StudyLock, owner_record
+from study.storage import resolve
 
 pytest_plugins = ["real_study"]
 
@@ -165,10 +166,12 @@ def test_moved_study_loads_the_same(fake: Path, tmp_path: Path) -> None:
 
 def test_running_study_is_detected(fake: Path) -> None:
     assert not study_is_running(fake)
-    with open(fake / LOCK_FILE, "a+") as f:  # what study.runner.locked holds while it runs
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with StudyLock(resolve(str(fake))):  # what study.runner.locked holds while it runs
         assert study_is_running(fake)
         assert load_study(fake).trials.set_index("trial_id").loc["mI", "stop_reason"] == "running"
+    assert not study_is_running(fake)
+    dead = {**owner_record(), "pid": 2**22 + 1}  # this host, a process that is gone: a kill -9
+    (fake / LOCK_FILE).write_text(json.dumps(dead))
     assert not study_is_running(fake)
 
 
@@ -245,8 +248,7 @@ def test_unfinished_confirmation_runs(tmp_path: Path) -> None:
     write_run(d, "nan", plan[3], None, epochs=2, diverged=True)
     status = load_study(folder).runs.set_index("trial_id")["status"].to_dict()
     assert status == {"ok": "finished", "err": "errored", "cut": "incomplete", "nan": "diverged"}
-    with open(folder / LOCK_FILE, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with StudyLock(resolve(str(folder))):
         assert load_study(folder).runs.set_index("trial_id").loc["cut", "status"] == "running"
 
 

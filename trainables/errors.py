@@ -1,12 +1,8 @@
-"""Errors a user can cause (bad paths, names, numbers, layouts).
-
-They are raised deep inside the library but caught at the CLI, which prints their one-line message
-and exits with status 2 instead of a traceback. Anything else is an internal error and keeps its
-traceback.
-"""
+"""Errors a user can cause: `UserError` (defined in the dependency-free top-level `errors`
+module, so that `analysis` can catch the storage layer's errors without importing trainables)."""
 
 from __future__ import annotations
 
+from errors import UserError
 
-class UserError(Exception):
-    """A problem with the user's input: the message names it and says what was expected."""
+__all__ = ["UserError"]

@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
-from names import CHECKPOINT_GLOB, RUN_KEY, TRIAL_CONFIG_FILE
+from names import CHECKPOINT_GLOB, NODE_KEY, RUN_KEY, TRIAL_CONFIG_FILE
 from trainables.checkpoint import (
     CorruptCheckpoint,
     checkpoint_epoch,
@@ -123,8 +124,10 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
 
 def _report(metrics: dict[str, Any], state: TrialState) -> None:
     """One epoch's metrics with a checkpoint that also holds them (see restore_newest), and the
-    wall-clock time of the report (Ray's `timestamp` has whole seconds only)."""
-    metrics = {"restored": False, **metrics, "wall_time": time.time()}  # the same keys each row
+    wall-clock time of the report (Ray's `timestamp` has whole seconds only) and the node it ran
+    on (on a cluster, which machine trained it)."""
+    node = ray.get_runtime_context().get_node_id()
+    metrics = {"restored": False, **metrics, "wall_time": time.time(), NODE_KEY: node}  # each row
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(folder, {**state.state_dict(), "metrics": metrics})
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
