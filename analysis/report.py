@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
+from analysis import remote
 from analysis import table as table_mod
 from analysis.confirmation import RUN_STATUSES
 from analysis.results import AnalysisError, Study, load_study
@@ -392,8 +393,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m analysis.report",
         description="Write one self-contained HTML report of a study.",
     )
-    parser.add_argument("study", help=f"study directory (holds {SETTINGS_FILE})")
-    parser.add_argument("--out", help=f"report file (default: <study dir>/{REPORT_FILE})")
+    parser.add_argument(
+        "study", help=f"study directory (holds {SETTINGS_FILE}) or its URI (s3://...)"
+    )
+    parser.add_argument(
+        "--out", help=f"report file (default: <study dir, or its local cache>/{REPORT_FILE})"
+    )
+    remote.add_arguments(parser)
     parser.add_argument(
         "--no-figure-files",
         action="store_true",
@@ -402,8 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=Options.top_k, help="learning curves per task")
     args = parser.parse_args(argv)
     try:
+        study = remote.local_study(args.study, args.storage_endpoint, args.cache_dir)
         path = build_report(
-            args.study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
+            study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
         )
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)

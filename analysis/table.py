@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from analysis import remote
 from analysis.confirmation import label_rank
 from analysis.results import AnalysisError, Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
@@ -712,12 +713,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m analysis.table",
         description="Print the single- vs multi-task comparison table of a study.",
     )
-    parser.add_argument("study", help=f"study directory (holds {SETTINGS_FILE})")
+    parser.add_argument(
+        "study", help=f"study directory (holds {SETTINGS_FILE}) or its URI (s3://...)"
+    )
     parser.add_argument("--format", choices=sorted(FORMATS), default="text")
     parser.add_argument("--out", help="write to this file instead of standard output")
+    remote.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        text = FORMATS[args.format](comparison(load_study(args.study)))
+        study = remote.local_study(args.study, args.storage_endpoint, args.cache_dir)
+        text = FORMATS[args.format](comparison(load_study(study)))
         if args.out:
             with open(args.out, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -24,7 +24,7 @@ from study import storage
 from study.settings import StudySettings, _check_split_recorded, check_resumable
 from trainables.errors import UserError
 
-MODEL_WEIGHTS = ("*/checkpoint_*/state.pt",)  # trainables.checkpoint.STATE_FILE: not cached
+MODEL_WEIGHTS = storage.MODEL_WEIGHTS
 HIDDEN = "***"  # how SQLAlchemy renders a hidden password
 
 
@@ -143,9 +143,11 @@ def shown_path(settings: StudySettings, path: Path) -> str:
     if not is_remote(settings):
         return str(path)
     try:
-        return f"{location(settings).uri}/{path.relative_to(settings.study_dir)}"
+        rel = path.relative_to(settings.study_dir).as_posix()
     except ValueError:
         return str(path)
+    uri = location(settings).uri
+    return uri if rel == "." else f"{uri}/{rel}"
 
 
 def for_new(args: argparse.Namespace) -> StudySettings:

@@ -43,6 +43,8 @@ from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
 
 StudyData = dict[str, dict[str, TaskSplits]]  # space -> task name -> its three splits
+SYNC_PERIOD_S = 30  # a remote study: Ray uploads results and state at most this often (a kill
+# -9 of the driver loses at most this much; checkpoints go up as each is reported)
 
 # ---------------------------------------------------------------------------------------------
 # study directory: create once, lock while running
@@ -211,7 +213,8 @@ def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
         callbacks=_callbacks(settings),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, **({} if confirm else keep)),
-        sync_config=tune.SyncConfig(sync_artifacts=True),  # trial_config.json beside results
+        # trial_config.json beside results; a remote study's results go up every SYNC_PERIOD_S
+        sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=SYNC_PERIOD_S),
         progress_reporter=reporter,
         verbose=1,
     )

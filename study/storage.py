@@ -187,6 +187,8 @@ def read_json(loc: Location) -> object:
 
 CACHE_ENV = "XDG_CACHE_HOME"
 STUDY_CACHE = "studies"  # under the cache folder: one folder per remote study
+# model weights (trainables.checkpoint.STATE_FILE) stay in the store: caches skip them
+MODEL_WEIGHTS = ("*/checkpoint_*/state.pt",)
 
 
 def cache_folder(loc: Location, cache_dir: str | None = None) -> Path:
