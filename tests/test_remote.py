@@ -1,0 +1,217 @@
+"""Studies beyond one machine, end to end against real services (tests/services.py): object
+storage on moto's S3 server, Optuna on PostgreSQL, trials on a 2-node Ray cluster.
+
+One moto, one PostgreSQL and one cluster per module; the scenarios run in sequence:
+- bad input ends with exit status 2 and one line, before Ray starts, writing nothing;
+- a quick study through `--address` with `--storage s3://` and `--optuna-storage`: trials ran on
+  both nodes, Optuna's database holds every trial, the local disk holds only the cache;
+- the head node lost: driver and head killed with kill -9, the cache deleted, a new cluster,
+  and `--resume s3://...` from a fresh driver finishes exactly the requested trials, the
+  finished ones untouched (the Optuna SQLite file travels through the store).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+
+import optuna
+import pytest
+from helpers import (
+    SMALL_STUDY,
+    experiment_rows,
+    kill_tree,
+    run_cli,
+    run_module,
+    start_cli,
+    wait_for,
+)
+from services import (
+    S3_CREDENTIALS,
+    free_port,
+    postgres_server,
+    process_tree,
+    ray_cluster,
+    s3_server,
+    stop_tree,
+)
+
+from names import NODE_KEY, OPTUNA_DB, SETTINGS_FILE, TASKS_FILE
+from study import storage
+from study.run import main
+
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto, with its credentials in this process's environment: the drivers and the Ray
+    nodes started here inherit them, as machines with an instance role would have them."""
+    saved = {k: os.environ.get(k) for k in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)
+    try:
+        with s3_server() as store:
+            yield store
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def ray2(s3):
+    with ray_cluster() as cluster:
+        yield cluster
+
+
+def _keys(s3, prefix: str = "") -> list[str]:
+    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=s3.bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def _auth(cluster) -> dict[str, str]:
+    return {k: cluster.env[k] for k in AUTH}
+
+
+def _one_line_error(argv: list[str], capsys) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    return err
+
+
+def test_bad_storage_input_is_refused_before_ray(s3, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    at = ["--storage-endpoint", s3.endpoint]
+    cases = [
+        (
+            [
+                "--storage",
+                "s3://studies/x",
+                "--storage-endpoint",
+                f"http://127.0.0.1:{free_port()}",
+            ],
+            "cannot be reached",
+        ),
+        (["--storage", "s3://nosuchbucket/x", *at], "does not exist"),
+        (["--storage", s3.uri("x"), *at, "--optuna-storage", "not a url"], "not a database URL"),
+        (["--storage", s3.uri("x"), *at, "--storage-endpoint", "ftp://h"], "malformed"),
+        (["--resume", s3.uri("x/none"), *at], "not a study"),
+        (["--address", f"127.0.0.1:{free_port()}"], "no Ray cluster answers"),
+    ]
+    for args, words in cases:
+        assert words in _one_line_error(["--quick", *cache, *args], capsys), args
+    assert list(tmp_path.iterdir()) == [] and _keys(s3) == []  # nothing written anywhere
+    import ray
+
+    assert not ray.is_initialized()
+
+
+@pytest.mark.slow
+def test_quick_study_on_a_cluster_with_s3_and_postgres(s3, pg, ray2, tmp_path, capsys) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    remote = ["--storage", s3.uri("cl"), "--storage-endpoint", s3.endpoint]
+    args = [*SMALL_STUDY, "--num-samples", "2", "--max-epochs", "2", *remote]
+    args += ["--optuna-storage", pg.url, "--cache-dir", str(cache), "--name", "c"]
+    # without the token the cluster refuses the driver: one line saying how to pass it
+    no_token = _one_line_error([*args, "--address", ray2.address], capsys)
+    assert "RAY_AUTH_MODE=token" in no_token and _keys(s3) == []
+
+    done = run_cli(*args, "--address", ray2.address, cwd=work, env=_auth(ray2))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(work.iterdir()) == []  # nothing under the local study root
+    folder = storage.cache_folder(storage.resolve(s3.uri("cl/c"), s3.endpoint), str(cache))
+    rows = experiment_rows(folder / "multi")
+    assert len(rows) == 2 and all(len(r) == 2 for r in rows.values())
+    assert len({row[NODE_KEY] for trial in rows.values() for row in trial}) == 2  # both nodes
+    assert not list(cache.rglob("state.pt"))  # model weights stay in the store
+    keys = _keys(s3, "cl/c/")
+    for name in (SETTINGS_FILE, TASKS_FILE, "multi/tuner.pkl"):
+        assert f"cl/c/{name}" in keys
+    assert f"cl/c/{OPTUNA_DB}" not in keys and "cl/c/.lock" not in keys  # released
+    for trial in rows:  # each trial's checkpoint, written from its node to the store
+        assert any(k.startswith(f"cl/c/multi/{trial}/checkpoint_") for k in keys)
+    seen = optuna.load_study(study_name="multi", storage=pg.url)
+    assert len(seen.trials) == 2 and all(t.state.is_finished() for t in seen.trials)
+    table = run_module("analysis.table", s3.uri("cl/c"), "--storage-endpoint", s3.endpoint)
+    assert table.returncode == 0 and "synced to the local cache" in table.stderr
+
+
+def _statuses(s3, experiment: str) -> dict[str, str]:
+    """trial id -> status in the newest experiment state the store holds."""
+    states = sorted(k for k in _keys(s3, experiment) if "/experiment_state-" in k)
+    if not states:
+        return {}
+    body = s3.client().get_object(Bucket=s3.bucket, Key=states[-1])["Body"].read()
+    trials = [json.loads(entry[0]) for entry in json.loads(body)["trial_data"]]
+    return {t["trial_id"]: t["status"] for t in trials}
+
+
+def _finished(s3, experiment: str) -> list[str]:
+    return [t for t, status in _statuses(s3, experiment).items() if status == "TERMINATED"]
+
+
+def _rows_in_store(s3, uri: str, into) -> dict[str, list[dict]]:
+    folder = storage.resolve(uri, s3.endpoint)
+    storage.sync_down(folder, into, exclude=storage.MODEL_WEIGHTS)
+    return experiment_rows(into / "multi")
+
+
+@pytest.mark.slow
+def test_resume_after_the_head_node_is_lost(s3, ray2, tmp_path) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    uri = s3.uri("lost/h")
+    args = [*SMALL_STUDY, "--num-samples", "3", "--max-epochs", "2", "--storage", s3.uri("lost")]
+    args += ["--storage-endpoint", s3.endpoint, "--cache-dir", str(cache), "--name", "h"]
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = start_cli(
+            *args, "--address", ray2.address, cwd=work, env=_auth(ray2), stdout=log, stderr=log
+        )
+        try:
+            wait_for(lambda: bool(_finished(s3, "lost/h/multi/")), driver, timeout=600)
+        finally:
+            kill_tree(driver)  # the driver ...
+            for p in process_tree(ray2.procs[0]):  # ... and the head node, kill -9
+                p.send_signal(signal.SIGKILL)
+            stop_tree(ray2.procs[1])  # the other node is lost with its head
+    done_before = _finished(s3, "lost/h/multi/")
+    before = _rows_in_store(s3, uri, tmp_path / "before")
+    assert done_before and f"lost/h/{OPTUNA_DB}" in _keys(s3, "lost/h/")
+    shutil.rmtree(cache)  # another machine: an empty cache
+
+    with ray_cluster() as fresh:
+        resumed = run_cli(
+            "--resume",
+            uri,
+            "--storage-endpoint",
+            s3.endpoint,
+            "--cache-dir",
+            str(cache),
+            "--address",
+            fresh.address,
+            cwd=work,
+            env=_auth(fresh),
+        )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = _rows_in_store(s3, uri, tmp_path / "after")
+    assert len(after) == 3 and all(len(rows) == 2 for rows in after.values())
+    assert set(_statuses(s3, "lost/h/multi/").values()) == {"TERMINATED"}
+    for trial in done_before:  # finished trials untouched
+        assert after[f"trial_{trial}"] == before[f"trial_{trial}"]
+    db = storage.cache_folder(storage.resolve(uri, s3.endpoint), str(cache)) / OPTUNA_DB
+    seen = optuna.load_study(study_name="multi", storage=f"sqlite:///{db}")
+    assert len([t for t in seen.trials if t.state.is_finished()]) == 3
+    assert list(work.iterdir()) == []
