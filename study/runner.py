@@ -231,6 +231,12 @@ def _callbacks(settings: StudySettings) -> list:
     return [OptunaUpload()]
 
 
+def _searcher_class():
+    from study.search import StudySearch
+
+    return StudySearch
+
+
 def _tune_config(settings: StudySettings, space: Space):
     import optuna
     from ray import tune
@@ -336,6 +342,7 @@ def _fit(
 
     loc = location.location(settings).child(folder.name)
     _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
+    _searcher_class().storage_url = location.optuna_url(settings)  # and its searcher's storage
     if experiment_state_ok(folder):
         tuner = tune.Tuner.restore(
             loc.path,

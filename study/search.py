@@ -17,6 +17,9 @@ intermediate value, so the Optuna dashboard shows learning curves.)
 - A resumed study decides as the uninterrupted one would: Ray does not save ASHA's rungs, so
   each trial restored from the experiment state replays its recorded scores into the rungs.
 
+A restored `StudySearch` uses this driver's Optuna storage (`storage_url`), not the one its
+pickled state names: a remote study resumed on another machine has its SQLite file elsewhere.
+
 Kept apart from `runner.py` because it subclasses Ray classes at import time.
 """
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from optuna.trial import TrialState
 from ray.tune.experiment import Trial
@@ -35,6 +38,25 @@ from names import RESULT_FILE
 
 
 class StudySearch(OptunaSearch):
+    # this driver's Optuna storage URL, set by the runner before it restores an experiment
+    storage_url: ClassVar[str | None] = None
+
+    def restore(self, checkpoint_path: str) -> None:
+        """Ray's saved searcher names the Optuna storage of the driver that saved it, e.g. a
+        SQLite file in that machine's cache of a remote study: rebind it to this driver's."""
+        super().restore(checkpoint_path)
+        url = type(self).storage_url
+        if url is None or getattr(self._storage, "url", None) == url:
+            return
+        import optuna
+
+        self._storage = optuna.storages.RDBStorage(url)
+        self._ot_study = optuna.load_study(
+            study_name=self._study_name, storage=self._storage, sampler=self._sampler
+        )
+        for trial in self._ot_trials.values():
+            trial.study, trial.storage = self._ot_study, self._storage
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:

@@ -268,8 +268,11 @@ def sync_down(
     from pyarrow import fs as pafs
 
     local = pafs.LocalFileSystem()
-    remote = _listing(loc.fs, loc.path)
-    remote = {r: i for r, i in remote.items() if not any(fnmatch.fnmatch(r, p) for p in exclude)}
+
+    def skipped(rel: str) -> bool:
+        return any(fnmatch.fnmatch(rel, pattern) for pattern in exclude)
+
+    remote = {r: i for r, i in _listing(loc.fs, loc.path).items() if not skipped(r)}
     manifest = _load_manifest(cache)
     here = _listing(local, str(cache)) if cache.is_dir() else {}
     changed = [
@@ -281,13 +284,16 @@ def sync_down(
     ]
     cache.mkdir(parents=True, exist_ok=True)
     _copy_all(loc.fs, loc.path, local, str(cache), changed)
-    gone = [rel for rel in manifest["remote"] if rel not in remote] if delete else []
+    # an excluded file is neither deleted here nor forgotten (e.g. the Optuna database a
+    # running driver writes in the cache and uploads itself)
+    gone = [r for r in manifest["remote"] if r not in remote and not skipped(r)] if delete else []
     for rel in gone:
         (cache / rel).unlink(missing_ok=True)
     here = _listing(local, str(cache))
+    kept = {part: {r: v for r, v in manifest[part].items() if skipped(r)} for part in manifest}
     manifest = {
-        "remote": {rel: list(info) for rel, info in remote.items()},
-        "local": {rel: list(here[rel]) for rel in remote if rel in here},
+        "remote": {**kept["remote"], **{rel: list(info) for rel, info in remote.items()}},
+        "local": {**kept["local"], **{rel: list(here[rel]) for rel in remote if rel in here}},
     }
     _save_manifest(cache, manifest)
     return SyncReport(sorted(changed), len(remote) - len(changed), sorted(gone))

@@ -20,6 +20,7 @@ import signal
 import optuna
 import pytest
 from helpers import (
+    ROOT,
     SMALL_STUDY,
     experiment_rows,
     kill_tree,
@@ -48,9 +49,11 @@ AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
 @pytest.fixture(scope="module")
 def s3():
     """moto, with its credentials in this process's environment: the drivers and the Ray
-    nodes started here inherit them, as machines with an instance role would have them."""
-    saved = {k: os.environ.get(k) for k in S3_CREDENTIALS}
-    os.environ.update(S3_CREDENTIALS)
+    nodes started here inherit them, as machines with an instance role would have them; the
+    nodes also import this checkout (as each node of a real cluster has the project installed)."""
+    node_env = {**S3_CREDENTIALS, "PYTHONPATH": str(ROOT)}
+    saved = {k: os.environ.get(k) for k in node_env}
+    os.environ.update(node_env)
     try:
         with s3_server() as store:
             yield store
@@ -190,7 +193,8 @@ def test_resume_after_the_head_node_is_lost(s3, ray2, tmp_path) -> None:
     done_before = _finished(s3, "lost/h/multi/")
     before = _rows_in_store(s3, uri, tmp_path / "before")
     assert done_before and f"lost/h/{OPTUNA_DB}" in _keys(s3, "lost/h/")
-    shutil.rmtree(cache)  # another machine: an empty cache
+    shutil.rmtree(cache)  # another machine: an empty cache, elsewhere
+    cache = tmp_path / "another-cache"
 
     with ray_cluster() as fresh:
         resumed = run_cli(

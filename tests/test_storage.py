@@ -140,3 +140,21 @@ def test_sync_between_local_folders(tmp_path: Path) -> None:
     assert (tmp_path / "cache" / "x" / "f.txt").read_text() == "hello"
     os.utime(tmp_path / "src" / "x" / "f.txt", ns=(1, 1))  # same size, other time
     assert storage.sync_down(loc, tmp_path / "cache").copied == ["x/f.txt"]
+
+
+def test_excluded_files_are_neither_copied_nor_deleted(tmp_path: Path) -> None:
+    """A driver's cache: model weights stay remote; the Optuna database, which the driver
+    writes in the cache and uploads itself, is never replaced or deleted by a later sync."""
+    src = tmp_path / "src"
+    for rel in ("optuna.db", "multi/t/result.json", "multi/t/checkpoint_000001/state.pt"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(rel)
+    loc, cache = storage.resolve(str(src)), tmp_path / "cache"
+    storage.sync_down(loc, cache, exclude=storage.MODEL_WEIGHTS)  # a resume: with the database
+    assert (cache / "optuna.db").exists() and not (cache / "multi/t/checkpoint_000001").exists()
+    (cache / "optuna.db").write_text("newer, written by the running driver")
+    (src / "optuna.db").unlink()  # even gone remotely
+    during = storage.sync_down(loc, cache, exclude=(*storage.MODEL_WEIGHTS, "optuna.db"))
+    assert during.copied == [] and during.deleted == []
+    assert (cache / "optuna.db").read_text() == "newer, written by the running driver"
+    assert storage.sync_up(cache, loc, only=["optuna.db"]).copied == ["optuna.db"]
