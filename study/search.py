@@ -26,6 +26,7 @@ Kept apart from `runner.py` because it subclasses Ray classes at import time.
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -37,17 +38,33 @@ from ray.tune.search.optuna import OptunaSearch
 from names import RESULT_FILE
 
 
+class _UnconnectedRDB:
+    """Stands in for a pickled Optuna RDBStorage: keeps its state, opens no connection."""
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+class _UnconnectedStorageUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == ("optuna.storages._rdb.storage", "RDBStorage"):
+            return _UnconnectedRDB
+        return super().find_class(module, name)
+
+
 class StudySearch(OptunaSearch):
     # this driver's Optuna storage URL, set by the runner before it restores an experiment
     storage_url: ClassVar[str | None] = None
 
     def restore(self, checkpoint_path: str) -> None:
         """Ray's saved searcher names the Optuna storage of the driver that saved it, e.g. a
-        SQLite file in that machine's cache of a remote study: rebind it to this driver's."""
-        super().restore(checkpoint_path)
+        SQLite file in that machine's cache of a remote study: it is loaded without connecting
+        there, then bound to this driver's storage (`storage_url`)."""
         url = type(self).storage_url
-        if url is None or getattr(self._storage, "url", None) == url:
-            return
+        if url is None:
+            return super().restore(checkpoint_path)
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(_UnconnectedStorageUnpickler(f).load())
         import optuna
 
         self._storage = optuna.storages.RDBStorage(url)
@@ -56,6 +73,7 @@ class StudySearch(OptunaSearch):
         )
         for trial in self._ot_trials.values():
             trial.study, trial.storage = self._ot_study, self._storage
+        return None
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)

@@ -4,14 +4,16 @@ rungs equal those of the uninterrupted one."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import optuna
 import pytest
 from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
 
 from names import RESULT_FILE, TRIAL_PREFIX
-from study.search import StudyASHA
+from study.search import StudyASHA, StudySearch
 
 BASELINE = {"lr": 1e-3, "optimizer": "adam"}
 MAX_T = 9  # rungs at epochs 1 and 3 (grace 1, reduction factor 3)
@@ -102,3 +104,31 @@ def test_a_torn_result_line_is_skipped(tmp_path):
     sched = scheduler()
     sched.on_trial_add(None, trial)
     assert rungs(sched)[1][1] == {"t": 0.7} and rungs(sched)[2][1] == {"t": 0.5}
+
+
+def _searcher(url: str) -> StudySearch:
+    space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    storage = optuna.storages.RDBStorage(url)
+    return StudySearch(space=space, metric="score", mode="max", study_name="m", storage=storage)
+
+
+def test_a_restored_searcher_uses_this_drivers_optuna_storage(tmp_path, monkeypatch):
+    """A remote study resumed on another machine: the saved searcher names the SQLite file of
+    the first machine's cache, which does not exist here; it is never opened (or created)."""
+    first, here = tmp_path / "first", tmp_path / "here"
+    first.mkdir()
+    here.mkdir()
+    saved = _searcher(f"sqlite:///{first / 'optuna.db'}")
+    saved.suggest("t1")
+    saved.save(str(first / "searcher.pkl"))
+    for name in ("optuna.db", "searcher.pkl"):  # what the resume downloads into its cache
+        shutil.copy(first / name, here / name)
+    shutil.rmtree(first)
+    url = f"sqlite:///{here / 'optuna.db'}"
+    monkeypatch.setattr(StudySearch, "storage_url", url)
+    restored = _searcher(url)
+    restored.restore(str(here / "searcher.pkl"))
+    restored.on_trial_complete("t1", {"score": 0.5})
+    assert restored.suggest("t2") is not None and not first.exists()
+    states = [t.state for t in optuna.load_study(study_name="m", storage=url).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
