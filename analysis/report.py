@@ -28,7 +28,9 @@ import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
+from analysis import html_table
 from analysis import table as table_mod
+from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
 from analysis.results import AnalysisError, Study, load_study
 from analysis.status import STOP_REASONS
@@ -43,7 +45,8 @@ from names import (
     single_space,
 )
 
-CSS = """
+CSS = (
+    """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;
 max-width:1200px;padding:1rem 2rem;color:#222}
 h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
@@ -57,8 +60,22 @@ padding:.3rem .6rem;text-align:right}
 table.comparison td:first-child,table.plain td:first-child{text-align:left}
 table.comparison caption{font-weight:600;text-align:left;padding:.3rem 0}
 tr.delta-m{font-weight:600;background:#f6f6f6} .notes{color:#444;font-size:.92rem}
-.figure{margin:1rem 0} .grid{display:flex;flex-wrap:wrap;gap:1rem}
+.figure{margin:1rem 0;min-width:0} .grid{display:flex;flex-wrap:wrap;gap:1rem}
+.grid .figure{flex:1 1 380px;max-width:600px;min-width:0}
+.verdict{border:2px solid #2b6cb0;border-radius:6px;padding:.4rem 1rem;background:#f5f9ff}
+.verdict-space h3{margin:.6rem 0 .2rem} .params{font-family:monospace;margin:.2rem 0;
+overflow-wrap:anywhere}
+.caution{background:#fff3cd;border-left:4px solid #e0a800;padding:.3rem .6rem}
+@media (max-width:600px){body{padding:.5rem .6rem} nav a{display:inline-block}}
 """
+    + html_table.CSS
+)
+
+RELOAD = """<script>(function(){var k='mtl-report-scroll';
+var y=sessionStorage.getItem(k);if(y!==null)window.addEventListener('load',function(){
+window.scrollTo(0,parseFloat(y));});
+setTimeout(function(){sessionStorage.setItem(k,String(window.scrollY));location.reload();},
+RELOAD_MS);})();</script>"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,14 +226,6 @@ def _history(study: Study, options: Options) -> list[Part]:
     return [*parts, Figure("history", F.plot_history(data))]
 
 
-def _importances(study: Study, options: Options) -> list[Part]:
-    data = F.importance_data(study)
-    parts: list[Part] = [missing(f"{space}: {note}") for space, note in data.notes.items()]
-    if not data.frame.empty:
-        parts.append(Figure("importances", F.plot_importances(data)))
-    return parts
-
-
 def _needs_multi(note: str, build: Build, go_on: bool) -> Build:
     """`build`, after the note `note` when the study has no multi-task space (and then only
     when `go_on`)."""
@@ -248,12 +257,41 @@ def _confusions(study: Study, options: Options) -> list[Part]:
 
 
 def _trials(study: Study, options: Options) -> list[Part]:
-    return [Figure("trials", F.plot_trial_table(F.trial_table_data(study)))]
+    """Every trial, as a sortable, filterable HTML table (its dot: the trial's colour in the
+    figures)."""
+    data = F.trial_table_data(study)
+    legend = _html_list(
+        [f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in STOP_REASONS.items()]
+    )
+    table = html_table.sortable_table(data, "trials-table", F.trial_table_colors(study))
+    return [
+        '<p class="notes">Click a header to sort, type to filter. Scores and accuracies: '
+        f"{VALIDATION}, at each trial's best-score epoch. Epochs: trained / max_epochs.</p>",
+        table,
+        "<details><summary>stop reasons</summary>" + legend + "</details>",
+    ]
+
+
+def _verdict(study: Study, options: Options) -> list[Part]:
+    return [verdict_mod.render_html(verdict_mod.verdict_data(study), study.synthetic)]
+
+
+def _importances(study: Study, options: Options) -> list[Part]:
+    data = F.importance_data(study)
+    parts: list[Part] = [missing(f"{space}: {note}") for space, note in data.notes.items()]
+    parts += [
+        f'<p class="caution">Caution, {html.escape(space)}: {html.escape(text)}</p>'
+        for space, text in data.cautions.items()
+    ]
+    if not data.frame.empty:
+        parts.append(Figure("importances", F.plot_importances(data)))
+    return parts
 
 
 # The report, in order: (id, title, build). Adding a figure: an extract + render pair in
 # figures.py and one row here (`figure(...)` builds the usual one-figure section).
 SECTIONS: list[tuple[str, str, Build]] = [
+    ("verdict", "Verdict", _verdict),
     ("summary", "Summary", _summary),
     ("comparison", "Single- vs multi-task comparison", _comparison),
     ("test-seeds", "Test accuracy per seed", _seed_accuracy),
@@ -283,11 +321,20 @@ SECTIONS: list[tuple[str, str, Build]] = [
             f"no {MULTI_SPACE} run: the Pareto front needs the {MULTI_SPACE} space",
             figure(
                 "pareto",
-                F.pareto_data,
+                F.pareto_figure_data,
                 F.plot_pareto,
                 f"{MULTI_SPACE}: no trial with both tasks' accuracies "
                 "(all errored or none finished an epoch)",
             ),
+            go_on=False,
+        ),
+    ),
+    (
+        "parallel",
+        f"{MULTI_SPACE}: parallel coordinates",
+        _needs_multi(
+            f"no {MULTI_SPACE} run: the parallel coordinates show the {MULTI_SPACE} space",
+            figure("parallel", F.parallel_data, F.plot_parallel, f"no scored {MULTI_SPACE} trial"),
             go_on=False,
         ),
     ),
@@ -330,8 +377,9 @@ def _part_html(part: Part) -> str:
     return f'<div class="figure" data-figure="{html.escape(part.name)}">{inner}</div>'
 
 
-def render_html(study: Study, sections: Sequence[Section]) -> str:
-    """The report page, with plotly.js inlined once in the head."""
+def render_html(study: Study, sections: Sequence[Section], reload_s: float | None = None) -> str:
+    """The report page, with plotly.js inlined once in the head; with `reload_s` (watch mode)
+    the page reloads itself that often, keeping its scroll position."""
     from plotly.offline import get_plotlyjs
 
     name = html.escape(str(study.settings.get("name", study.path.name)))
@@ -350,13 +398,19 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
         f"{''.join(map(_part_html, s.parts))}</section>"
         for s in sections
     )
-    made = time.strftime("%Y-%m-%d %H:%M")
+    made = time.strftime("%Y-%m-%d %H:%M:%S")
+    reload = RELOAD.replace("RELOAD_MS", str(int(reload_s * 1000))) if reload_s else ""
+    watching = (
+        f" — watching: rewritten as results arrive, this page reloads every {reload_s:g} s"
+        if reload_s
+        else ""
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f'<h1>{title}</h1><p class="meta">report made {made} from {html.escape(study.path.name)}'
-        f"</p>{banner}<nav>{nav}</nav>{body}</body></html>\n"
+        f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{reload}</body></html>\n"
     )
 
 
