@@ -1,6 +1,7 @@
 """One self-contained HTML report of a study: the comparison table and every figure.
 
     python -m analysis.report <study dir> [--out report.html] [--no-figure-files]
+    python -m analysis.report <study dir> --watch [--interval SECONDS]
 
 The report is the list `SECTIONS`: (id, title, build), where `build(study, options)` returns the
 section's parts, HTML fragments and named `Figure`s. A section whose data is missing says what is
@@ -17,6 +18,7 @@ import argparse
 import dataclasses
 import functools
 import html
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -33,13 +35,17 @@ from analysis import table as table_mod
 from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
 from analysis.results import AnalysisError, Study, load_study
-from analysis.status import STOP_REASONS
+from analysis.status import STOP_REASONS, study_is_running
 from names import (
+    CONFIRM_PLAN_FILE,
     MULTI_SPACE,
     OPTUNA_DB,
+    PARAMS_FILE,
     REPORT_FILE,
+    RESULT_FILE,
     SETTINGS_FILE,
     TEST,
+    TRIAL_PREFIX,
     TUNED_BEST,
     VALIDATION,
     single_space,
@@ -414,20 +420,33 @@ def render_html(study: Study, sections: Sequence[Section], reload_s: float | Non
     )
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: a reader
+    (a browser reloading the page) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def build_report(
     study_dir: str | Path,
     out: str | Path | None = None,
     figure_files: bool = True,
     top_k: int = Options.top_k,
+    reload_s: float | None = None,
 ) -> Path:
     """Write the report (default `<study dir>/report.html`) and, beside it, the figures as
-    standalone files in `<out stem>_figures/`. Returns the report's path."""
+    standalone files in `<out stem>_figures/`. Returns the report's path. With `reload_s`
+    (watch mode) the page reloads itself that often."""
     study = load_study(study_dir)
     out = Path(out) if out else Path(study_dir) / REPORT_FILE
     sections, figures = build_sections(study, Options(top_k=top_k))
-    page = render_html(study, sections)
+    page = render_html(study, sections, reload_s=reload_s)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    _write_atomic(out, page)
     if figure_files:
         folder = out.parent / f"{out.stem}_figures"
         folder.mkdir(exist_ok=True)
@@ -439,6 +458,60 @@ def build_report(
                 div_id=f"fig-{fig.name}",
             )
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# --watch: rewrite the report whenever the study's results change
+
+
+def results_signature(study_dir: Path) -> tuple:
+    """What changes when a study's results do: size and mtime of its settings, plan, Optuna
+    database and every trial's params and result files (search and confirmation)."""
+    files = [study_dir / SETTINGS_FILE, study_dir / CONFIRM_PLAN_FILE, study_dir / OPTUNA_DB]
+    files += sorted(study_dir.glob(f"*/{TRIAL_PREFIX}*/{RESULT_FILE}"))
+    files += sorted(study_dir.glob(f"*/{TRIAL_PREFIX}*/{PARAMS_FILE}"))
+    out = []
+    for f in files:
+        try:
+            info = f.stat()
+        except OSError:
+            continue
+        out.append((str(f), info.st_size, info.st_mtime_ns))
+    return tuple(out)
+
+
+def watch(
+    study_dir: str | Path,
+    out: str | Path | None = None,
+    interval: float = 10.0,
+    figure_files: bool = True,
+    top_k: int = Options.top_k,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Rewrite the report whenever the study's results change, every `interval` seconds at
+    most, until the study is complete (no driver holds its lock: a last rewrite, without the
+    self-reload, then return). Until the study has results, wait for them."""
+    study_dir = Path(study_dir)
+    out = Path(out) if out else study_dir / REPORT_FILE
+    last: tuple | None = None
+    while True:
+        running = study_is_running(study_dir)
+        signature = results_signature(study_dir)
+        if signature != last or not running:
+            try:
+                build_report(study_dir, out, figure_files, top_k, interval if running else None)
+            except AnalysisError as exc:
+                if not running and (study_dir / SETTINGS_FILE).is_file():
+                    raise
+                log(f"waiting for results: {exc}")
+            else:
+                last = signature
+                trials = sum(1 for _ in study_dir.glob(f"*/{TRIAL_PREFIX}*/{PARAMS_FILE}"))
+                log(f"{time.strftime('%H:%M:%S')} report: {out} ({trials} trial folders)")
+                if not running:
+                    log("the study is not running: report complete")
+                    return out
+        time.sleep(interval)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -454,11 +527,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="do not also write each figure as its own HTML file",
     )
     parser.add_argument("--top-k", type=int, default=Options.top_k, help="learning curves per task")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="rewrite the report whenever the study's results change, until the study is "
+        "complete or Ctrl-C; the page then reloads itself",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --watch: how often to look for new results and reload the page (10)",
+    )
     args = parser.parse_args(argv)
+    if args.interval <= 0:
+        parser.error(f"--interval must be a positive number of seconds, got {args.interval:g}")
     try:
-        path = build_report(
-            args.study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
-        )
+        if args.watch:
+            path = watch(args.study, args.out, args.interval, not args.no_figure_files, args.top_k)
+        else:
+            path = build_report(
+                args.study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
+            )
+    except KeyboardInterrupt:
+        print("\nstopped watching")
+        return 0
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

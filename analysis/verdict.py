@@ -284,13 +284,13 @@ def render_html(data: pd.DataFrame, synthetic: bool) -> str:
             f"<td>{html.escape(_change(r))}</td></tr>"
             for r in rows.to_dict("records")
         )
-        winner = html.escape(str(first["winner"] or first["missing"] or "none"))
+        winner = html.escape(_text(first["winner"]) or _text(first["missing"]) or "none")
         blocks.append(
             f'<div class="verdict-space" data-space="{html.escape(space)}">'
             f"<h3>{html.escape(space)}: {winner}</h3>"
-            f'<p class="params">{html.escape(str(first["params"] or ""))}</p>'
+            f'<p class="params">{html.escape(_text(first["params"]) or "")}</p>'
             '<div class="scroll"><table class="plain"><tr><th>task</th><th>winner</th>'
-            f"<th>baseline ({html.escape(str(first['baseline'] or 'missing'))})</th>"
+            f"<th>baseline ({html.escape(_text(first['baseline']) or 'missing')})</th>"
             f"<th>change</th></tr>{cells}</table></div></div>"
         )
     first = data.iloc[0]

@@ -20,6 +20,7 @@ from fake_study import (
     make_bench_study,
     make_confirmed_study,
     make_fake_study,
+    raw_results,
 )
 from helpers import run_module
 
@@ -50,6 +51,11 @@ class ReportParser(html.parser.HTMLParser):
         self.headings: list[str] = []
         self.errors: list[str] = []
         self.scripts_with_src: list[str] = []
+        self.verdict = False  # a verdict card
+        self.trial_rows = 0  # body rows of the trials table
+        self.declared_rows: int | None = None  # the trials table's data-rows
+        self._tables: list[str] = []  # ids of the tables we are in
+        self._in_body = False
         self._in: str | None = None
         self._text: list[str] = []
 
@@ -61,12 +67,26 @@ class ReportParser(html.parser.HTMLParser):
             self.figures.add(a.get("data-figure", ""))
         if tag == "div" and (a.get("id") or "").startswith("fig-"):
             self.figure_divs.add(a["id"][4:])
+        if tag == "div" and "verdict" in (a.get("class") or "").split():
+            self.verdict = True
+        if tag == "table":
+            self._tables.append(a.get("id") or "")
+            if a.get("id") == "trials-table":
+                self.declared_rows = int(a["data-rows"])
+        if tag == "tbody":
+            self._in_body = True
+        if tag == "tr" and self._in_body and self._tables[-1:] == ["trials-table"]:
+            self.trial_rows += 1
         if tag == "script" and a.get("src"):
             self.scripts_with_src.append(a["src"])
         if tag in ("h1", "h2"):
             self._in = tag
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._tables:
+            self._tables.pop()
+        if tag == "tbody":
+            self._in_body = False
         if tag == self._in:
             self._in = None
 
@@ -97,6 +117,8 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     out = build_report(fake, tmp_path / "r" / "report.html")
     page = parse_report(out)
     assert page.sections >= {
+        "verdict",
+        "parallel",
         "summary",
         "comparison",
         "test-seeds",
@@ -117,8 +139,11 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
         "pareto",
         "confusion-multi-cifar10",
         "confusion-multi-fashionrgb",
-        "trials",
+        "parallel",
     }
+    assert "trials" not in page.figures  # an HTML table, not a plotly one
+    assert page.verdict and "validation, optimistic, selected on the same data" in page.text
+    assert page.trial_rows == page.declared_rows == len(raw_results(fake))
     assert "synthetic" in page.headings[0].lower()
     assert "Learning curves (top 5 per task)" in page.headings
     assert "no optuna.db" in page.text  # importances: says what is missing
@@ -164,7 +189,10 @@ def test_all_errored_study(tmp_path: Path) -> None:
     study = make_all_errored_study(tmp_path)
     page = parse_report(build_report(study, tmp_path / "report.html"))
     assert "all trials errored" in page.text
-    assert "trials" in page.figures  # the trial table still shows the errored trials
+    assert page.trial_rows == 4  # the trials table still shows the errored trials
+    assert (
+        page.verdict and "single-cifar10: missing (single-cifar10: no finished epoch)" in page.text
+    )
 
 
 def test_only_one_space(tmp_path: Path) -> None:
@@ -260,7 +288,7 @@ EXPECTED_FIGURES = {
     "lr-scheme",
     "schemes",
     "pareto",
-    "trials",
+    "parallel",
     "confusion-single-cifar10-cifar10",
     "confusion-single-fashionrgb-fashionrgb",
     "confusion-multi-cifar10",
