@@ -66,7 +66,11 @@ padding:.3rem .6rem;text-align:right}
 table.comparison td:first-child,table.plain td:first-child{text-align:left}
 table.comparison caption{font-weight:600;text-align:left;padding:.3rem 0}
 tr.delta-m{font-weight:600;background:#f6f6f6} .notes{color:#444;font-size:.92rem}
-.figure{margin:1rem 0;min-width:0} .grid{display:flex;flex-wrap:wrap;gap:1rem}
+table.comparison,table.plain{display:block;overflow-x:auto;max-width:100%}
+body{overflow-wrap:anywhere} td,th{overflow-wrap:normal}
+.figure{margin:1rem 0;min-width:0} .figure-title{font-weight:600;margin:.3rem 0}
+.figure-title sup{font-weight:400;vertical-align:baseline;font-size:.85em}
+.grid{display:flex;flex-wrap:wrap;gap:1rem}
 .grid .figure{flex:1 1 380px;max-width:600px;min-width:0}
 .verdict{border:2px solid #2b6cb0;border-radius:6px;padding:.4rem 1rem;background:#f5f9ff}
 .verdict-space h3{margin:.6rem 0 .2rem} .params{font-family:monospace;margin:.2rem 0;
@@ -76,6 +80,12 @@ overflow-wrap:anywhere}
 """
     + html_table.CSS
 )
+
+# narrow screens: legends below the plot, not beside it (they would take half its width)
+NARROW = """<script>(function(){if(window.innerWidth>=700||typeof Plotly==='undefined')return;
+document.querySelectorAll('div.figure .js-plotly-plot').forEach(function(gd){
+if(gd.layout&&gd.layout.showlegend!==false)Plotly.relayout(gd,{'legend.orientation':'h',
+'legend.x':0,'legend.xanchor':'left','legend.y':-0.2,'legend.yanchor':'top'});});})();</script>"""
 
 RELOAD = """<script>(function(){var k='mtl-report-scroll';
 var y=sessionStorage.getItem(k);if(y!==null)window.addEventListener('load',function(){
@@ -371,16 +381,34 @@ def build_sections(
     return sections, figures
 
 
+TITLE_TAGS = ("<br>", "<sup>", "</sup>", "<b>", "</b>", "<i>", "</i>")  # plotly's, kept
+
+
+def _title_html(text: str) -> str:
+    """A plotly title as HTML: escaped, then the few tags plotly titles use put back."""
+    out = html.escape(text, quote=False)
+    for tag in TITLE_TAGS:
+        out = out.replace(html.escape(tag, quote=False), tag)
+    return out
+
+
 def _part_html(part: Part) -> str:
+    """A string as it is; a figure with its title above it as HTML (it wraps on a narrow
+    screen, where a plotly title is cut off)."""
     if isinstance(part, str):
         return part
-    inner = part.figure.to_html(
+    fig = go.Figure(part.figure)
+    title = fig.layout.title.text or ""
+    if title:
+        fig.update_layout(title_text="", margin_t=30)
+        title = f'<p class="figure-title">{_title_html(title)}</p>'
+    inner = fig.to_html(
         full_html=False,
         include_plotlyjs=False,
         div_id=f"fig-{part.name}",
         config={"displaylogo": False, "responsive": True},
     )
-    return f'<div class="figure" data-figure="{html.escape(part.name)}">{inner}</div>'
+    return f'<div class="figure" data-figure="{html.escape(part.name)}">{title}{inner}</div>'
 
 
 def render_html(study: Study, sections: Sequence[Section], reload_s: float | None = None) -> str:
@@ -416,7 +444,7 @@ def render_html(study: Study, sections: Sequence[Section], reload_s: float | Non
         f"<title>{title}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f'<h1>{title}</h1><p class="meta">report made {made} from {html.escape(study.path.name)}'
-        f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{reload}</body></html>\n"
+        f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{NARROW}{reload}</body></html>\n"
     )
 
 
