@@ -776,7 +776,10 @@ def plot_seed_accuracy(data: pd.DataFrame) -> go.Figure:
             fig.add_trace(
                 _mean_marker(pts.iloc[0], i, color, first=col == 1 and i == 0), row=1, col=col
             )
-        fig.update_xaxes(tickvals=list(range(len(rows))), ticktext=rows, row=1, col=col)
+        ticks = [r.replace(" ", "<br>", 1).replace("-task", "") for r in rows]  # short lines
+        fig.update_xaxes(
+            tickvals=list(range(len(rows))), ticktext=ticks, tickangle=0, row=1, col=col
+        )
     fig.update_yaxes(title_text="test accuracy (last epoch)", tickformat=".1%", row=1, col=1)
     fig.update_layout(
         title="Test accuracy per seed: each point a seed; mean with its 95% interval over seeds",

@@ -68,7 +68,9 @@ table.comparison caption{font-weight:600;text-align:left;padding:.3rem 0}
 tr.delta-m{font-weight:600;background:#f6f6f6} .notes{color:#444;font-size:.92rem}
 table.comparison,table.plain{display:block;overflow-x:auto;max-width:100%}
 body{overflow-wrap:anywhere} td,th{overflow-wrap:normal}
-.figure{margin:1rem 0;min-width:0} .figure-title{font-weight:600;margin:.3rem 0}
+.figure{margin:1rem 0;min-width:0;overflow-x:auto}
+.figure>div{min-width:620px} .grid .figure>div{min-width:360px}
+.figure-title{font-weight:600;margin:.3rem 0}
 .figure-title sup{font-weight:400;vertical-align:baseline;font-size:.85em}
 .grid{display:flex;flex-wrap:wrap;gap:1rem}
 .grid .figure{flex:1 1 380px;max-width:600px;min-width:0}
@@ -80,12 +82,6 @@ overflow-wrap:anywhere}
 """
     + html_table.CSS
 )
-
-# narrow screens: legends below the plot, not beside it (they would take half its width)
-NARROW = """<script>(function(){if(window.innerWidth>=700||typeof Plotly==='undefined')return;
-document.querySelectorAll('div.figure .js-plotly-plot').forEach(function(gd){
-if(gd.layout&&gd.layout.showlegend!==false)Plotly.relayout(gd,{'legend.orientation':'h',
-'legend.x':0,'legend.xanchor':'left','legend.y':-0.2,'legend.yanchor':'top'});});})();</script>"""
 
 RELOAD = """<script>(function(){var k='mtl-report-scroll';
 var y=sessionStorage.getItem(k);if(y!==null)window.addEventListener('load',function(){
@@ -444,7 +440,7 @@ def render_html(study: Study, sections: Sequence[Section], reload_s: float | Non
         f"<title>{title}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f'<h1>{title}</h1><p class="meta">report made {made} from {html.escape(study.path.name)}'
-        f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{NARROW}{reload}</body></html>\n"
+        f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{reload}</body></html>\n"
     )
 
 

@@ -441,6 +441,7 @@ def assert_draws(report: Path, study: Path, expected: set[str], tmp_path: Path) 
             screenshot(report, width, Path(os.environ["MTL_STUDY_SCREENSHOTS"]), tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (/usr/bin/chromium)")
 def test_fake_report_draws_in_a_browser(tmp_path: Path) -> None:
     folder = make_confirmed_study(tmp_path, seeds=3)
