@@ -194,12 +194,27 @@ def _test_rows(study: Study) -> list[dict]:
             by = part.set_index("label")
             if TUNED_BEST not in by.index or BASELINE_LABEL not in by.index:
                 continue
-            rows.append(_test_row(space, task, by, seeds, first, n_tasks))
+            rows.append(_test_row(space, task, by, seeds, first, n_tasks, _same(study, first)))
     return rows
 
 
+def _same(study: Study, run: pd.Series | None) -> bool:
+    """Whether a tuned run retrains its space's baseline trial (the search found no better)."""
+    if run is None or _blank(run.get("source_trial")):
+        return False
+    trials = study.space_trials(run["space"])
+    hit = trials[trials["trial_id"].astype(str) == str(run["source_trial"])]
+    return bool(len(hit) and hit["is_baseline"].iloc[0])
+
+
 def _test_row(
-    space: str, task: str, by: pd.DataFrame, seeds: pd.DataFrame, first: object, n_tasks: int
+    space: str,
+    task: str,
+    by: pd.DataFrame,
+    seeds: pd.DataFrame,
+    first: object,
+    n_tasks: int,
+    same: bool,
 ) -> dict:
     t, b = by.loc[TUNED_BEST], by.loc[BASELINE_LABEL]
     counted = seeds[seeds["counted"] & (seeds["space"] == space) & (seeds["task"] == task)]
@@ -215,8 +230,7 @@ def _test_row(
         "split": TEST,
         "selection": f"{TUNED_BEST} (best search configuration by validation score), "
         f"retrained with {int(t['n'])} seed(s), scored once at its last epoch",
-        "winner": TUNED_BEST
-        + ("" if _blank(source) else f" (search trial {space}/{TRIAL_PREFIX}{source})"),
+        "winner": TUNED_BEST + _source_text(space, source, same),
         "trial_id": None if _blank(source) else str(source),
         "epoch": None,
         "params": "" if first is None else format_params(params_of(first, n_tasks)),
@@ -224,7 +238,7 @@ def _test_row(
         "ci_low": t["ci_low"],
         "ci_high": t["ci_high"],
         "n": int(t["n"]),
-        "baseline": f"{BASELINE_LABEL} configuration, {int(b['n'])} seed(s)",
+        "baseline": f"{BASELINE_LABEL} configuration",
         "baseline_value": b["mean"],
         "baseline_ci_low": b["ci_low"],
         "baseline_ci_high": b["ci_high"],
@@ -237,6 +251,14 @@ def _test_row(
     }
 
 
+def _source_text(space: str, source: object, same: bool) -> str:
+    """ " (search trial multi/trial_x)", saying when that trial is the baseline's."""
+    if _blank(source):
+        return ""
+    also = ": the baseline configuration itself" if same else ""
+    return f" (search trial {space}/{TRIAL_PREFIX}{source}{also})"
+
+
 def _text(value: object) -> str | None:
     return None if _blank(value) else str(value)
 
@@ -245,13 +267,14 @@ def _text(value: object) -> str | None:
 # the render
 
 
-def _acc(value: float, low: float, high: float, n: int) -> str:
+def _acc(value: float, low: float, high: float, n: int, bold: bool = False) -> str:
+    """ "<b>86.0%</b><br><small>[83.5%, 88.5%] n=3</small>" (HTML)."""
     if _blank(value):
         return "missing"
-    text = f"{value:.1%}"
-    if not (_blank(low) or _blank(high)):
-        text += f" [{low:.1%}, {high:.1%}]"
-    return text + (f" (n={n})" if n and n > 1 else "")
+    text = f"<b>{value:.1%}</b>" if bold else f"{value:.1%}"
+    small = [] if _blank(low) or _blank(high) else [f"[{low:.1%}, {high:.1%}]"]
+    small += [f"n={n}"] if n and n > 1 else []
+    return text + (f"<br><small>{' '.join(small)}</small>" if small else "")
 
 
 def _baseline_acc(r: Mapping) -> str:
@@ -259,14 +282,16 @@ def _baseline_acc(r: Mapping) -> str:
 
 
 def _change(r: Mapping) -> str:
+    """ "+14.0 pts<br><small>[+9.8, +18.2] p=0.002</small>" (HTML)."""
     if _blank(r["change_pts"]):
         return "n/a"
-    text = f"{r['change_pts']:+.1f} pts"
+    small = []
     if not (_blank(r["change_ci_low"]) or _blank(r["change_ci_high"])):
-        text += f" [{r['change_ci_low']:+.1f}, {r['change_ci_high']:+.1f}]"
+        small.append(f"[{r['change_ci_low']:+.1f}, {r['change_ci_high']:+.1f}]")
     if not _blank(r["p_value"]):
-        text += f" (p={r['p_value']:.3f})"
-    return text
+        small.append(f"p={r['p_value']:.3f}")
+    text = f"{r['change_pts']:+.1f} pts"
+    return text + (f"<br><small>{' '.join(small)}</small>" if small else "")
 
 
 def render_html(data: pd.DataFrame, synthetic: bool) -> str:
@@ -279,9 +304,8 @@ def render_html(data: pd.DataFrame, synthetic: bool) -> str:
         first = rows.iloc[0]
         cells = "".join(
             f"<tr><td>{html.escape(str(r['task']))}</td>"
-            f"<td><b>{_acc(r['value'], r['ci_low'], r['ci_high'], r['n'])}</b></td>"
-            f"<td>{_baseline_acc(r)}</td>"
-            f"<td>{html.escape(_change(r))}</td></tr>"
+            f"<td>{_acc(r['value'], r['ci_low'], r['ci_high'], r['n'], bold=True)}</td>"
+            f"<td>{_baseline_acc(r)}</td><td>{_change(r)}</td></tr>"
             for r in rows.to_dict("records")
         )
         winner = html.escape(_text(first["winner"]) or _text(first["missing"]) or "none")
@@ -290,7 +314,8 @@ def render_html(data: pd.DataFrame, synthetic: bool) -> str:
             f"<h3>{html.escape(space)}: {winner}</h3>"
             f'<p class="params">{html.escape(_text(first["params"]) or "")}</p>'
             '<div class="scroll"><table class="plain"><tr><th>task</th><th>winner</th>'
-            f"<th>baseline ({html.escape(_text(first['baseline']) or 'missing')})</th>"
+            f"<th>baseline<br><small>{html.escape(_text(first['baseline']) or 'missing')}"
+            "</small></th>"
             f"<th>change</th></tr>{cells}</table></div></div>"
         )
     first = data.iloc[0]
