@@ -213,6 +213,8 @@ def plot_history(data: pd.DataFrame) -> go.Figure:
         )
     source = data["source"].iloc[0] if len(data) else "results"
     what = "Optuna's value (last reported score)" if source == OPTUNA_DB else "best score"
+    top = data["number"].max() if len(data) else 0
+    fig.update_xaxes(**({"dtick": 1} if top <= 20 else {"tickformat": "d"}))
     fig.update_layout(
         title=f"Optimization history ({what}, from {source})",
         height=450,
@@ -349,6 +351,19 @@ def _symbol(scheme: str, schemes: list[str], open_: np.ndarray) -> list[str]:
     return [f"{base}-open" if o else base for o in open_]
 
 
+def _legend_entry(name: str, symbol: str) -> go.Scatter:
+    """A legend-only trace: the marker shape of `name`, in grey (colours are trials)."""
+    return go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        name=name,
+        legendgroup=name,
+        marker={"symbol": symbol, "color": "#777", "size": 10},
+        hoverinfo="skip",
+    )
+
+
 def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
     """Marker shape: the scheme; colour: the trial (`trial_colors`); open: stopped early; the
     baseline is its own black star."""
@@ -373,6 +388,8 @@ def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
                 "line": {"width": 2, "color": pts["color"]},
             }
             marker["symbol"] = _symbol(scheme, schemes, pts["early"].to_numpy())
+            if scheme not in shown:  # the legend shows the shape alone, in grey
+                fig.add_trace(_legend_entry(scheme, _symbol(scheme, schemes, [False])[0]))
             fig.add_trace(
                 go.Scatter(
                     x=pts["lr"],
@@ -380,7 +397,7 @@ def plot_lr_scheme(data: pd.DataFrame) -> go.Figure:
                     mode="markers",
                     name=scheme,
                     legendgroup=scheme,
-                    showlegend=scheme not in shown,
+                    showlegend=False,
                     marker=marker,
                     customdata=pts[custom],
                     hovertemplate=hover,

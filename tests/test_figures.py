@@ -285,7 +285,7 @@ def test_lr_scheme_baseline_is_its_own_marker(fake: Path) -> None:
     assert sum(len(t.x) for t in base) == int(data["is_baseline"].sum()) == 3
     assert sum(bool(t.showlegend) for t in base) == 1
     for trace in figure.data:
-        if trace.name != "baseline":
+        if trace.name != "baseline" and trace.customdata is not None:
             assert not any("star" in s for s in trace.marker.symbol)
             assert not set(trace.customdata[:, 0]) & set(data.loc[data["is_baseline"], "trial_id"])
 
