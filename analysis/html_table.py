@@ -3,8 +3,8 @@ report's trials table: every row is in the page (no virtual scrolling, nothing c
 a horizontally scrolling box so it reads from 480 px up.
 
 The behaviour is `SCRIPT`, a few lines of inline JavaScript shared by every such table of the
-page (no CDN, no external file). Sorting compares numbers where both cells start with one
-("80.6%", "3/3", "1.00e-03"), else text; blank cells sort last.
+page (no CDN, no external file). Sorting compares numbers where both cells are one ("80.6%",
+"3/3", "1.00e-03"; not a trial id such as "0d0c727e"), else text; blank cells sort last.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ vertical-align:middle}
 """
 
 SCRIPT = """<script>(function(){
+var NUM=/^[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?(%|\\/\\d+)?$/i;
 function key(c){var t=c.textContent.trim();if(t==='')return null;
-var n=parseFloat(t);return isNaN(n)?t.toLowerCase():n;}
+return NUM.test(t)?parseFloat(t):t.toLowerCase();}
 function cmp(a,b){if(a===null)return b===null?0:1;if(b===null)return -1;
 if(typeof a===typeof b)return a<b?-1:a>b?1:0;return typeof a==='number'?-1:1;}
 document.querySelectorAll('table.sortable').forEach(function(t){
