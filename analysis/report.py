@@ -306,6 +306,7 @@ SECTIONS: list[tuple[str, str, Build]] = [
     ("verdict", "Verdict", _verdict),
     ("summary", "Summary", _summary),
     ("comparison", "Single- vs multi-task comparison", _comparison),
+    ("trials", "Trials", _trials),
     ("test-seeds", "Test accuracy per seed", _seed_accuracy),
     ("learning-curves", "Learning curves (top {top_k} per task)", _learning_curves),
     ("history", "Optimization history", _history),
@@ -351,7 +352,6 @@ SECTIONS: list[tuple[str, str, Build]] = [
         ),
     ),
     ("confusion", "Confusion matrices", _confusions),
-    ("trials", "Trials", _trials),
 ]
 
 
