@@ -887,13 +887,13 @@ def trial_table_data(study: Study) -> pd.DataFrame:
         {
             "trial": t["trial_id"],
             "space": t["space"],
-            "baseline": np.where(t["is_baseline"], "baseline", ""),
             "stop reason": t["stop_reason"],
             "epochs": t["epochs"].astype(str)
             + "/"
             + t["max_epochs"].map(lambda v: "?" if pd.isna(v) else str(int(v))),
             "best score": t["best_score"].map(_pct),
             "best epoch": t["best_epoch"].map(lambda v: "" if pd.isna(v) else str(int(v))),
+            "baseline": np.where(t["is_baseline"], "baseline", ""),
         }
     )
     for key, name in (
@@ -929,22 +929,6 @@ def trial_table_colors(study: Study) -> dict[int, str]:
     colors = trial_colors(study)
     keys = [trial_key(s, t) for s, t in zip(study.trials["space"], study.trials["trial_id"])]
     return {i: colors[k] for i, k in enumerate(keys)}
-
-
-def plot_trial_table(data: pd.DataFrame) -> go.Figure:
-    widths = [
-        max(len(str(c)), *(len(str(v)) for v in data[c]), 4) if len(data) else len(str(c))
-        for c in data.columns
-    ]
-    fig = go.Figure(
-        go.Table(
-            columnwidth=widths,
-            header={"values": list(data.columns), "align": "left", "fill_color": "#e8eef7"},
-            cells={"values": [data[c] for c in data.columns], "align": "left"},
-        )
-    )
-    fig.update_layout(title="Trials", height=min(1200, 160 + 24 * len(data)))
-    return fig
 
 
 def stop_reason_counts(study: Study) -> pd.DataFrame:
