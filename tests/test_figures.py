@@ -208,7 +208,7 @@ def test_confusions_name_their_split(tmp_path: Path) -> None:
 def test_real_seed_accuracy_matches_raw(real_study: Path) -> None:
     data = F.seed_accuracy_data(load_study(real_study))
     check_seed_accuracy(real_study, data)
-    assert len(data) == 2 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
+    assert len(data) == 3 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
 
 
 @pytest.mark.slow
@@ -216,7 +216,7 @@ def test_real_test_confusions_match_raw(real_study: Path) -> None:
     tasks = json.loads((real_study / "tasks.json").read_text())
     raw = raw_runs(real_study)
     items, notes = confirmation_confusions(load_study(real_study))
-    assert not notes and len(items) == 4
+    assert not notes and len(items) == 6  # 3 single-task + 3 tasks of multi
     for conf in items:
         last = raw[(conf.space, conf.trial_id)]["rows"][-1]
         assert conf.counts.tolist() == last[f"test_confusion/{conf.task}"]
@@ -229,7 +229,7 @@ def test_real_confusions_match_raw(real_study: Path) -> None:
     raw = raw_results(real_study)
     tasks = json.loads((real_study / "tasks.json").read_text())
     items, notes = best_confusions(load_study(real_study))
-    assert not notes and len(items) == 4
+    assert not notes and len(items) == 6  # 3 single-task + 3 tasks of multi
     for conf in items:
         assert conf.total == tasks[conf.task]["val_size"]
         row = next(r for r in raw[(conf.space, conf.trial_id)]["rows"] if r["epoch"] == conf.epoch)

@@ -31,6 +31,7 @@ from fake_study import (
     write_trial,
 )
 from helpers import ROOT, cli_env, run_module
+from real_study import REAL_TASKS
 
 from analysis.results import AnalysisError, load_study, read_result_rows
 from analysis.status import stop_reason, study_is_running
@@ -364,8 +365,8 @@ def test_empty_study(tmp_path: Path) -> None:
 def test_real_study_loads(real_study: Path) -> None:
     raw = raw_results(real_study)
     study = load_study(real_study)
-    assert study.spaces == list(ALL_SPACES)
-    assert len(study.trials) == len(raw) == 6
+    assert study.spaces == [*(single_space(t) for t in REAL_TASKS), MULTI_SPACE]
+    assert len(study.trials) == len(raw) == 8
     for _, t in study.trials.iterrows():
         r = raw[(t["space"], t["trial_id"])]
         assert t["epochs"] == len(r["rows"]) == 2
