@@ -224,6 +224,9 @@ def test_the_table_refuses_two_sources_under_one_name(tmp_path: Path) -> None:
     assert table.delta_m["missing"].str.contains("not compared").all()
     text = to_text(table)
     assert "not compared" in text and "=<name>" in text
+    assert any(
+        n.startswith("fashionrgb: its changes compare different data") for n in table.search.notes
+    )
 
 
 def test_the_table_refuses_a_source_tasks_json_does_not_record(tmp_path: Path) -> None:
