@@ -31,7 +31,7 @@ from names import (
 from search_spaces import leaf_spaces, single
 from study.runner import check_recorded_tasks, prepare_data
 from study.settings import StudySettings, build_parser, check_task_names, settings_from_args
-from trainables.data import source_fingerprint
+from trainables.data import load_task, source_fingerprint
 from trainables.errors import UserError
 
 FOLDERS = ["birds", "Birds", "My Birds", "2020", "a.b", "x-y", "émigré", "_", "a=b", "FashionRGB"]
@@ -166,6 +166,15 @@ def test_fingerprint_is_the_files_identity(tmp_path: Path) -> None:
     changed = source_fingerprint([copy])
     (copy / "train" / "owl" / "extra.png").write_bytes(image.read_bytes())
     assert len({source_fingerprint([one]), changed, source_fingerprint([copy])}) == 3
+
+
+def test_a_named_spec_loads_under_its_name_with_its_fingerprint(tmp_path: Path) -> None:
+    folder = write_imagefolder(tmp_path / "x", classes=("a", "b"), per_class=3)
+    for _ in range(2):  # decoded, then from the cache: the same identity
+        task = load_task(f"imagefolder:{folder}=birds", "real", tmp_path, cache_dir=tmp_path / "c")
+        assert task.name == "birds" and task.fingerprint == source_fingerprint([folder])
+    a, b, c = (load_task("cifar10", "synthetic", seed=s).fingerprint for s in (0, 0, 1))
+    assert a == b != c and a.startswith("synthetic-")
 
 
 def test_resume_refuses_data_that_changed(tmp_path: Path) -> None:
