@@ -22,7 +22,7 @@ from fake_study import (
 from analysis import figures as F
 from analysis.confusion import best_confusions, confirmation_confusions, normalize_rows
 from analysis.results import load_study
-from names import MULTI_SPACE, TEST, VALIDATION, single_space
+from names import MULTI_SPACE, TEST, VALIDATION, single_space, task_name
 
 pytest_plugins = ["real_study"]
 
@@ -145,7 +145,7 @@ def check_seed_accuracy(study_dir: Path, data) -> None:
         ):
             continue
         fashion = "multi" if space == MULTI_SPACE else "single"
-        for task in run["config"]["tasks"]:
+        for task in map(task_name, run["config"]["tasks"]):
             expected[(task, run["label"], fashion, run["seed"])] = (
                 last[f"test_acc/{task}"],
                 trial_id,

@@ -46,6 +46,7 @@ from names import (
     confirm_experiment,
     eval_metric,
     single_space,
+    task_name,
 )
 
 pytest_plugins = ["real_study"]
@@ -372,7 +373,7 @@ def test_real_study_loads(real_study: Path) -> None:
         assert t["epochs"] == len(r["rows"]) == 2
         best = best_row(r["rows"])
         assert t["best_score"] == best["score"] and t["best_epoch"] == best["epoch"]
-        for task in r["params"]["tasks"]:
+        for task in map(task_name, r["params"]["tasks"]):
             assert t[f"acc_at_best/{task}"] == best[f"acc/{task}"]
             assert t[f"best_acc/{task}"] == max(x[f"acc/{task}"] for x in r["rows"])
         assert t["stop_reason"] == "finished"  # fifo, every epoch run
