@@ -66,7 +66,7 @@ def _png(folder: Path, i: int, image: np.ndarray) -> str:
 @pytest.fixture(scope="session")
 def real_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An `all` study over three tasks (`REAL_TASKS`: CIFAR-10 and FashionRGB in their real
-    formats and an ImageFolder task, random pixels) of 2 trials x 2 epochs per space: one
+    formats and an ImageFolder task, `write_real_data`) of 2 trials x 2 epochs per space: one
     single-task space per task and a 3-task `multi`, fifo scheduler, with its confirmation
     stage: baseline and tuned-1 of each space, 2 seeds each, scored on at most 64 test images
     per task."""
