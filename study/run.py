@@ -71,6 +71,7 @@ def execute(
     folder = runner.create_study_dir(settings, data) if new else settings.study_dir
     if not new:
         runner.check_experiments(settings)
+        runner.check_recorded_tasks(settings, data)
     with runner.locked(folder):
         runner.init_ray(settings, address, num_cpus, num_gpus, dashboard)
         try:

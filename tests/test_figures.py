@@ -25,7 +25,7 @@ from fake_study import (
 from analysis import figures as F
 from analysis.confusion import best_confusions, confirmation_confusions, normalize_rows
 from analysis.results import load_study
-from names import MULTI_SPACE, TEST, VALIDATION, single_space
+from names import MULTI_SPACE, TEST, VALIDATION, single_space, task_name
 
 pytest_plugins = ["real_study"]
 
@@ -148,7 +148,7 @@ def check_seed_accuracy(study_dir: Path, data) -> None:
         ):
             continue
         fashion = "multi" if space == MULTI_SPACE else "single"
-        for task in run["config"]["tasks"]:
+        for task in map(task_name, run["config"]["tasks"]):
             expected[(task, run["label"], fashion, run["seed"])] = (
                 last[f"test_acc/{task}"],
                 trial_id,
@@ -211,7 +211,7 @@ def test_confusions_name_their_split(tmp_path: Path) -> None:
 def test_real_seed_accuracy_matches_raw(real_study: Path) -> None:
     data = F.seed_accuracy_data(load_study(real_study))
     check_seed_accuracy(real_study, data)
-    assert len(data) == 2 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
+    assert len(data) == 3 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
 
 
 @pytest.mark.slow
@@ -219,7 +219,7 @@ def test_real_test_confusions_match_raw(real_study: Path) -> None:
     tasks = json.loads((real_study / "tasks.json").read_text())
     raw = raw_runs(real_study)
     items, notes = confirmation_confusions(load_study(real_study))
-    assert not notes and len(items) == 4
+    assert not notes and len(items) == 6  # 3 single-task + 3 tasks of multi
     for conf in items:
         last = raw[(conf.space, conf.trial_id)]["rows"][-1]
         assert conf.counts.tolist() == last[f"test_confusion/{conf.task}"]
@@ -232,7 +232,7 @@ def test_real_confusions_match_raw(real_study: Path) -> None:
     raw = raw_results(real_study)
     tasks = json.loads((real_study / "tasks.json").read_text())
     items, notes = best_confusions(load_study(real_study))
-    assert not notes and len(items) == 4
+    assert not notes and len(items) == 6  # 3 single-task + 3 tasks of multi
     for conf in items:
         assert conf.total == tasks[conf.task]["val_size"]
         row = next(r for r in raw[(conf.space, conf.trial_id)]["rows"] if r["epoch"] == conf.epoch)
