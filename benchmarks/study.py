@@ -1,17 +1,23 @@
 """Study efficiency: how much of the CPUs' wall time a quick study spends inside trials' epochs.
 
-    python -m benchmarks.study [--num-samples N] [--max-epochs E] [--limit-train L] [--cpus 2]
-        [--keep] [--storage DIR]
+    python -m benchmarks.study [--preset standard|small] [--num-samples N] [--max-epochs E]
+        [--limit-train L] [--cpus 2] [--before DIR] [--rounds R] [--keep] [--storage DIR]
 
-Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0 --num-samples 8
---max-epochs 3 --limit-train 2000 --limit-val 500 --storage <tmp> --name bench` (plus the
-overrides; the search stage alone: confirmation runs are trials of the same kind) as a subprocess
-and times it; then reads every
-`<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums `time_this_iter_s`:
-the trials' own training time. Prints one JSON line with
+Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0` with a
+preset's size (`standard`: 8 trials x 3 epochs x 2000 images per task; `small`: 6 x 3 x 1500,
+where the fixed costs show; both with `--limit-val 500`; the flags override it; the search stage
+alone: confirmation runs are trials of the same kind) as a subprocess and times it; then reads
+every `<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums
+`time_this_iter_s`: the trials' own training time. Prints one JSON line per run with
 `efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores,
 each trial takes 1 of them) and a breakdown of where the rest of the wall time went, taken from
-the timestamps of the runner's output lines and of the trials' files:
+the timestamps of the runner's output lines and of the trials' files.
+
+`--before DIR` runs the same study from another checkout (e.g. a worktree of main) alternately
+with this one, `--rounds` times each, and ends with a summary line: per checkout, every run's
+efficiency, wall time and load, and their medians over all runs and over the clean ones (1-minute
+load below `CLEAN_LOAD` as the run began). On a shared machine only the clean runs mean much:
+other work slows the trials' epochs, which makes `efficiency` look better, not worse.
 
 - `tuner_started_s`: launch to the runner's first status table: interpreter and torch import,
   data preparation, Ray start.
@@ -20,7 +26,9 @@ the timestamps of the runner's output lines and of the trials' files:
 - `gaps_between_trials_s`: from a trial's last report to the next trial's start on that actor.
 - `idle_slot_s`: the slot-seconds (slots = cpus, one per trial) not spent in epochs, split into
   `startup`, `between_trials`, `end_imbalance` (slots idle while the last trials finish),
-  `tail` (last report to exit: summaries, Ray shutdown) and `other` (rounding).
+  `tail` (last report to exit: summaries, Ray shutdown, the interpreter's exit) and `other`
+  (rounding). `summary_printed_s` and `exit_after_summary_s` split the tail at the summary's
+  last line.
 
 A trial's times come from its `result.json` (`timestamp` is whole seconds: +-0.5 s); its first
 epoch's `time_this_iter_s` includes the trial's own set-up (model, optimizer, data to device).
@@ -130,8 +138,11 @@ def breakdown(
     }
     lost = slots * wall - sum(t.train_s for t in trials)
     tuner = next((t for t, line in lines if "== Status ==" in line), None)
+    summary = next((t for t, line in lines if line.startswith("study directory:")), None)
     return {
         "tuner_started_s": tuner,  # driver imports, data preparation, Ray start
+        "summary_printed_s": summary,  # after the last report: Tune's end, the summary
+        "exit_after_summary_s": None if summary is None else wall - summary,  # Ray, Python
         "actor_first_trial_start_s": first_starts,  # + actor process start, imports
         "gaps_between_trials_s": gaps,
         "last_trial_end_s": last_end,
