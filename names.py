@@ -143,18 +143,54 @@ def asha_rungs(max_epochs: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# tasks: a spec names a dataset (`cifar10`, `imagefolder:/data/birds`); its name keys metrics
+# tasks: a spec names a dataset (`cifar10`, `imagefolder:/data/birds`), optionally followed by
+# `=<name>` (`imagefolder:/data/x=birds`); its name keys heads, metrics and `single-<name>`
 
 IMAGEFOLDER = "imagefolder"
+NAME_SEP = "="  # `<dataset>=<name>`: the task's name given explicitly
+NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]*"  # an explicit name; stored lowercased
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def split_task_spec(spec: str) -> tuple[str, str | None]:
+    """`imagefolder:/x=birds` -> (`imagefolder:/x`, `birds`); without `=`, (spec, None).
+
+    The name is what follows the last `=` when that holds no `/`: a path with `=` in a folder
+    above its last (`imagefolder:/a=b/x`) needs no name; one whose last folder holds `=` is
+    read as a name unless a name follows (`imagefolder:/data/a=b=birds`)."""
+    dataset, sep, name = str(spec).rpartition(NAME_SEP)
+    if not sep or "/" in name:
+        return str(spec), None
+    return dataset, name
+
+
+def valid_task_name(name: str) -> bool:
+    """An explicit name: a letter, then letters, digits or `_` (no `/`: it is in metric keys)."""
+    return _NAME_RE.fullmatch(name) is not None
 
 
 def task_name(spec: str) -> str:
-    """Short identifier of a task spec, used as head key and in metric names: the kind itself,
-    or for `imagefolder:<path>` the folder's name, sanitized. Pure: the path is made absolute
-    without following links, so every machine derives the same name from the same spec."""
-    kind, _, arg = str(spec).partition(":")
-    if kind != IMAGEFOLDER or not arg:
-        return kind
+    """The task's name, used as head key, in metric keys (`acc/<name>`) and in `single-<name>`.
+
+    Pure and total: the explicit `=name`, lowercased; else the kind itself (`cifar10`); else,
+    for `<kind>:<path>`, the folder's name. Always a lowercase identifier. The path is made
+    absolute without following links, so every machine derives the same name from one spec.
+    Two different specs may still derive one name (`.../a/birds`, `.../b/birds`): the study's
+    settings refuse that (`study.settings`), never this function."""
+    dataset, explicit = split_task_spec(spec)
+    if explicit is not None:
+        return _identifier(explicit, "task")
+    kind, _, arg = dataset.partition(":")
+    if not arg:
+        return _identifier(kind, "task")
     folder = os.path.basename(os.path.abspath(os.path.expanduser(arg)))
-    stem = re.sub(r"[^A-Za-z0-9_]+", "_", folder).strip("_").lower()
-    return stem or IMAGEFOLDER
+    return _identifier(folder, kind)
+
+
+def _identifier(text: str, fallback: str) -> str:
+    """`My Birds` -> `my_birds`; `2020` -> `<fallback>_2020`; `` -> the fallback."""
+    stem = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
+    fallback = re.sub(r"[^a-z0-9_]+", "_", fallback.lower()).strip("_") or "task"
+    if not stem:
+        return fallback if fallback[0].isalpha() else f"task_{fallback}"
+    return stem if stem[0].isalpha() else f"{fallback}_{stem}"

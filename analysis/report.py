@@ -1,6 +1,7 @@
 """One self-contained HTML report of a study: the comparison table and every figure.
 
     python -m analysis.report <study dir> [--out report.html] [--no-figure-files]
+    python -m analysis.report <study dir> --watch [--interval SECONDS]
 
 The report is the list `SECTIONS`: (id, title, build), where `build(study, options)` returns the
 section's parts, HTML fragments and named `Figure`s. A section whose data is missing says what is
@@ -17,6 +18,7 @@ import argparse
 import dataclasses
 import functools
 import html
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,23 +30,29 @@ import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
-from analysis import remote
+from analysis import html_table, remote
 from analysis import table as table_mod
+from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
 from analysis.results import AnalysisError, Study, load_study
-from analysis.status import STOP_REASONS
+from analysis.status import STOP_REASONS, study_is_running
 from names import (
+    CONFIRM_PLAN_FILE,
     MULTI_SPACE,
     OPTUNA_DB,
+    PARAMS_FILE,
     REPORT_FILE,
+    RESULT_FILE,
     SETTINGS_FILE,
     TEST,
+    TRIAL_PREFIX,
     TUNED_BEST,
     VALIDATION,
     single_space,
 )
 
-CSS = """
+CSS = (
+    """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;
 max-width:1200px;padding:1rem 2rem;color:#222}
 h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
@@ -58,8 +66,28 @@ padding:.3rem .6rem;text-align:right}
 table.comparison td:first-child,table.plain td:first-child{text-align:left}
 table.comparison caption{font-weight:600;text-align:left;padding:.3rem 0}
 tr.delta-m{font-weight:600;background:#f6f6f6} .notes{color:#444;font-size:.92rem}
-.figure{margin:1rem 0} .grid{display:flex;flex-wrap:wrap;gap:1rem}
+table.comparison,table.plain{display:block;overflow-x:auto;max-width:100%}
+body{overflow-wrap:anywhere} td,th{overflow-wrap:normal}
+.figure{margin:1rem 0;min-width:0;overflow-x:auto}
+.figure>div{min-width:620px} .grid .figure>div{min-width:360px}
+.figure-title{font-weight:600;margin:.3rem 0}
+.figure-title sup{font-weight:400;vertical-align:baseline;font-size:.85em}
+.grid{display:flex;flex-wrap:wrap;gap:1rem}
+.grid .figure{flex:1 1 380px;max-width:600px;min-width:0}
+.verdict{border:2px solid #2b6cb0;border-radius:6px;padding:.4rem 1rem;background:#f5f9ff}
+.verdict-space h3{margin:.6rem 0 .2rem} .params{font-family:monospace;margin:.2rem 0;
+overflow-wrap:anywhere}
+.caution{background:#fff3cd;border-left:4px solid #e0a800;padding:.3rem .6rem}
+@media (max-width:600px){body{padding:.5rem .6rem} nav a{display:inline-block}}
 """
+    + html_table.CSS
+)
+
+RELOAD = """<script>(function(){var k='mtl-report-scroll';
+var y=sessionStorage.getItem(k);if(y!==null)window.addEventListener('load',function(){
+window.scrollTo(0,parseFloat(y));});
+setTimeout(function(){sessionStorage.setItem(k,String(window.scrollY));location.reload();},
+RELOAD_MS);})();</script>"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,14 +238,6 @@ def _history(study: Study, options: Options) -> list[Part]:
     return [*parts, Figure("history", F.plot_history(data))]
 
 
-def _importances(study: Study, options: Options) -> list[Part]:
-    data = F.importance_data(study)
-    parts: list[Part] = [missing(f"{space}: {note}") for space, note in data.notes.items()]
-    if not data.frame.empty:
-        parts.append(Figure("importances", F.plot_importances(data)))
-    return parts
-
-
 def _needs_multi(note: str, build: Build, go_on: bool) -> Build:
     """`build`, after the note `note` when the study has no multi-task space (and then only
     when `go_on`)."""
@@ -249,14 +269,44 @@ def _confusions(study: Study, options: Options) -> list[Part]:
 
 
 def _trials(study: Study, options: Options) -> list[Part]:
-    return [Figure("trials", F.plot_trial_table(F.trial_table_data(study)))]
+    """Every trial, as a sortable, filterable HTML table (its dot: the trial's colour in the
+    figures)."""
+    data = F.trial_table_data(study)
+    legend = _html_list(
+        [f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in STOP_REASONS.items()]
+    )
+    table = html_table.sortable_table(data, "trials-table", F.trial_table_colors(study))
+    return [
+        '<p class="notes">Click a header to sort, type to filter. Scores and accuracies: '
+        f"{VALIDATION}, at each trial's best-score epoch. Epochs: trained / max_epochs.</p>",
+        table,
+        "<details><summary>stop reasons</summary>" + legend + "</details>",
+    ]
+
+
+def _verdict(study: Study, options: Options) -> list[Part]:
+    return [verdict_mod.render_html(verdict_mod.verdict_data(study), study.synthetic)]
+
+
+def _importances(study: Study, options: Options) -> list[Part]:
+    data = F.importance_data(study)
+    parts: list[Part] = [missing(f"{space}: {note}") for space, note in data.notes.items()]
+    parts += [
+        f'<p class="caution">Caution, {html.escape(space)}: {html.escape(text)}</p>'
+        for space, text in data.cautions.items()
+    ]
+    if not data.frame.empty:
+        parts.append(Figure("importances", F.plot_importances(data)))
+    return parts
 
 
 # The report, in order: (id, title, build). Adding a figure: an extract + render pair in
 # figures.py and one row here (`figure(...)` builds the usual one-figure section).
 SECTIONS: list[tuple[str, str, Build]] = [
+    ("verdict", "Verdict", _verdict),
     ("summary", "Summary", _summary),
     ("comparison", "Single- vs multi-task comparison", _comparison),
+    ("trials", "Trials", _trials),
     ("test-seeds", "Test accuracy per seed", _seed_accuracy),
     ("learning-curves", "Learning curves (top {top_k} per task)", _learning_curves),
     ("history", "Optimization history", _history),
@@ -284,7 +334,7 @@ SECTIONS: list[tuple[str, str, Build]] = [
             f"no {MULTI_SPACE} run: the Pareto front needs the {MULTI_SPACE} space",
             figure(
                 "pareto",
-                F.pareto_data,
+                F.pareto_figure_data,
                 F.plot_pareto,
                 f"{MULTI_SPACE}: no trial with both tasks' accuracies "
                 "(all errored or none finished an epoch)",
@@ -292,8 +342,16 @@ SECTIONS: list[tuple[str, str, Build]] = [
             go_on=False,
         ),
     ),
+    (
+        "parallel",
+        f"{MULTI_SPACE}: parallel coordinates",
+        _needs_multi(
+            f"no {MULTI_SPACE} run: the parallel coordinates show the {MULTI_SPACE} space",
+            figure("parallel", F.parallel_data, F.plot_parallel, f"no scored {MULTI_SPACE} trial"),
+            go_on=False,
+        ),
+    ),
     ("confusion", "Confusion matrices", _confusions),
-    ("trials", "Trials", _trials),
 ]
 
 
@@ -319,20 +377,39 @@ def build_sections(
     return sections, figures
 
 
+TITLE_TAGS = ("<br>", "<sup>", "</sup>", "<b>", "</b>", "<i>", "</i>")  # plotly's, kept
+
+
+def _title_html(text: str) -> str:
+    """A plotly title as HTML: escaped, then the few tags plotly titles use put back."""
+    out = html.escape(text, quote=False)
+    for tag in TITLE_TAGS:
+        out = out.replace(html.escape(tag, quote=False), tag)
+    return out
+
+
 def _part_html(part: Part) -> str:
+    """A string as it is; a figure with its title above it as HTML (it wraps on a narrow
+    screen, where a plotly title is cut off)."""
     if isinstance(part, str):
         return part
-    inner = part.figure.to_html(
+    fig = go.Figure(part.figure)
+    title = fig.layout.title.text or ""
+    if title:
+        fig.update_layout(title_text="", margin_t=30)
+        title = f'<p class="figure-title">{_title_html(title)}</p>'
+    inner = fig.to_html(
         full_html=False,
         include_plotlyjs=False,
         div_id=f"fig-{part.name}",
         config={"displaylogo": False, "responsive": True},
     )
-    return f'<div class="figure" data-figure="{html.escape(part.name)}">{inner}</div>'
+    return f'<div class="figure" data-figure="{html.escape(part.name)}">{title}{inner}</div>'
 
 
-def render_html(study: Study, sections: Sequence[Section]) -> str:
-    """The report page, with plotly.js inlined once in the head."""
+def render_html(study: Study, sections: Sequence[Section], reload_s: float | None = None) -> str:
+    """The report page, with plotly.js inlined once in the head; with `reload_s` (watch mode)
+    the page reloads itself that often, keeping its scroll position."""
     from plotly.offline import get_plotlyjs
 
     name = html.escape(str(study.settings.get("name", study.path.name)))
@@ -351,14 +428,31 @@ def render_html(study: Study, sections: Sequence[Section]) -> str:
         f"{''.join(map(_part_html, s.parts))}</section>"
         for s in sections
     )
-    made = time.strftime("%Y-%m-%d %H:%M")
+    made = time.strftime("%Y-%m-%d %H:%M:%S")
+    reload = RELOAD.replace("RELOAD_MS", str(int(reload_s * 1000))) if reload_s else ""
+    watching = (
+        f" — watching: rewritten as results arrive, this page reloads every {reload_s:g} s"
+        if reload_s
+        else ""
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
         f'<h1>{title}</h1><p class="meta">report made {made} from {html.escape(study.path.name)}'
-        f"</p>{banner}<nav>{nav}</nav>{body}</body></html>\n"
+        f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{reload}</body></html>\n"
     )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: a reader
+    (a browser reloading the page) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def build_report(
@@ -366,15 +460,17 @@ def build_report(
     out: str | Path | None = None,
     figure_files: bool = True,
     top_k: int = Options.top_k,
+    reload_s: float | None = None,
 ) -> Path:
     """Write the report (default `<study dir>/report.html`) and, beside it, the figures as
-    standalone files in `<out stem>_figures/`. Returns the report's path."""
+    standalone files in `<out stem>_figures/`. Returns the report's path. With `reload_s`
+    (watch mode) the page reloads itself that often."""
     study = load_study(study_dir)
     out = Path(out) if out else Path(study_dir) / REPORT_FILE
     sections, figures = build_sections(study, Options(top_k=top_k))
-    page = render_html(study, sections)
+    page = render_html(study, sections, reload_s=reload_s)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    _write_atomic(out, page)
     if figure_files:
         folder = out.parent / f"{out.stem}_figures"
         folder.mkdir(exist_ok=True)
@@ -386,6 +482,60 @@ def build_report(
                 div_id=f"fig-{fig.name}",
             )
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# --watch: rewrite the report whenever the study's results change
+
+
+def results_signature(study_dir: Path) -> tuple:
+    """What changes when a study's results do: size and mtime of its settings, plan, Optuna
+    database and every trial's params and result files (search and confirmation)."""
+    files = [study_dir / SETTINGS_FILE, study_dir / CONFIRM_PLAN_FILE, study_dir / OPTUNA_DB]
+    files += sorted(study_dir.glob(f"*/{TRIAL_PREFIX}*/{RESULT_FILE}"))
+    files += sorted(study_dir.glob(f"*/{TRIAL_PREFIX}*/{PARAMS_FILE}"))
+    out = []
+    for f in files:
+        try:
+            info = f.stat()
+        except OSError:
+            continue
+        out.append((str(f), info.st_size, info.st_mtime_ns))
+    return tuple(out)
+
+
+def watch(
+    study_dir: str | Path,
+    out: str | Path | None = None,
+    interval: float = 10.0,
+    figure_files: bool = True,
+    top_k: int = Options.top_k,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Rewrite the report whenever the study's results change, every `interval` seconds at
+    most, until the study is complete (no driver holds its lock: a last rewrite, without the
+    self-reload, then return). Until the study has results, wait for them."""
+    study_dir = Path(study_dir)
+    out = Path(out) if out else study_dir / REPORT_FILE
+    last: tuple | None = None
+    while True:
+        running = study_is_running(study_dir)
+        signature = results_signature(study_dir)
+        if signature != last or not running:
+            try:
+                build_report(study_dir, out, figure_files, top_k, interval if running else None)
+            except AnalysisError as exc:
+                if not running and (study_dir / SETTINGS_FILE).is_file():
+                    raise
+                log(f"waiting for results: {exc}")
+            else:
+                last = signature
+                trials = sum(1 for _ in study_dir.glob(f"*/{TRIAL_PREFIX}*/{PARAMS_FILE}"))
+                log(f"{time.strftime('%H:%M:%S')} report: {out} ({trials} trial folders)")
+                if not running:
+                    log("the study is not running: report complete")
+                    return out
+        time.sleep(interval)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -406,12 +556,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="do not also write each figure as its own HTML file",
     )
     parser.add_argument("--top-k", type=int, default=Options.top_k, help="learning curves per task")
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="rewrite the report whenever the study's results change, until the study is "
+        "complete or Ctrl-C; the page then reloads itself",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="with --watch: how often to look for new results and reload the page (10)",
+    )
     args = parser.parse_args(argv)
+    if args.interval <= 0:
+        parser.error(f"--interval must be a positive number of seconds, got {args.interval:g}")
     try:
+        # a study in object storage: synced once into the local cache (--watch reads that copy)
         study = remote.local_study(args.study, args.storage_endpoint, args.cache_dir)
-        path = build_report(
-            study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
-        )
+        if args.watch:
+            path = watch(study, args.out, args.interval, not args.no_figure_files, args.top_k)
+        else:
+            path = build_report(
+                study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
+            )
+    except KeyboardInterrupt:
+        print("\nstopped watching")
+        return 0
     except AnalysisError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ from names import (
     TRIAL_PREFIX,
     is_single_space,
     task_metric,
+    task_name,
 )
 
 EPOCH_FIELDS = (
@@ -102,6 +103,8 @@ class Study:
         default_factory=dict
     )
     plan: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    # space -> task name -> the task specs its trials' configs name (one, unless damaged)
+    space_specs: dict[str, dict[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
 
     @property
     def spaces(self) -> list[str]:
@@ -130,6 +133,36 @@ class Study:
             found += [t for t in self.space_tasks[space] if t not in found]
         found += [t for t in self.tasks if t not in found]
         return found
+
+    def source(self, task: str) -> str | None:
+        """A task's recorded source: `<spec> (files <fingerprint>)` from tasks.json, the spec
+        alone for a study written before fingerprints, None when tasks.json lacks it."""
+        entry = self.tasks.get(task) or {}
+        spec, fingerprint = entry.get("spec"), entry.get("fingerprint")
+        if not spec:
+            return None
+        return f"{spec} (files {fingerprint})" if fingerprint else str(spec)
+
+    def source_problem(self, task: str, spaces: Sequence[str]) -> str | None:
+        """Why `task`'s results in `spaces` must not be compared, or None when they may be.
+
+        They may when every space trained the same source under that name: one spec in all
+        their configs, and the spec tasks.json records for the task (whose fingerprint then
+        identifies the files; a resume refuses data that changed). A study written before
+        task identity was recorded has configs but no fingerprints: specs alone decide."""
+        seen = {s: self.space_specs.get(s, {}).get(task, ()) for s in spaces}
+        for space, specs in seen.items():
+            if len(specs) > 1:
+                return f"{space} trained {len(specs)} datasets named {task}: {', '.join(specs)}"
+        found = {s: specs[0] for s, specs in seen.items() if specs}
+        if len(set(found.values())) > 1:
+            what = "; ".join(f"{s} trained {spec!r}" for s, spec in found.items())
+            return f"two datasets are named {task}: {what}"
+        recorded = (self.tasks.get(task) or {}).get("spec")
+        for space, spec in found.items():
+            if recorded and spec != recorded:
+                return f"{space} trained {spec!r}, but {TASKS_FILE} records {recorded!r} for {task}"
+        return None
 
     def class_names(self, task: str, size: int | None = None) -> list[str]:
         """Class names from tasks.json; `0..size-1` where tasks.json lacks them."""
@@ -227,15 +260,22 @@ def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str
     return rec
 
 
-def _trial_record(trial_dir: Path, rows: list[dict], notes: list[str]) -> dict[str, Any]:
-    """A trial's flattened config (params.json, else the config of its results) and files."""
+def _trial_record(
+    trial_dir: Path, rows: list[dict], notes: list[str], specs: dict[str, set[str]]
+) -> dict[str, Any]:
+    """A trial's flattened config (params.json, else the config of its results) and files;
+    the task specs it names are added to `specs` (task name -> specs)."""
     space = trial_dir.parent.name
     try:
         params = json.loads((trial_dir / PARAMS_FILE).read_text())
     except (OSError, ValueError):
         params = next((r["config"] for r in rows if isinstance(r.get("config"), dict)), {})
         notes.append(f"{space}/{trial_dir.name}: no readable {PARAMS_FILE}")
-    record = flatten_params(params if isinstance(params, dict) else {})
+    params = params if isinstance(params, dict) else {}
+    tasks = params.get("tasks")
+    for spec in [tasks] if isinstance(tasks, str) else tasks or []:
+        specs.setdefault(task_name(spec), set()).add(str(spec))
+    record = flatten_params(params)
     record.update(space=space, trial_id=trial_dir.name.removeprefix(TRIAL_PREFIX))
     record["errored"] = any((trial_dir / f).exists() for f in ERROR_FILES)
     try:
@@ -252,6 +292,7 @@ class _Raw:
     trials: list[dict] = dataclasses.field(default_factory=list)
     epochs: list[dict] = dataclasses.field(default_factory=list)
     confusions: dict = dataclasses.field(default_factory=dict)
+    specs: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
 
 
 def _load_space(space_dir: Path, raw: _Raw, notes: list[str]) -> None:
@@ -260,7 +301,7 @@ def _load_space(space_dir: Path, raw: _Raw, notes: list[str]) -> None:
     for trial_dir in _trial_dirs(space_dir):
         rows, skipped = read_result_rows(trial_dir / RESULT_FILE)
         skipped_total += skipped
-        record = _trial_record(trial_dir, rows, notes)
+        record = _trial_record(trial_dir, rows, notes, raw.specs.setdefault(space_dir.name, {}))
         raw.trials.append(record)
         for row in rows:
             rec = _epoch_record(record["space"], record["trial_id"], row)
@@ -501,4 +542,8 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         runs=confirmation.runs,
         run_confusions=confirmation.confusions,
         plan=confirmation.plan,
+        space_specs={
+            space: {task: tuple(sorted(found)) for task, found in by_task.items()}
+            for space, by_task in raw.specs.items()
+        },
     )

@@ -201,6 +201,10 @@ def search_comparison(study: Study) -> SearchComparison:
         {"task": "Δm"} | {COLUMNS[k]: _delta_m_cell(dm.get(k), why_dm.get(k)) for k in VERSUS}
     )
     notes = _provenance(frame, _pick(study, MULTI_SPACE, False)[0]) + _errored_notes(study)
+    for task in tasks:  # two datasets under one name: its changes compare different data
+        problem = study.source_problem(task, [single_space(task), MULTI_SPACE])
+        if problem:
+            notes.append(f"{task}: its changes compare different data, ignore them: {problem}")
     title = SEARCH_TITLE
     if study.synthetic:
         title += " (synthetic data)"

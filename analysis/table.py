@@ -18,7 +18,10 @@ seen per task and row. The other tuned runs (`tuned-2` ..) are in the CSV. Then,
 section, the search-stage selection figures (`search_table`: validation, optimistic).
 
 A row without a finished run says why ("missing (no single-fashionrgb run)"); a study without
-confirmation runs says that it has no test figures and how to get them.
+confirmation runs says that it has no test figures and how to get them. A task is compared only
+when its single- and multi-task runs trained the same source (`Study.source_problem`: one spec,
+the one tasks.json records with its files' fingerprint); otherwise its multi - single and Δm
+say why they are not computed.
 
     python -m analysis.table <study dir> [--format text|markdown|csv|html] [--out FILE]
 """
@@ -239,15 +242,25 @@ def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd
     return pd.DataFrame.from_records(records)
 
 
-def difference_frame(seeds: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def not_compared(problem: str) -> str:
+    """The cell of a comparison refused because its rows trained different sources."""
+    return f"not compared ({problem})"
+
+
+def difference_frame(
+    seeds: pd.DataFrame, summary: pd.DataFrame, refused: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Per task and label: multi - single test accuracy in points (difference of the means),
-    Welch's 95 % interval (ci_low, ci_high), degrees of freedom and two-sided p-value."""
+    Welch's 95 % interval (ci_low, ci_high), degrees of freedom and two-sided p-value. A task in
+    `refused` (task -> why its single and multi runs are different sources) gets no number."""
+    refused = refused or {}
     records = []
     for (task, label), rows in summary.groupby(["task", "label"], sort=False):
         by = rows.set_index("fashion")
         if set(by.index) != set(FASHIONS):
             continue
         why = _text(by.loc["multi", "missing"]) or _text(by.loc["single", "missing"])
+        why = not_compared(refused[task]) if task in refused else why
         counted = seeds[seeds["counted"] & (seeds["task"] == task) & (seeds["label"] == label)]
         arms = {f: counted.loc[counted["fashion"] == f, "acc"] * PCT for f in FASHIONS}
         d = welch(arms["multi"], arms["single"])
@@ -290,13 +303,21 @@ def paired_delta_m(seeds: pd.DataFrame, label: str, tasks: Sequence[str]) -> dic
     return out
 
 
-def delta_m_frame(seeds: pd.DataFrame, summary: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+def delta_m_frame(
+    seeds: pd.DataFrame,
+    summary: pd.DataFrame,
+    tasks: Sequence[str],
+    refused: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Per shown label: Δm in % (mean over seed pairs), its 95 % t-interval over the pairs,
-    the seeds paired, and why it is missing."""
+    the seeds paired, and why it is missing (also: a task in `refused`, see difference_frame)."""
+    refused = refused or {}
     records = []
     for label in SHOWN:
         rows = summary[summary["label"] == label]
         why = next((m for m in rows["missing"] if _text(m)), None)
+        if refused:
+            why = not_compared("; ".join(f"{t}: {r}" for t, r in refused.items()))
         pairs = paired_delta_m(seeds, label, tasks) if why is None and tasks else {}
         if why is None and not pairs:
             why = "missing (no seed finished in every run)"
@@ -448,7 +469,24 @@ def confirmation_notes(study: Study, tasks: Sequence[str]) -> list[str]:
         "tuned runs, and every seed's value, are in the CSV (--format csv)",
         _budget_note(study),
     ]
-    return notes + _training_notes(study, tasks) + _run_notes(study)
+    return notes + _source_notes(study, tasks) + _training_notes(study, tasks) + _run_notes(study)
+
+
+def refused_tasks(study: Study, tasks: Sequence[str]) -> dict[str, str]:
+    """Tasks whose single- and multi-task runs trained different sources, and why."""
+    found = {t: study.source_problem(t, [single_space(t), MULTI_SPACE]) for t in tasks}
+    return {t: why for t, why in found.items() if why}
+
+
+def _source_notes(study: Study, tasks: Sequence[str]) -> list[str]:
+    """Which data each task is (tasks.json's spec and fingerprint), and what was refused."""
+    sources = [f"{t} = {study.source(t)}" for t in tasks if study.source(t)]
+    notes = [f"tasks: {'; '.join(sources)}"] if sources else []
+    return notes + [
+        f"{t}: single- and multi-task not compared: {why} (name each dataset apart with "
+        "=<name> in --tasks)"
+        for t, why in refused_tasks(study, tasks).items()
+    ]
 
 
 def no_test_reason(study: Study) -> str | None:
@@ -518,8 +556,9 @@ def comparison(study: Study) -> Comparison:
             title, empty, seeds, empty, empty, empty, notes, no_test, search, study.synthetic
         )
     summary = summary_frame(study, seeds, tasks)
-    diffs = difference_frame(seeds, summary)
-    dm = delta_m_frame(seeds, summary, tasks)
+    refused = refused_tasks(study, tasks)
+    diffs = difference_frame(seeds, summary, refused)
+    dm = delta_m_frame(seeds, summary, tasks, refused)
     cells = display_cells(summary, diffs, dm)
     notes += confirmation_notes(study, tasks)
     return Comparison(title, cells, seeds, summary, diffs, dm, notes, None, search, study.synthetic)

@@ -1,17 +1,23 @@
 """Study efficiency: how much of the CPUs' wall time a quick study spends inside trials' epochs.
 
-    python -m benchmarks.study [--num-samples N] [--max-epochs E] [--limit-train L] [--cpus 2]
-        [--keep] [--storage DIR]
+    python -m benchmarks.study [--preset standard|small] [--num-samples N] [--max-epochs E]
+        [--limit-train L] [--cpus 2] [--before DIR] [--rounds R] [--keep] [--storage DIR]
 
-Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0 --num-samples 8
---max-epochs 3 --limit-train 2000 --limit-val 500 --storage <tmp> --name bench` (plus the
-overrides; the search stage alone: confirmation runs are trials of the same kind) as a subprocess
-and times it; then reads every
-`<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums `time_this_iter_s`:
-the trials' own training time. Prints one JSON line with
+Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0` with a
+preset's size (`standard`: 8 trials x 3 epochs x 2000 images per task; `small`: 6 x 3 x 1500,
+where the fixed costs show; both with `--limit-val 500`; the flags override it; the search stage
+alone: confirmation runs are trials of the same kind) as a subprocess and times it; then reads
+every `<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums
+`time_this_iter_s`: the trials' own training time. Prints one JSON line per run with
 `efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores,
 each trial takes 1 of them) and a breakdown of where the rest of the wall time went, taken from
-the timestamps of the runner's output lines and of the trials' files:
+the timestamps of the runner's output lines and of the trials' files.
+
+`--before DIR` runs the same study from another checkout (e.g. a worktree of main) alternately
+with this one, `--rounds` times each, and ends with a summary line: per checkout, every run's
+efficiency, wall time and load, and their medians over all runs and over the clean ones (1-minute
+load below `CLEAN_LOAD` as the run began). On a shared machine only the clean runs mean much:
+other work slows the trials' epochs, which makes `efficiency` look better, not worse.
 
 - `tuner_started_s`: launch to the runner's first status table: interpreter and torch import,
   data preparation, Ray start.
@@ -20,7 +26,9 @@ the timestamps of the runner's output lines and of the trials' files:
 - `gaps_between_trials_s`: from a trial's last report to the next trial's start on that actor.
 - `idle_slot_s`: the slot-seconds (slots = cpus, one per trial) not spent in epochs, split into
   `startup`, `between_trials`, `end_imbalance` (slots idle while the last trials finish),
-  `tail` (last report to exit: summaries, Ray shutdown) and `other` (rounding).
+  `tail` (last report to exit: summaries, Ray shutdown, the interpreter's exit) and `other`
+  (rounding). `summary_printed_s` and `exit_after_summary_s` split the tail at the summary's
+  last line.
 
 A trial's times come from its `result.json` (`timestamp` is whole seconds: +-0.5 s); its first
 epoch's `time_this_iter_s` includes the trial's own set-up (model, optimizer, data to device).
@@ -46,19 +54,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import emit, loadavg, log
+from benchmarks.common import emit, loadavg, log, median, rotated
 from names import MULTI_SPACE
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.8
+CLEAN_LOAD = 1.0  # a run is clean when the 1-minute load was below this as it began
 NAME = "bench"
-# the study measured: the quick preset's data with trials long enough that Ray's fixed start-up
-# stays small (the figures in the README were measured on it); the flags override it
-PRESET = {"num_samples": 8, "max_epochs": 3, "limit_train": 2000, "limit_val": 500}
+# the studies measured; the flags override a preset's values. `standard`: the quick preset's
+# data with trials long enough that Ray's fixed start-up stays small (the README's first figures
+# were measured on it). `small`: a study short enough that the fixed costs (Ray's start-up, the
+# trial processes' imports, data preparation, shutdown, the last trial's tail) show.
+PRESETS = {
+    "standard": {"num_samples": 8, "max_epochs": 3, "limit_train": 2000, "limit_val": 500},
+    "small": {"num_samples": 6, "max_epochs": 3, "limit_train": 1500, "limit_val": 500},
+}
+DEFAULT_PRESET = "standard"
 # the search stage alone (the confirmation stage's trials are of the same kind)
 STUDY = ["study.run", "--quick", "--space", MULTI_SPACE, "--scheduler", "fifo"]
 STUDY += ["--confirm-seeds", "0"]
-STUDY += [f"--{k.replace('_', '-')}={v}" for k, v in PRESET.items()]
+
+
+def study_args(preset: str, overrides: dict[str, int | None]) -> list[str]:
+    """The study's command line after `python -m`: the preset's values, then the overrides."""
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    return [*STUDY, *(f"--{k.replace('_', '-')}={v}" for k, v in values.items())]
 
 
 @dataclass
@@ -118,8 +138,11 @@ def breakdown(
     }
     lost = slots * wall - sum(t.train_s for t in trials)
     tuner = next((t for t, line in lines if "== Status ==" in line), None)
+    summary = next((t for t, line in lines if line.startswith("study directory:")), None)
     return {
         "tuner_started_s": tuner,  # driver imports, data preparation, Ray start
+        "summary_printed_s": summary,  # after the last report: Tune's end, the summary
+        "exit_after_summary_s": None if summary is None else wall - summary,  # Ray, Python
         "actor_first_trial_start_s": first_starts,  # + actor process start, imports
         "gaps_between_trials_s": gaps,
         "last_trial_end_s": last_end,
@@ -131,11 +154,12 @@ def breakdown(
 
 
 def run_study(
-    storage: Path, ray_tmp: Path, extra: list[str]
+    code: Path, storage: Path, ray_tmp: Path, study: list[str]
 ) -> tuple[float, float, list[tuple[float, str]], int]:
-    """Run the study: (start unix time, wall seconds, timestamped output lines, exit status)."""
-    cmd = [sys.executable, "-m", *STUDY, "--storage", str(storage), "--name", NAME, *extra]
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    """Run the study with the checkout at `code`: (start unix time, wall seconds, timestamped
+    output lines, exit status)."""
+    cmd = [sys.executable, "-m", *study, "--storage", str(storage), "--name", NAME]
+    path = os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "RAY_TMPDIR": str(ray_tmp)}
     env.pop("RAY_ADDRESS", None)
     log("running: " + " ".join(cmd[1:]))
@@ -143,7 +167,7 @@ def run_study(
     start_unix, start = time.time(), time.perf_counter()
     with subprocess.Popen(
         cmd,
-        cwd=ROOT,
+        cwd=code,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -161,30 +185,45 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.study", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--num-samples", type=int, help=f"trials ({PRESET['num_samples']})")
-    p.add_argument("--max-epochs", type=int, help=f"epochs per trial ({PRESET['max_epochs']})")
     p.add_argument(
-        "--limit-train", type=int, help=f"training images per task ({PRESET['limit_train']})"
+        "--preset",
+        choices=sorted(PRESETS),
+        default=DEFAULT_PRESET,
+        help="the study measured: "
+        + "; ".join(f"{name}: {values}" for name, values in PRESETS.items())
+        + f" (default: {DEFAULT_PRESET})",
     )
+    p.add_argument("--num-samples", type=int, help="trials (default: the preset's)")
+    p.add_argument("--max-epochs", type=int, help="epochs per trial (default: the preset's)")
+    p.add_argument("--limit-train", type=int, help="training images per task (the preset's)")
     p.add_argument(
         "--cpus",
         type=float,
         default=float(os.cpu_count() or 1),
         help="CPU cores the study may use (default: all here)",
     )
-    p.add_argument("--storage", help="folder for the study (default: a temporary one, removed)")
+    p.add_argument(
+        "--before",
+        help="another checkout of the project (e.g. a worktree of main): its study runs "
+        "alternately with this one's, and a summary line compares the two",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="runs of each checkout (default: 1)")
+    p.add_argument("--storage", help="folder for the studies (default: a temporary one, removed)")
     p.add_argument("--keep", action="store_true", help="keep the study and Ray's logs; print where")
     return p
 
 
-def measure(storage: Path, ray_tmp: Path, extra: list[str], cpus: float) -> dict[str, Any]:
+def measure(
+    code: Path, storage: Path, ray_tmp: Path, study: list[str], cpus: float
+) -> dict[str, Any]:
     """Run the study and return the benchmark's record (efficiency and its breakdown)."""
     load_before = loadavg()
-    start_unix, wall, lines, code = run_study(storage, ray_tmp, extra)
+    start_unix, wall, lines, status = run_study(code, storage, ray_tmp, study)
+    load_after = loadavg()
     (storage / "study_output.log").write_text("".join(f"{t:8.2f}  {line}\n" for t, line in lines))
-    if code != 0:
+    if status != 0:
         log("\n".join(line for _, line in lines[-40:]))
-        raise SystemExit(f"study.run exited with status {code}")
+        raise SystemExit(f"study.run exited with status {status}")
     trials = read_trials(storage / NAME / MULTI_SPACE)
     if not trials:
         raise SystemExit(f"no trial results under {storage / NAME / MULTI_SPACE}")
@@ -193,7 +232,8 @@ def measure(storage: Path, ray_tmp: Path, extra: list[str], cpus: float) -> dict
     efficiency = train_s / cpus / wall
     return {
         "benchmark": "study",
-        "command": " ".join(["python -m", *STUDY, *extra]),
+        "code": str(code),
+        "command": " ".join(["python -m", *study]),
         "wall_s": wall,
         "trials": len(trials),
         "epochs": sum(len(t.results) for t in trials),
@@ -202,24 +242,62 @@ def measure(storage: Path, ray_tmp: Path, extra: list[str], cpus: float) -> dict
         "efficiency": efficiency,
         "target": TARGET,
         "ok": efficiency >= TARGET,
-        "loadavg": [load_before, loadavg()],
+        "loadavg": [load_before, load_after],
+        "clean": load_before < CLEAN_LOAD,
         "breakdown": breakdown(trials, start_unix, wall, slots, lines),
+    }
+
+
+def compare(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The summary of alternated runs: per checkout, each run's efficiency and wall time, their
+    medians over every run and over the clean runs (machine quiet when the run began)."""
+
+    def medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+        return {
+            key: median([r[key] for r in runs]) if runs else None
+            for key in ("efficiency", "wall_s")
+        }
+
+    return {
+        "phase": "summary",
+        "target": TARGET,
+        **{
+            label: {
+                "efficiency": [r["efficiency"] for r in runs],
+                "wall_s": [r["wall_s"] for r in runs],
+                "loadavg": [r["loadavg"] for r in runs],
+                "median": medians(runs),
+                "median_clean": medians([r for r in runs if r["clean"]]),
+            }
+            for label, runs in records.items()
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    extra: list[str] = []
-    for flag in ("num_samples", "max_epochs", "limit_train"):
-        if getattr(args, flag) is not None:
-            extra += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    overrides = {k: getattr(args, k) for k in ("num_samples", "max_epochs", "limit_train")}
+    study = study_args(args.preset, overrides)
+    codes = {"after": ROOT} if not args.before else {"before": Path(args.before), "after": ROOT}
     storage = Path(args.storage or tempfile.mkdtemp(prefix="bench-study-")).resolve()
     ray_tmp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short: Ray's socket paths
+    records: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
     try:
-        emit(measure(storage, ray_tmp, extra, args.cpus))
+        for r in range(args.rounds):
+            for label in rotated(list(codes), r):
+                run = f"{label}-{r}"
+                (storage / run).mkdir(parents=True)
+                (ray_tmp / run).mkdir()
+                record = measure(
+                    codes[label].resolve(), storage / run, ray_tmp / run, study, args.cpus
+                )
+                records[label].append(record)
+                emit({"preset": args.preset, "run": run, **record})
+        if len(codes) > 1 or args.rounds > 1:
+            emit({"preset": args.preset, **compare(records)})
     finally:
         if args.keep or args.storage:
-            log(f"study folder kept: {storage}; Ray's logs: {ray_tmp}")
+            log(f"studies kept: {storage}; Ray's logs: {ray_tmp}")
         else:
             shutil.rmtree(storage, ignore_errors=True)
             shutil.rmtree(ray_tmp, ignore_errors=True)

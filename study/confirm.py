@@ -31,9 +31,8 @@ from names import (
     TRIAL_PREFIX,
     tuned_label,
 )
-from search_spaces import SPACES
 from study import location
-from study.settings import StudySettings, trial_constants
+from study.settings import StudySettings, study_spaces, trial_constants
 from trainables.errors import UserError
 
 Run = dict[str, Any]  # {"label", "space", "source_trial", "seed", "config": TrialConfig dict}
@@ -67,7 +66,7 @@ def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
     seeds = confirm_seeds(settings)
     trials = load_study(settings.study_dir).trials
     plan: dict[str, list[Run]] = {}
-    for space in SPACES[settings.space].leaves:
+    for space in study_spaces(settings):
         baseline = {**trial_constants(settings, space.name), **space.baseline}
         runs = _runs(BASELINE_LABEL, space.name, None, baseline, seeds)
         top = ranked_trials(trials[trials["space"] == space.name])["trial_id"]

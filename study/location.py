@@ -172,3 +172,11 @@ def _check_cluster(args: argparse.Namespace) -> None:
         from study.cluster import check_address
 
         check_address(args.address)
+
+
+def resume_command(settings: StudySettings) -> str:
+    """The command that resumes this study, from any machine for a remote one."""
+    command = f"python -m study.run --resume {shown_path(settings, settings.study_dir)}"
+    if is_remote(settings) and settings.storage_endpoint:
+        command += f" --storage-endpoint {settings.storage_endpoint}"
+    return command

@@ -66,6 +66,7 @@ def execute(
     folder = runner.create_study_dir(settings, data) if new else settings.study_dir
     if not new:
         runner.check_experiments(settings)
+        runner.check_recorded_tasks(settings, data)
     with runner.locked(settings):
         runner.init_ray(settings, address, num_cpus, num_gpus, dashboard)
         try:
@@ -96,31 +97,41 @@ def summary(folder: Path, where: str | None = None) -> str:
 
 
 def best_search_trials(study: Any, where: str | None = None) -> list[str]:
-    """Per space: its best trial (one trial, its best epoch), and the checkpoint of that epoch."""
-    from analysis.search_table import best_trial
+    """Per space: its best trial (one trial, its best epoch; the report's verdict card, from
+    `analysis.verdict.search_picks`), its change against the baseline trial, and the
+    checkpoint of that epoch (in the store, under `where`, for a remote study)."""
+    from analysis.verdict import search_picks
     from trainables.checkpoint import checkpoint_epoch
 
     lines = []
-    for space in study.spaces:
-        trials = study.space_trials(space)
-        errored = int((trials["stop_reason"] == "errored").sum())
-        head = f"{space}: {len(trials)} trials" + (f", {errored} errored" if errored else "")
-        best = best_trial(trials)
+    for pick in search_picks(study):
+        errored = f", {pick.errored} errored" if pick.errored else ""
+        head = f"{pick.space}: {pick.trials} trials{errored}"
+        best = pick.best
         if best is None:
             lines.append(f"{head}; no trial finished an epoch")
             continue
-        trial_dir = study.path / space / f"{TRIAL_PREFIX}{best['trial_id']}"
+        trial_dir = study.path / pick.space / f"{TRIAL_PREFIX}{best['trial_id']}"
         epoch = int(best["best_epoch"])
         found = [c for c in trial_dir.glob(CHECKPOINT_GLOB) if checkpoint_epoch(c) == epoch]
         model = found[0] if found else "not kept"
         if found and where:
             model = f"{where}/{found[0].relative_to(study.path)}"
+        versus = (
+            "it is the baseline"
+            if best["is_baseline"]
+            else f"{pick.change_pts:+.1f} points vs the baseline trial {pick.baseline['trial_id']}"
+            if pick.baseline is not None
+            else "no baseline trial to compare"
+        )
         lines.append(
-            f"{head}; best: trial {best['trial_id']}, score {best['best_score']:.2%} at epoch "
-            f"{epoch}; its model: {model}"
+            f"{head}; best: trial {best['trial_id']}, validation score {best['best_score']:.2%} "
+            f"at epoch {epoch} ({versus}); its model: {model}"
         )
     return lines
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from study.finish import exit_now
+
+    exit_now(main())  # without Python's finalization: seconds of garbage collection at exit

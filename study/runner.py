@@ -34,11 +34,11 @@ from names import (
     eval_metric,
     task_name,
 )
-from search_spaces import SPACES, Space
+from search_spaces import Space
 from study import location
 from study.confirm import load_or_write_plan
 from study.lock import StudyLock
-from study.settings import StudySettings, space_tasks, trial_constants
+from study.settings import StudySettings, space_tasks, study_spaces, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
 
@@ -54,8 +54,8 @@ def create_study_dir(settings: StudySettings, data: StudyData) -> Path:
     """Make the study folder; refuse (never overwrite) when the name is taken."""
     folder = settings.study_dir
     if location.is_remote(settings):  # in object storage; `folder` is its local cache
-        tasks = {t.name: t.describe() for space in data.values() for t in space.values()}
-        texts = {SETTINGS_FILE: settings.to_json(), TASKS_FILE: json.dumps(tasks, indent=2)}
+        tasks = json.dumps(describe_tasks(data), indent=2)
+        texts = {SETTINGS_FILE: settings.to_json(), TASKS_FILE: tasks}
         location.create_remote(settings, texts)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -67,9 +67,36 @@ def create_study_dir(settings: StudySettings, data: StudyData) -> Path:
             f"python -m study.run --resume {folder}  (or pick another --name)"
         ) from None
     (folder / SETTINGS_FILE).write_text(settings.to_json())
-    tasks = {t.name: t.describe() for space in data.values() for t in space.values()}
-    (folder / TASKS_FILE).write_text(json.dumps(tasks, indent=2))
+    (folder / TASKS_FILE).write_text(json.dumps(describe_tasks(data), indent=2))
     return folder
+
+
+def describe_tasks(data: StudyData) -> dict[str, dict[str, Any]]:
+    """tasks.json: every task of the study by name, with its spec and fingerprint (its source),
+    classes and split sizes. Names are unique (`settings.check_task_names`), so no entry hides
+    another."""
+    return {t.name: t.describe() for space in data.values() for t in space.values()}
+
+
+def check_recorded_tasks(settings: StudySettings, data: StudyData) -> None:
+    """Before a resume: each task is still the source the study recorded (its spec and, when
+    tasks.json has one, the fingerprint of its files); otherwise the study would mix results
+    of two datasets under one name."""
+    try:
+        recorded = json.loads((settings.study_dir / TASKS_FILE).read_text())
+    except (OSError, ValueError):
+        return  # check_resumable has refused studies without a readable tasks.json
+    for name, now in describe_tasks(data).items():
+        was = recorded.get(name) if isinstance(recorded, dict) else None
+        if not isinstance(was, dict):
+            raise UserError(f"{settings.study_dir}: task {name!r} is not in its {TASKS_FILE}")
+        for key in ("spec", "fingerprint"):
+            if was.get(key) and was[key] != now[key]:
+                raise UserError(
+                    f"{settings.study_dir}: task {name!r} was {key} {was[key]!r} when the study "
+                    f"started, now {now[key]!r}; the study would mix two datasets under one name "
+                    "(restore the data, or start a new study)"
+                )
 
 
 @contextmanager
@@ -87,8 +114,8 @@ def locked(settings: StudySettings) -> Iterator[None]:
 def prepare_data(settings: StudySettings) -> StudyData:
     """Every task each space needs, split three ways, keyed by space then task name; raises
     UserError early. Each task is split once, so every space sees the same images."""
-    leaves = SPACES[settings.space].leaves
-    specs = sorted({t for s in leaves for t in space_tasks(settings, s.name)})
+    leaves = study_spaces(settings)
+    specs = list(dict.fromkeys(t for s in leaves for t in s.tasks))
     loaded = prepare_tasks(
         specs,
         settings.data,
@@ -100,10 +127,7 @@ def prepare_data(settings: StudySettings) -> StudyData:
         cache_dir=settings.cache_dir,
         seed=settings.seed,
     )
-    return {
-        s.name: {task_name(t): loaded[task_name(t)] for t in space_tasks(settings, s.name)}
-        for s in leaves
-    }
+    return {s.name: {task_name(t): loaded[task_name(t)] for t in s.tasks} for s in leaves}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +330,7 @@ def has_trial_results(folder: Path) -> bool:
 
 def _experiments(settings: StudySettings) -> list[Path]:
     """Every experiment folder the study may have: each leaf space's search and confirmation."""
-    leaves = [s.name for s in SPACES[settings.space].leaves]
+    leaves = [s.name for s in study_spaces(settings)]
     return [settings.study_dir / n for n in leaves + [confirm_experiment(s) for s in leaves]]
 
 
@@ -365,7 +389,7 @@ def _fit(
     if len(grid) < expected or unfinished:
         print(
             f"{folder.name}: {len(grid) - unfinished} of {expected} trials ended; the study is "
-            f"not complete. Resume it with: python -m study.run --resume {settings.study_dir}"
+            f"not complete. Resume it with: {location.resume_command(settings)}"
         )
         raise StudyInterrupted(folder.name)
 
@@ -431,7 +455,7 @@ def experiment_complete(folder: Path, expected: int) -> bool:
 def study_complete(settings: StudySettings) -> bool:
     """Every stage of the study has ended: each space's search and, when the study has one, its
     written confirmation plan. Read from Ray's saved states: no Ray needed."""
-    leaves = SPACES[settings.space].leaves
+    leaves = study_spaces(settings)
     if not all(
         experiment_complete(settings.study_dir / s.name, settings.num_samples) for s in leaves
     ):
@@ -483,14 +507,14 @@ def _drop_optuna_study(settings: StudySettings, name: str) -> None:
 def run_study(settings: StudySettings, data: StudyData, search: bool = True) -> None:
     """Every space's search (skipped with `search=False`: it must have ended), then the
     confirmation stage when the study asks for one."""
-    leaves = SPACES[settings.space].leaves
+    leaves = study_spaces(settings)
     for space in leaves:
         if search:
             run_space(settings, space, {n: t.search() for n, t in data[space.name].items()})
         elif not experiment_complete(settings.study_dir / space.name, settings.num_samples):
             raise UserError(
                 f"the search of {space.name} has not ended; finish it first: "
-                f"python -m study.run --resume {settings.study_dir}"
+                f"{location.resume_command(settings)}"
             )
     if not settings.confirm_seeds:
         return

@@ -13,12 +13,24 @@ import json
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from names import SETTINGS_FILE, SPLIT_SEED_KEY, TASKS_FILE, VAL_CAP, VAL_FRACTION
-from search_spaces import SPACES
+from names import (
+    NAME_PATTERN,
+    NAME_SEP,
+    SETTINGS_FILE,
+    SPLIT_SEED_KEY,
+    TASKS_FILE,
+    VAL_CAP,
+    VAL_FRACTION,
+    is_single_space,
+    split_task_spec,
+    task_name,
+    valid_task_name,
+)
+from search_spaces import SPACES, Space, leaf_spaces
 from study.storage import cache_folder, is_remote, resolve
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
@@ -70,7 +82,7 @@ class StudySettings:
     limit_test: int | None = None
     val_size: int | None = None  # validation images carved from train; None: names' default rule
     batch_size: int = 128
-    tasks: tuple[str, ...] | None = None  # override of the multi space's tasks
+    tasks: tuple[str, ...] | None = None  # the study's tasks (multi's; all's: one space each)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2
@@ -200,7 +212,11 @@ def _data_flags(add: Callable[..., Any]) -> None:
         help=f"where the datasets are ({_default('data_root')})",
     )
     add("--cache-dir", help="decoded-dataset cache (default ~/.cache/mtl-study)")
-    add("--tasks", help="comma-separated tasks of the multi space, e.g. cifar10,imagefolder:/x")
+    add(
+        "--tasks",
+        help="comma-separated tasks of the study: multi trains them together, all adds "
+        "single-<name> for each; e.g. cifar10,imagefolder:/data/x=birds (=name: its name)",
+    )
     add(
         "--limit-train",
         type=int,
@@ -284,8 +300,6 @@ def local_gpu_count() -> int:
 
 
 def _check_choices(args: argparse.Namespace) -> None:
-    if args.space not in SPACES:
-        raise UserError(f"unknown space {args.space!r}; expected one of {', '.join(SPACES)}")
     if args.scheduler not in SCHEDULERS:
         raise UserError(f"unknown scheduler {args.scheduler!r}; expected one of {SCHEDULERS}")
     if args.compile not in COMPILE_MODES:
@@ -332,10 +346,42 @@ def _check_cpu_share(args: argparse.Namespace, cpus: float) -> None:
 
 
 def _tasks(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """`--tasks` as specs, each checked for a valid `=name`, no two sharing a name; then the
+    space must exist for them (`single-<name>` of one task; else two or more)."""
     tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip()) if args.tasks else None
-    if tasks is not None and len(tasks) < 2:
-        raise UserError("--tasks needs at least two comma-separated tasks for the multi space")
+    for spec in tasks or ():
+        explicit = split_task_spec(spec)[1]
+        if explicit is not None and not valid_task_name(explicit):
+            raise UserError(
+                f"task {spec!r}: its name {explicit!r} must match {NAME_PATTERN} (a letter, then "
+                f"letters, digits or _), e.g. {split_task_spec(spec)[0]}{NAME_SEP}my_task"
+            )
+    try:
+        leaves = leaf_spaces(args.space, tasks)
+    except KeyError:
+        singles = [f"single-{task_name(t)}" for t in tasks or ()]
+        known = ", ".join(dict.fromkeys([*SPACES, *singles]))
+        raise UserError(f"unknown space {args.space!r}; expected one of {known}") from None
+    if tasks is not None and len(tasks) < 2 and not is_single_space(args.space):
+        raise UserError(f"--tasks needs at least two comma-separated tasks for {args.space}")
+    check_task_names([t for leaf in leaves for t in leaf.tasks])
     return tasks
+
+
+def check_task_names(specs: Sequence[str]) -> None:
+    """Every task of a study has its own name: UserError naming both specs when two different
+    specs would share one (`.../a/birds`, `.../b/birds`, or `fashionrgb` and an imagefolder
+    named FashionRGB) or when one spec is listed twice within a space's tasks."""
+    seen: dict[str, str] = {}
+    for spec in dict.fromkeys(specs):
+        name = task_name(spec)
+        other = seen.setdefault(name, spec)
+        if other != spec:
+            dataset = split_task_spec(spec)[0]
+            raise UserError(
+                f"tasks {other!r} and {spec!r} would both be named {name!r}; give one its own "
+                f"name with =<name>, e.g. {dataset}{NAME_SEP}{name}_2"
+            )
 
 
 def _name(args: argparse.Namespace) -> str:
@@ -421,11 +467,14 @@ def _check_split_recorded(folder: Path) -> None:
         )
 
 
+def study_spaces(settings: StudySettings) -> tuple[Space, ...]:
+    """The spaces a study runs, in order (`search_spaces.leaf_spaces` of its space and tasks)."""
+    return leaf_spaces(settings.space, settings.tasks)
+
+
 def space_tasks(settings: StudySettings, space_name: str) -> tuple[str, ...]:
-    space = SPACES[space_name]
-    if space_name == "multi" and settings.tasks:
-        return settings.tasks
-    return space.tasks
+    """The task specs a space of the study trains."""
+    return next(s.tasks for s in study_spaces(settings) if s.name == space_name)
 
 
 def describe_spaces() -> str:

@@ -460,3 +460,35 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
         return x.mean(), math.nan, math.nan
     half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return x.mean(), x.mean() - half, x.mean() + half
+
+
+# ---------------------------------------------------------------------------------------------
+# a study of three tasks (the multi-task space trains all three)
+
+THIRD = "svhn"  # a third task name; not in CLASSES, so confusion_for gives it 2 classes
+THREE_TASKS = (C, FR, THIRD)
+# multi-task trials of `make_three_task_study`: id -> (params, per-epoch accuracies)
+THREE_TASK_MULTI: dict[str, tuple[dict, list[dict[str, float]]]] = {
+    "t3base": ({**BASELINE_MULTI}, [{C: 0.5, FR: 0.7, THIRD: 0.6}, {C: 0.6, FR: 0.8, THIRD: 0.7}]),
+    "t3a": ({**OTHER, "scheme": "uniform"}, [{C: 0.7, FR: 0.6, THIRD: 0.9}]),
+    "t3b": ({**OTHER, "scheme": "round_robin"}, [{C: 0.8, FR: 0.5, THIRD: 0.5}] * 2),
+    "t3c": ({**OTHER, "scheme": "joint"}, [{C: 0.4, FR: 0.4, THIRD: 0.4}] * 2),  # dominated
+}
+
+
+def make_three_task_study(root: Path) -> Path:
+    """A study of three tasks: a single-task space per task (a baseline trial and one other)
+    and a `multi` space over all three (`THREE_TASK_MULTI`; t3c is dominated by t3base)."""
+    study = root / "three"
+    write_settings(study, max_epochs=2)
+    tasks = json.loads((study / TASKS_FILE).read_text())
+    tasks[THIRD] = {**tasks[FR], "classes": ["a", "b"], "val_size": 200, "test_size": 200}
+    (study / TASKS_FILE).write_text(json.dumps(tasks))
+    for i, task in enumerate(THREE_TASKS):
+        d = study / single_space(task)
+        write_trial(d, f"{task}base", {**BASELINE_SINGLE}, [{task: 0.5}, {task: 0.6}], max_epochs=2)
+        other = [{task: 0.55}, {task: 0.7 + i / 20}]
+        write_trial(d, f"{task}other", {**OTHER}, other, start=20, max_epochs=2)
+    for n, (trial_id, (params, accs)) in enumerate(THREE_TASK_MULTI.items()):
+        write_trial(study / MULTI_SPACE, trial_id, params, accs, start=10 * n, max_epochs=2)
+    return study

@@ -1,15 +1,19 @@
 """The benchmark scripts run and print well-formed figures (their numbers are not asserted: they
-depend on the machine), and packing's arithmetic is right on hand-made worker results."""
+depend on the machine), packing's and the study benchmark's arithmetic is right on hand-made
+results, and the driver's fast exit (a cost the study benchmark measures) loses nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
-from helpers import run_module
+from helpers import ROOT, run_module
 
 from benchmarks.packing import summarize
+from benchmarks.study import PRESETS, _parser, compare, study_args
 
 GIB = 2**30
 
@@ -105,3 +109,53 @@ def test_throughput_prints_train_and_eval_ratios():
 def test_pipeline_prints_its_ratio():
     (record,) = run_benchmark("pipeline", "--images", "256", "--batch-size", "64", "--rounds", "1")
     assert record["img_per_s"]["ours"] > 0 and isinstance(record["ok"], bool)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_study_presets_build_the_measured_command(preset):
+    args = study_args(preset, {"num_samples": None, "max_epochs": 2})
+    values = {**PRESETS[preset], "max_epochs": 2}  # an override wins, None keeps the preset
+    for key, value in values.items():
+        assert f"--{key.replace('_', '-')}={value}" in args
+    assert args[:1] == ["study.run"] and "--confirm-seeds" in args
+
+
+def test_study_small_preset_is_the_six_trial_study():
+    args = _parser().parse_args(["--preset", "small"])
+    assert PRESETS[args.preset]["num_samples"] == 6 and PRESETS[args.preset]["limit_train"] == 1500
+    assert _parser().parse_args([]).preset == "standard"  # the README's first figures
+
+
+def test_study_compare_takes_medians_over_all_and_over_clean_runs():
+    def run(efficiency, load):
+        return {
+            "efficiency": efficiency,
+            "wall_s": 100 / efficiency,
+            "loadavg": [load, 2.0],
+            "clean": load < 1.0,
+        }
+
+    records = {"before": [run(0.6, 0.2), run(0.9, 5.0), run(0.7, 0.3)], "after": [run(0.8, 3.0)]}
+    summary = compare(records)
+    assert summary["before"]["median"]["efficiency"] == pytest.approx(0.7)
+    assert summary["before"]["median_clean"]["efficiency"] == pytest.approx(0.65)
+    assert summary["after"]["median_clean"] == {"efficiency": None, "wall_s": None}
+    assert summary["before"]["loadavg"] == [[0.2, 2.0], [5.0, 2.0], [0.3, 2.0]]
+
+
+def test_exit_now_runs_atexit_handlers_flushes_and_keeps_the_status(tmp_path):
+    """The driver skips Python's finalization, not its exit handlers or buffered output."""
+    script = (
+        "import atexit, sys\n"
+        "from study.finish import exit_now\n"
+        f"atexit.register(lambda: open({str(tmp_path / 'ran')!r}, 'w').write('yes'))\n"
+        "print('buffered', end='')\n"
+        "print('err', file=sys.stderr, end='')\n"
+        "exit_now(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3
+    assert done.stdout == "buffered" and done.stderr == "err"
+    assert (tmp_path / "ran").read_text() == "yes"

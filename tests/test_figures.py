@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 from fake_study import (
     OTHER,
+    THREE_TASKS,
     best_row,
+    make_bench_study,
     make_confirmed_study,
     make_fake_study,
+    make_three_task_study,
     raw_results,
     raw_runs,
     t_interval,
@@ -22,7 +25,7 @@ from fake_study import (
 from analysis import figures as F
 from analysis.confusion import best_confusions, confirmation_confusions, normalize_rows
 from analysis.results import load_study
-from names import MULTI_SPACE, TEST, VALIDATION, single_space
+from names import MULTI_SPACE, TEST, VALIDATION, single_space, task_name
 
 pytest_plugins = ["real_study"]
 
@@ -99,8 +102,8 @@ def test_schemes_in_the_order_found(fake: Path) -> None:
     order = list(dict.fromkeys(F.scheme_data(study)["scheme"]))
     assert order == ["single-task", "a_new_scheme", "coin", "joint", "round_robin", "uniform"]
     figure = F.plot_lr_scheme(F.lr_scheme_data(study))
-    names = list(dict.fromkeys(trace.name for trace in figure.data))
-    assert names == order
+    names = list(dict.fromkeys(trace.name for trace in figure.data if trace.name != "baseline"))
+    assert names == [x for x in order if x != "single-task"] or names == order
     baseline = F.lr_scheme_data(study).set_index("trial_id")["is_baseline"]
     assert set(baseline.index[baseline]) == {"zzbase", "fbase", "mE"}
 
@@ -111,7 +114,7 @@ def test_baseline_labels(fake: Path) -> None:
     assert "multi/mE (baseline)" in labels and not any("seed" in x for x in labels)
     table = F.trial_table_data(study).set_index("trial")
     assert table.loc["mE", "baseline"] == "baseline" and table.loc["mF", "baseline"] == ""
-    names = {trace.name for trace in F.plot_pareto(F.pareto_data(study)).data}
+    names = {trace.name for trace in F.plot_pareto(F.pareto_figure_data(study)).data}
     assert "baseline configuration" in names
 
 
@@ -145,7 +148,7 @@ def check_seed_accuracy(study_dir: Path, data) -> None:
         ):
             continue
         fashion = "multi" if space == MULTI_SPACE else "single"
-        for task in run["config"]["tasks"]:
+        for task in map(task_name, run["config"]["tasks"]):
             expected[(task, run["label"], fashion, run["seed"])] = (
                 last[f"test_acc/{task}"],
                 trial_id,
@@ -208,7 +211,7 @@ def test_confusions_name_their_split(tmp_path: Path) -> None:
 def test_real_seed_accuracy_matches_raw(real_study: Path) -> None:
     data = F.seed_accuracy_data(load_study(real_study))
     check_seed_accuracy(real_study, data)
-    assert len(data) == 2 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
+    assert len(data) == 3 * 2 * 2 * 2  # tasks x labels x (single + multi) x seeds
 
 
 @pytest.mark.slow
@@ -216,7 +219,7 @@ def test_real_test_confusions_match_raw(real_study: Path) -> None:
     tasks = json.loads((real_study / "tasks.json").read_text())
     raw = raw_runs(real_study)
     items, notes = confirmation_confusions(load_study(real_study))
-    assert not notes and len(items) == 4
+    assert not notes and len(items) == 6  # 3 single-task + 3 tasks of multi
     for conf in items:
         last = raw[(conf.space, conf.trial_id)]["rows"][-1]
         assert conf.counts.tolist() == last[f"test_confusion/{conf.task}"]
@@ -229,7 +232,7 @@ def test_real_confusions_match_raw(real_study: Path) -> None:
     raw = raw_results(real_study)
     tasks = json.loads((real_study / "tasks.json").read_text())
     items, notes = best_confusions(load_study(real_study))
-    assert not notes and len(items) == 4
+    assert not notes and len(items) == 6  # 3 single-task + 3 tasks of multi
     for conf in items:
         assert conf.total == tasks[conf.task]["val_size"]
         row = next(r for r in raw[(conf.space, conf.trial_id)]["rows"] if r["epoch"] == conf.epoch)
@@ -255,3 +258,139 @@ def test_real_pareto_membership(real_study: Path) -> None:
     pts = np.array(pts)
     for i, on in enumerate(data["on_front"]):
         assert on == (not dominated_naive(pts, i))
+
+
+# ---------------------------------------------------------------------------------------------
+# colours, markers and epochs (issue: the report as a user reads it)
+
+
+def test_one_colour_per_trial_in_every_figure(fake: Path) -> None:
+    study = load_study(fake)
+    colors = F.trial_colors(study)
+    assert len(colors) == len(raw_results(fake))  # every trial folder has its colour
+    curves = F.learning_curves_data(study)
+    for frame in (curves, F.lr_scheme_data(study), F.pareto_data(study).assign(space=MULTI_SPACE)):
+        keys = [F.trial_key(s, t) for s, t in zip(frame["space"], frame["trial_id"])]
+        assert list(frame["color"]) == [colors[k] for k in keys]
+    shared = curves.groupby(["space", "trial_id"])["color"].nunique()
+    assert (shared == 1).all()  # the same trial, in both tasks' panels, in one colour
+    assert curves.groupby(["space", "trial_id"])["task"].nunique().max() == 2
+
+
+def test_lr_scheme_baseline_is_its_own_marker(fake: Path) -> None:
+    study = load_study(fake)
+    data = F.lr_scheme_data(study)
+    figure = F.plot_lr_scheme(data)
+    base = [t for t in figure.data if t.name == "baseline"]
+    assert sum(len(t.x) for t in base) == int(data["is_baseline"].sum()) == 3
+    assert sum(bool(t.showlegend) for t in base) == 1
+    for trace in figure.data:
+        if trace.name != "baseline" and trace.customdata is not None:
+            assert not any("star" in s for s in trace.marker.symbol)
+            assert not set(trace.customdata[:, 0]) & set(data.loc[data["is_baseline"], "trial_id"])
+
+
+def test_trials_of_different_lengths_are_marked(fake: Path) -> None:
+    """`early`: fewer epochs than the trial's max_epochs, from the raw files; the schemes
+    figure says each bar's epochs and hatches the early ones."""
+    raw = raw_results(fake)
+    study = load_study(fake)
+    data = F.lr_scheme_data(study)
+    for r in data.to_dict("records"):
+        trial = raw[(r["space"], r["trial_id"])]
+        assert r["epochs"] == len(trial["rows"])
+        assert r["early"] == (len(trial["rows"]) < trial["params"]["max_epochs"])
+    assert data["early"].any() and not data["early"].all()
+    schemes = F.scheme_data(study)
+    bars = F.plot_schemes(schemes)
+    for trace in bars.data:
+        part = schemes[schemes["task"] == trace.name]
+        assert [
+            f"{e}/{m} ep" in t for t, e, m in zip(trace.text, part["epochs"], part["max_epochs"])
+        ]
+        assert list(trace.marker.pattern.shape) == ["/" if x else "" for x in part["early"]]
+
+
+def test_learning_curves_ticks_and_dashes(tmp_path: Path) -> None:
+    full = F.plot_learning_curves(F.learning_curves_data(load_study(make_fake_study(tmp_path))))
+    assert full.layout.xaxis.dtick == 1 and "dashed: multi-task" in full.layout.title.text
+    only = make_fake_study(tmp_path / "m", spaces=(MULTI_SPACE,))
+    fig = F.plot_learning_curves(F.learning_curves_data(load_study(only)))
+    assert "dashed" not in fig.layout.title.text
+    assert all(t.line.dash == "solid" for t in fig.data)
+
+
+def test_importances_caution_below_the_threshold(tmp_path: Path) -> None:
+    import optuna
+
+    folder = make_bench_study(tmp_path, trials=12, epochs=2)  # multi: 5 trials
+    data = F.importance_data(load_study(folder))
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    for space, n in data.finished.items():
+        done = optuna.load_study(study_name=space, storage=storage).get_trials(
+            states=(optuna.trial.TrialState.COMPLETE,)
+        )
+        assert n == len(done)
+    assert set(data.cautions) == set(data.frame["space"]) != set()
+    assert all(str(F.MIN_IMPORTANCE_TRIALS) in text for text in data.cautions.values())
+    many = F.importance_data(load_study(make_bench_study(tmp_path / "b", trials=50, epochs=2)))
+    assert many.finished["multi"] >= F.MIN_IMPORTANCE_TRIALS
+    assert "multi" in set(many.frame["space"]) and "multi" not in many.cautions
+
+
+def test_pareto_with_one_point_and_references(tmp_path: Path) -> None:
+    folder = make_fake_study(tmp_path)
+    for trial in (folder / MULTI_SPACE).iterdir():
+        if trial.name != "trial_mF":
+            import shutil
+
+            shutil.rmtree(trial)
+    raw = raw_results(folder)
+    data = F.pareto_figure_data(load_study(folder))
+    assert len(data.points) == 1 and data.points["on_front"].all()
+    for task, (value, key) in data.references.items():
+        space = f"single-{task}"
+        best = max(
+            (t for (s, t) in raw if s == space),
+            key=lambda t: best_row(raw[(space, t)]["rows"])["score"],
+        )
+        assert key == F.trial_key(space, best)
+        assert value == best_row(raw[(space, best)]["rows"])[f"acc/{task}"]
+    fig = F.plot_pareto(data)
+    drawn = [t for t in fig.data if t.mode == "markers" and len(t.x)]
+    assert sum(len(t.x) for t in drawn) == 1
+    x = data.points["acc/cifar10"].iloc[0]
+    assert fig.layout.xaxis.range[0] < x < fig.layout.xaxis.range[1]
+    lines = {(s.type, s.x0 if s.x0 == s.x1 else s.y0) for s in fig.layout.shapes}
+    assert lines >= {("line", v) for v, _ in data.references.values()} - {None}
+
+
+def test_pareto_of_three_tasks(tmp_path: Path) -> None:
+    folder = make_three_task_study(tmp_path)
+    data = F.pareto_figure_data(load_study(folder))
+    assert data.tasks == list(THREE_TASKS) and set(data.references) == set(THREE_TASKS)
+    cols = [f"acc/{t}" for t in THREE_TASKS]
+    raw = raw_results(folder)
+    pts = data.points[cols].to_numpy()
+    for i, r in enumerate(data.points.to_dict("records")):
+        best = best_row(raw[(MULTI_SPACE, r["trial_id"])]["rows"])
+        assert [r[c] for c in cols] == [best[c] for c in cols]
+        assert r["on_front"] == (not dominated_naive(pts, i))
+    assert not data.points.set_index("trial_id")["on_front"]["t3c"]
+    fig = F.plot_pareto(data)
+    axes = {t.xaxis for t in fig.data}
+    assert len(axes) == 3  # one panel per task pair
+
+
+def test_parallel_data(fake: Path) -> None:
+    raw = raw_results(fake)
+    data = F.parallel_data(load_study(fake))
+    scored = {t for (s, t), r in raw.items() if s == MULTI_SPACE and r["rows"]}
+    assert set(data["trial_id"]) == scored
+    for r in data.to_dict("records"):
+        trial = raw[(MULTI_SPACE, r["trial_id"])]
+        assert r["score"] == max(x["score"] for x in trial["rows"])
+        assert r["epochs"] == len(trial["rows"]) and r["lr"] == trial["params"]["lr"]
+    assert {"optimizer", "lr", "scheme"} <= set(data.columns)
+    fig = F.plot_parallel(data)
+    assert [d.label for d in fig.data[0].dimensions][-1] == "best score (validation)"

@@ -20,6 +20,7 @@ from fake_study import (
     make_bench_study,
     make_confirmed_study,
     make_fake_study,
+    raw_results,
 )
 from helpers import run_module
 
@@ -50,6 +51,11 @@ class ReportParser(html.parser.HTMLParser):
         self.headings: list[str] = []
         self.errors: list[str] = []
         self.scripts_with_src: list[str] = []
+        self.verdict = False  # a verdict card
+        self.trial_rows = 0  # body rows of the trials table
+        self.declared_rows: int | None = None  # the trials table's data-rows
+        self._tables: list[str] = []  # ids of the tables we are in
+        self._in_body = False
         self._in: str | None = None
         self._text: list[str] = []
 
@@ -61,12 +67,26 @@ class ReportParser(html.parser.HTMLParser):
             self.figures.add(a.get("data-figure", ""))
         if tag == "div" and (a.get("id") or "").startswith("fig-"):
             self.figure_divs.add(a["id"][4:])
+        if tag == "div" and "verdict" in (a.get("class") or "").split():
+            self.verdict = True
+        if tag == "table":
+            self._tables.append(a.get("id") or "")
+            if a.get("id") == "trials-table":
+                self.declared_rows = int(a["data-rows"])
+        if tag == "tbody":
+            self._in_body = True
+        if tag == "tr" and self._in_body and self._tables[-1:] == ["trials-table"]:
+            self.trial_rows += 1
         if tag == "script" and a.get("src"):
             self.scripts_with_src.append(a["src"])
         if tag in ("h1", "h2"):
             self._in = tag
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self._tables:
+            self._tables.pop()
+        if tag == "tbody":
+            self._in_body = False
         if tag == self._in:
             self._in = None
 
@@ -97,6 +117,8 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
     out = build_report(fake, tmp_path / "r" / "report.html")
     page = parse_report(out)
     assert page.sections >= {
+        "verdict",
+        "parallel",
         "summary",
         "comparison",
         "test-seeds",
@@ -117,8 +139,11 @@ def test_fake_report_sections(fake: Path, tmp_path: Path) -> None:
         "pareto",
         "confusion-multi-cifar10",
         "confusion-multi-fashionrgb",
-        "trials",
+        "parallel",
     }
+    assert "trials" not in page.figures  # an HTML table, not a plotly one
+    assert page.verdict and "validation, optimistic, selected on the same data" in page.text
+    assert page.trial_rows == page.declared_rows == len(raw_results(fake))
     assert "synthetic" in page.headings[0].lower()
     assert "Learning curves (top 5 per task)" in page.headings
     assert "no optuna.db" in page.text  # importances: says what is missing
@@ -164,7 +189,10 @@ def test_all_errored_study(tmp_path: Path) -> None:
     study = make_all_errored_study(tmp_path)
     page = parse_report(build_report(study, tmp_path / "report.html"))
     assert "all trials errored" in page.text
-    assert "trials" in page.figures  # the trial table still shows the errored trials
+    assert page.trial_rows == 4  # the trials table still shows the errored trials
+    assert (
+        page.verdict and "single-cifar10: missing (single-cifar10: no finished epoch)" in page.text
+    )
 
 
 def test_only_one_space(tmp_path: Path) -> None:
@@ -260,11 +288,15 @@ EXPECTED_FIGURES = {
     "lr-scheme",
     "schemes",
     "pareto",
-    "trials",
+    "parallel",
     "confusion-single-cifar10-cifar10",
     "confusion-single-fashionrgb-fashionrgb",
     "confusion-multi-cifar10",
     "confusion-multi-fashionrgb",
+    "confusion-test-single-birds-birds",  # real_study's third task, an ImageFolder tree
+    "confusion-test-multi-birds",
+    "confusion-single-birds-birds",
+    "confusion-multi-birds",
 }
 
 
@@ -275,7 +307,7 @@ def test_real_report_html(real_report: Path) -> None:
     page = parse_report(real_report)
     assert page.figures >= EXPECTED_FIGURES
     assert "importances" in page.sections and "not enough trials" in page.text
-    assert "SYNTHETIC" in page.headings[0] and "synthetic" in page.text.lower()
+    assert "SYNTHETIC" not in page.headings[0]  # real-format files: not labelled synthetic
     text = real_report.read_text(encoding="utf-8")
     assert text.count(get_plotlyjs()[:300]) == 1  # plotly.js inlined exactly once
     figures = real_report.parent / "report_figures"
@@ -286,42 +318,83 @@ CHECK_HEAD = """<script>window.__errors=[];
 window.addEventListener('error',function(e){window.__errors.push(String(e.message||e))});
 window.addEventListener('unhandledrejection',function(e){window.__errors.push(String(e.reason))});
 </script>"""
+# after load: what drew, the verdict, the trials table's rows, that sorting and filtering work,
+# and that nothing but the scroll boxes is wider than the window
 CHECK_TAIL = """<script>window.addEventListener('load',function(){setTimeout(function(){
-var out={errors:window.__errors,plotly:typeof Plotly,figures:{}};
+var out={errors:window.__errors,plotly:typeof Plotly,figures:{},width:window.innerWidth,
+page_width:document.documentElement.scrollWidth};
 document.querySelectorAll('div.figure').forEach(function(d){
  out.figures[d.getAttribute('data-figure')]=d.querySelectorAll('.plotly .main-svg').length;});
+out.verdict=document.querySelectorAll('.verdict .verdict-space').length;
+var t=document.getElementById('trials-table');
+out.rows=t?t.tBodies[0].rows.length:-1;
+if(t){var th=t.tHead.rows[0].cells[0];th.click();
+ var ids=Array.prototype.map.call(t.tBodies[0].rows,function(r){return r.cells[0].textContent;});
+ out.sorted=ids.join('|')===ids.slice().sort(function(a,b){return a<b?-1:a>b?1:0;}).join('|');
+ var box=document.querySelector('input[data-filter="trials-table"]');
+ box.value=ids[0];box.dispatchEvent(new Event('input'));
+ out.filtered=Array.prototype.filter.call(t.tBodies[0].rows,function(r){
+  return r.style.display!=='none';}).length;}
+function boxed(e){for(var p=e.parentElement;p;p=p.parentElement){
+ var o=getComputedStyle(p).overflowX;if(o==='auto'||o==='scroll')return true;}return false;}
+out.too_wide=[];document.querySelectorAll('body *').forEach(function(e){
+ if(boxed(e))return;var r=e.getBoundingClientRect();
+ if(r.right>window.innerWidth+1&&r.width>0){var f=e.closest('.figure');
+ out.too_wide.push(f?f.getAttribute('data-figure')+': '+e.tagName+' '+e.textContent.slice(0,40)
+ :e.tagName+'.'+e.className);}});
+out.too_wide=out.too_wide.slice(0,10);
 var pre=document.createElement('pre');pre.id='analysis-check';
 pre.textContent=JSON.stringify(out);document.body.appendChild(pre);},1500);});</script>"""
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--allow-file-access-from-files",  # the frame below reads the page it holds
+]
+WIDTHS = (480, 800, 1400)
+SCREEN_HEIGHT = 7000  # tall: the verdict, the table and the first figures in one picture
+MIN_WINDOW = 500  # headless Chromium's narrowest window: narrower widths go through a frame
+FRAME = """<!DOCTYPE html><html><body style="margin:0"><iframe id="f" src="{src}"
+style="border:0;width:{width}px;height:{height}px"></iframe><script>
+var t=setInterval(function(){{var d=document.getElementById('f').contentDocument;
+var p=d&&d.getElementById('analysis-check');if(p){{clearInterval(t);
+var q=document.createElement('pre');q.id='analysis-check';q.textContent=p.textContent;
+document.body.appendChild(q);}}}},200);</script></body></html>"""
 
 
-@pytest.mark.slow
-def test_real_report_draws_in_a_browser(real_report: Path, tmp_path: Path) -> None:
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary (/usr/bin/chromium); apt-get install chromium")
-    page = real_report.read_text(encoding="utf-8")
-    checked = tmp_path / "checked.html"
+def framed(page: Path, width: int, height: int) -> tuple[Path, int]:
+    """A page that shows `page` exactly `width` px wide (in a frame), and the window width."""
+    frame = page.with_name(f"frame-{width}-{page.name}")
+    frame.write_text(FRAME.format(src=page.as_uri(), width=width, height=height))
+    return frame, max(width, MIN_WINDOW)
+
+
+def browser_check(report: Path, width: int, tmp_path: Path) -> dict:
+    """The report opened in headless Chromium `width` px wide: CHECK_TAIL's findings."""
+    checked = tmp_path / f"checked-{width}.html"
+    page = report.read_text(encoding="utf-8")
     checked.write_text(
         page.replace("<head>", "<head>" + CHECK_HEAD, 1).replace(
             "</body>", CHECK_TAIL + "</body>", 1
         ),
         encoding="utf-8",
     )
-    profile = tmp_path / "profile"
+    frame, window = framed(checked, width, 1000)
     proc = subprocess.run(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / f'profile-{width}'}",
+            f"--window-size={window},1000",
             "--virtual-time-budget=20000",
             "--dump-dom",
-            checked.as_uri(),
+            frame.as_uri(),
         ],
         capture_output=True,
         text=True,
@@ -330,7 +403,61 @@ def test_real_report_draws_in_a_browser(real_report: Path, tmp_path: Path) -> No
     start = proc.stdout.find('<pre id="analysis-check">')
     assert start >= 0, f"check did not run: rc={proc.returncode} {proc.stderr[-2000:]}"
     body = proc.stdout[start + len('<pre id="analysis-check">') :]
-    result = json.loads(html.unescape(body[: body.index("</pre>")]))
-    assert result["errors"] == [] and result["plotly"] == "object", result
-    assert set(result["figures"]) >= EXPECTED_FIGURES
-    assert all(n >= 1 for n in result["figures"].values()), result["figures"]
+    return json.loads(html.unescape(body[: body.index("</pre>")]))
+
+
+def screenshot(report: Path, width: int, folder: Path, tmp_path: Path) -> Path:
+    """`<folder>/<width>.png`: the report `width` px wide and SCREEN_HEIGHT tall."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{width}.png"
+    frame, window = framed(report, width, SCREEN_HEIGHT)
+    subprocess.run(
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / f'shot-{width}'}",
+            f"--window-size={window},{SCREEN_HEIGHT}",
+            "--virtual-time-budget=20000",
+            f"--screenshot={out}",
+            frame.as_uri(),
+        ],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
+    return out
+
+
+def assert_draws(report: Path, study: Path, expected: set[str], tmp_path: Path) -> None:
+    """At every width of WIDTHS: no JS error, every figure drew, the verdict card, every trial
+    in the table (sortable, filterable), nothing wider than the window outside a scroll box;
+    screenshots into $MTL_STUDY_SCREENSHOTS when set."""
+    trials = len(raw_results(study))
+    for width in WIDTHS:
+        result = browser_check(report, width, tmp_path)
+        assert result["errors"] == [] and result["plotly"] == "object", result
+        assert set(result["figures"]) >= expected
+        assert all(n >= 1 for n in result["figures"].values()), result["figures"]
+        assert result["verdict"] >= 1 and result["rows"] == trials, result
+        assert result["sorted"] and 1 <= result["filtered"] < trials, result
+        assert result["too_wide"] == [] and result["page_width"] <= width, (width, result)
+        if os.environ.get("MTL_STUDY_SCREENSHOTS"):
+            screenshot(report, width, Path(os.environ["MTL_STUDY_SCREENSHOTS"]), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (/usr/bin/chromium)")
+def test_fake_report_draws_in_a_browser(tmp_path: Path) -> None:
+    folder = make_confirmed_study(tmp_path, seeds=3)
+    report = build_report(folder, tmp_path / "report.html", figure_files=False)
+    expected = {"learning-curves", "lr-scheme", "schemes", "pareto", "parallel", "test-seeds"}
+    assert_draws(report, folder, expected, tmp_path)
+
+
+@pytest.mark.slow
+def test_real_report_draws_in_a_browser(
+    real_study: Path, real_report: Path, tmp_path: Path
+) -> None:
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary (/usr/bin/chromium); apt-get install chromium")
+    assert_draws(real_report, real_study, EXPECTED_FIGURES, tmp_path)

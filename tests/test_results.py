@@ -30,6 +30,7 @@ from fake_study import (
     write_trial,
 )
 from helpers import ROOT, cli_env, run_module
+from real_study import REAL_TASKS
 
 from analysis.results import AnalysisError, load_study, read_result_rows
 from analysis.status import stop_reason, study_is_running
@@ -44,6 +45,7 @@ from names import (
     confirm_experiment,
     eval_metric,
     single_space,
+    task_name,
 )
 from study.lock import StudyLock, owner_record
 from study.storage import resolve
@@ -366,14 +368,14 @@ def test_empty_study(tmp_path: Path) -> None:
 def test_real_study_loads(real_study: Path) -> None:
     raw = raw_results(real_study)
     study = load_study(real_study)
-    assert study.spaces == list(ALL_SPACES)
-    assert len(study.trials) == len(raw) == 6
+    assert study.spaces == [*(single_space(t) for t in REAL_TASKS), MULTI_SPACE]
+    assert len(study.trials) == len(raw) == 8
     for _, t in study.trials.iterrows():
         r = raw[(t["space"], t["trial_id"])]
         assert t["epochs"] == len(r["rows"]) == 2
         best = best_row(r["rows"])
         assert t["best_score"] == best["score"] and t["best_epoch"] == best["epoch"]
-        for task in r["params"]["tasks"]:
+        for task in map(task_name, r["params"]["tasks"]):
             assert t[f"acc_at_best/{task}"] == best[f"acc/{task}"]
             assert t[f"best_acc/{task}"] == max(x[f"acc/{task}"] for x in r["rows"])
         assert t["stop_reason"] == "finished"  # fifo, every epoch run

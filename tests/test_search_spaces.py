@@ -7,11 +7,28 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 import names
-from search_spaces import SPACES, Space, single, unflatten
+from search_spaces import SPACES, Space, leaf_spaces, single, unflatten
 from trainables.config import TrialConfig
 from trainables.sampling import SCHEMES, scheme_params
 
+THREE_TASKS = ("cifar10", "fashionrgb", "imagefolder:/data/birds=birds")
+# the registry's runnable spaces, and those a 3-task `--space all` derives from them (a
+# single-task space per task, `multi` over the three: every scheme's per-task parameters x 3)
 RUNNABLE = [s for s in SPACES.values() if not s.parts]
+RUNNABLE += [
+    s
+    for s in leaf_spaces(names.ALL_SPACE, THREE_TASKS)
+    if s.name not in SPACES or s.name == names.MULTI_SPACE
+]
+
+
+def _names(space: Space) -> tuple[str, ...]:
+    """The task names a space's define is called with (as the runner does): per-task keys."""
+    return tuple(names.task_name(t) for t in space.tasks)
+
+
+def _space_id(space: Space) -> str:
+    return f"{space.name}-{len(space.tasks)}"
 
 
 def _resolve(space: Space, params: dict) -> TrialConfig:
@@ -21,7 +38,7 @@ def _resolve(space: Space, params: dict) -> TrialConfig:
 def check_baseline(space: Space) -> TrialConfig:
     """The space's baseline is one of its own trials and a valid trial config."""
     trial = optuna.trial.FixedTrial(space.baseline)
-    params = space.define(trial, space.tasks)
+    params = space.define(trial, _names(space))
     assert params == space.baseline  # define returns exactly what it suggested
     return _resolve(space, params)
 
@@ -33,7 +50,7 @@ def check_suggestions(space: Space, trials: int = 60) -> set[str]:
     seen: set[str] = set()
     for _ in range(trials):
         trial = study.ask()
-        params = space.define(trial, space.tasks)
+        params = space.define(trial, _names(space))
         assert set(trial.params) == set(params)  # nothing suggested but not returned
         cfg = _resolve(space, params)  # unknown keys and invalid values would raise
         seen |= set(unflatten(params))
@@ -43,7 +60,7 @@ def check_suggestions(space: Space, trials: int = 60) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)
+@pytest.mark.parametrize("space", RUNNABLE, ids=_space_id)
 def test_baseline_is_a_valid_trial_of_its_space(space):
     assert space.baseline == names.baseline(len(space.tasks))
     cfg = check_baseline(space)
@@ -53,7 +70,7 @@ def test_baseline_is_a_valid_trial_of_its_space(space):
     assert (cfg.optimizer, cfg.lr, cfg.lr_schedule) == ("adam", 1e-3, schedule)
 
 
-@pytest.mark.parametrize("space", RUNNABLE, ids=lambda s: s.name)
+@pytest.mark.parametrize("space", RUNNABLE, ids=_space_id)
 def test_every_suggested_parameter_is_a_trial_config_field(space):
     seen = check_suggestions(space)
     if space.name == names.MULTI_SPACE:

@@ -20,6 +20,7 @@ from trainables.data import (
     default_val_size,
     load_task,
     prepare_tasks,
+    source_fingerprint,
 )
 from trainables.errors import UserError
 
@@ -148,6 +149,7 @@ def test_limits_subset_each_split_class_balanced(tmp_path):
         "test_size": 10,
         "split_seed": SPLIT_SEED,
         "synthetic": False,
+        "fingerprint": source_fingerprint([tmp_path / "cifar-10-batches-py"]),
     }
 
 

@@ -29,6 +29,7 @@ from fake_study import (
     write_run,
 )
 from helpers import run_module
+from real_study import REAL_TASKS
 from scipy import stats
 
 from analysis.results import load_study
@@ -383,16 +384,25 @@ def test_cli_formats(confirmed: Path) -> None:
 
 @pytest.mark.slow
 def test_real_table_matches_raw_results(real_study: Path) -> None:
-    """The test figures re-derived from the raw result files of confirm-<space>/, the search
-    section from the search trials'."""
-    table = comparison(load_study(real_study))
-    assert table.no_test is None and "synthetic" in table.title
+    """The test figures of the 3-task study (its `all`: a single-task space per task and a
+    3-task multi) re-derived from the raw result files of confirm-<space>/, the search section
+    from the search trials'."""
+    study = load_study(real_study)
+    assert study.spaces == [*(single_space(t) for t in REAL_TASKS), MULTI_SPACE]
+    assert study.space_tasks[MULTI_SPACE] == REAL_TASKS
+    table = comparison(study)
+    assert table.no_test is None and "synthetic" not in table.title
+    assert list(dict.fromkeys(table.summary["task"])) == list(REAL_TASKS)
+    assert table.differences["missing"].isna().all()  # every task's source agrees: compared
+    tasks_json = json.loads((real_study / "tasks.json").read_text())
+    assert sorted(tasks_json) == sorted(REAL_TASKS)
+    assert all(tasks_json[t]["fingerprint"] in " ".join(table.notes) for t in REAL_TASKS)
     check_table_against_raw(real_study, table)
     assert (table.summary.loc[table.summary["label"].isin(["baseline", "tuned-1"]), "n"] == 2).all()
     raw = raw_results(real_study)
     frame = table.search.frame.set_index("task")
     multi_rows = [r for (s, _), v in raw.items() if s == MULTI_SPACE for r in v["rows"]]
-    for task in (C, FR):
+    for task in REAL_TASKS:
         f = frame.loc[task]
         space, trial = f["single_trial"].split("/trial_")
         chosen = next(r for r in raw[(space, trial)]["rows"] if r["epoch"] == f["single_epoch"])
@@ -411,14 +421,15 @@ def test_real_table_matches_raw_results(real_study: Path) -> None:
             b = best_row(raw[(space, trial)]["rows"])
             assert f[f"{key}_epoch"] == b["epoch"] and f[f"{key}_acc"] == b[f"acc/{task}"]
     proc = run_module("analysis.table", str(real_study), "--format", "markdown")
-    assert proc.returncode == 0 and "| cifar10 |" in proc.stdout and "synthetic" in proc.stdout
+    assert proc.returncode == 0 and all(f"| {t} |" in proc.stdout for t in REAL_TASKS)
 
 
 @pytest.mark.slow
 def test_real_search_rows_have_no_test_metric(real_study: Path) -> None:
     """Search trials are scored on validation only: no row of theirs has a test key."""
     raw = raw_results(real_study)
-    assert raw and all(s in ALL_SPACES for s, _ in raw)
+    spaces = [*(single_space(t) for t in REAL_TASKS), MULTI_SPACE]
+    assert raw and {s for s, _ in raw} == set(spaces)
     for (space, trial), r in raw.items():
         for row in r["rows"]:
             assert row["eval_split"] == VALIDATION, (space, trial)
@@ -427,5 +438,5 @@ def test_real_search_rows_have_no_test_metric(real_study: Path) -> None:
     assert not [c for c in study.epochs if c.startswith(f"{TEST}_")]
     assert set(study.epochs["eval_split"]) == {VALIDATION}
     runs = raw_runs(real_study)
-    assert len(runs) == len(study.runs) == 3 * 2 * 2  # spaces x (baseline, tuned-1) x seeds
+    assert len(runs) == len(study.runs) == 4 * 2 * 2  # spaces x (baseline, tuned-1) x seeds
     assert (study.runs["status"] == "finished").all()

@@ -116,6 +116,10 @@ class TrialConfig:
         """Raise UserError naming the first bad value."""
         _need(len(self.tasks) >= 1, "tasks must name at least one task")
         _need(len(set(self.tasks)) == len(self.tasks), f"tasks must be distinct, got {self.tasks}")
+        _need(
+            len(set(self.task_names)) == len(self.tasks),
+            f"task names must be distinct, got {self.task_names} (rename one with =<name>)",
+        )
         _need(self.data in DATA_SOURCES, f"data must be one of {DATA_SOURCES}, got {self.data!r}")
         _need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
         _need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from names import SPLIT_SEED, TEST, VAL_CAP, VAL_FRACTION, VALIDATION, task_name
+from names import SPLIT_SEED, TEST, VAL_CAP, VAL_FRACTION, VALIDATION, split_task_spec, task_name
 from trainables.checkpoint import atomic_save
 from trainables.errors import UserError
 
@@ -123,6 +123,7 @@ class TaskSplits:
     synthetic: bool = False
     spec: str = ""
     split_seed: int = SPLIT_SEED
+    fingerprint: str = ""  # the source's identity (`source_fingerprint`)
 
     @property
     def num_classes(self) -> int:
@@ -158,6 +159,7 @@ class TaskSplits:
             "test_size": len(self.test_y),
             "split_seed": self.split_seed,
             "synthetic": self.synthetic,
+            "fingerprint": self.fingerprint,
         }
 
 
@@ -203,8 +205,9 @@ def register(
 
 
 def parse_task(spec: str) -> tuple[str, str]:
-    """`cifar10` -> ("cifar10", ""); `imagefolder:/data/x` -> ("imagefolder", "/data/x")."""
-    kind, _, arg = spec.partition(":")
+    """`cifar10` -> ("cifar10", ""); `imagefolder:/data/x` -> ("imagefolder", "/data/x"); a
+    trailing `=<name>` (`names.split_task_spec`) names the task and is not part of either."""
+    kind, _, arg = split_task_spec(spec)[0].partition(":")
     if kind not in LOADERS:
         known = ", ".join(LOADERS)
         forms = ", ".join(f"{k}:<{v.arg}>" for k, v in LOADERS.items() if v.arg)
@@ -533,6 +536,7 @@ class LoadedTask:
     heldout_x: torch.Tensor
     heldout_y: torch.Tensor
     synthetic: bool = False
+    fingerprint: str = ""  # the source's identity (`source_fingerprint`)
 
     @property
     def num_classes(self) -> int:
@@ -562,6 +566,44 @@ def _source_fingerprint(sources: list[Path], kind: str, arg: str, data_root: Pat
     return h.hexdigest()[:16]
 
 
+FINGERPRINT_HEAD = 4096  # bytes of each file hashed into a source's fingerprint
+
+
+def source_fingerprint(sources: Sequence[Path]) -> str:
+    """The identity of a task's files: a hash over every file under the loader's `sources`, in
+    sorted order, of its path relative to the source's parent, its size in bytes, and a hash of
+    its first `FINGERPRINT_HEAD` bytes.
+
+    Why these: the spec says where a dataset is, the fingerprint what it is, so the study can
+    record which data each task was (tasks.json) and refuse to resume or compare across a
+    change. It must be deterministic on every machine and for every copy of the files, so it
+    holds no absolute path and no modification time (which a copy or a checkout changes; the
+    decoded cache, local to one machine, keys on those instead). It must be cheap enough to
+    compute before every study, so it reads one small head per file rather than whole
+    datasets: the head of a CIFAR batch or of an image file differs between any two different
+    files in practice, and a file whose bytes change beyond its head almost always changes
+    size. A missing source is recorded as missing (the loader then reports it)."""
+    h = hashlib.sha256(f"fingerprint-1:{FINGERPRINT_HEAD}\n".encode())
+    for source in sources:
+        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else []
+        if source.is_file():
+            files = [source]
+        if not files:
+            h.update(f"{source.name}:missing\n".encode())
+        for path in files:
+            with open(path, "rb") as f:
+                head = hashlib.sha256(f.read(FINGERPRINT_HEAD)).hexdigest()
+            rel = path.relative_to(source.parent).as_posix()
+            h.update(f"{rel}:{path.stat().st_size}:{head}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def synthetic_fingerprint(kind: str, seed: int) -> str:
+    """The identity of a synthetic stand-in: what generates it (kind, seed, sizes)."""
+    what = f"synthetic-1:{kind}:{seed}:{SYNTHETIC_SIZES[kind]}:{IMAGE_SIZE}"
+    return "synthetic-" + hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
 def _load_cache(path: Path) -> dict | None:
     try:
         with open(path, "rb") as f:
@@ -586,7 +628,10 @@ def load_task(
         if kind not in KNOWN_CLASSES:
             raise UserError(f"no synthetic stand-in for task {spec!r}; use --data real")
         *arrays, classes = make_synthetic(kind, Path(data_root), seed=seed)
-        return LoadedTask(name, tuple(classes), **_as_tensors(arrays), synthetic=True)
+        fingerprint = synthetic_fingerprint(kind, seed)
+        return LoadedTask(
+            name, tuple(classes), **_as_tensors(arrays), synthetic=True, fingerprint=fingerprint
+        )
     loader = LOADERS[kind]
     root = Path(data_root).expanduser()
     if loader.arg is None and not root.is_dir():
@@ -594,16 +639,20 @@ def load_task(
             f"data root {root} does not exist (expected a folder with the datasets, see README "
             "'Datasets'; or try --quick, a study on synthetic data)"
         )
-    cache_path = None
+    cache_path, identity = None, ""
     if loader.sources is not None:
-        fingerprint = _source_fingerprint(loader.sources(arg, root), kind, arg, root)
-        cache_path = Path(cache_dir or default_cache_dir()) / f"{name}-{fingerprint}.pt"
+        sources = loader.sources(arg, root)
+        key = _source_fingerprint(sources, kind, arg, root)
+        cache_path = Path(cache_dir or default_cache_dir()) / f"{name}-{key}.pt"
     cached = _load_cache(cache_path) if cache_path and cache_path.is_file() else None
     if cached is None:
         cached = _decode(loader, arg, root)
         if cache_path:
             atomic_save(cached, cache_path)
-    return LoadedTask(name, tuple(cached["classes"]), *(cached[f] for f in _CACHED_FIELDS))
+    if loader.sources is not None:  # after decoding: the loader may have fetched its files
+        identity = source_fingerprint(loader.sources(arg, root))
+    tensors = (cached[f] for f in _CACHED_FIELDS)
+    return LoadedTask(name, tuple(cached["classes"]), *tensors, fingerprint=identity)
 
 
 def _decode(loader: Loader, arg: str, root: Path) -> dict[str, Any]:
@@ -715,6 +764,7 @@ def split_task(
         synthetic=task.synthetic,
         spec=spec,
         split_seed=SPLIT_SEED,
+        fingerprint=task.fingerprint,
     )
 
 
@@ -731,9 +781,16 @@ def prepare_tasks(
     seed: int = 0,
 ) -> dict[str, TaskSplits]:
     """Load, validate, split and subset every task, keyed by task name (the runner's up-front
-    step). The same arguments give the same splits, whichever space or trial asks."""
-    tasks = {}
-    for spec in specs:
+    step). The same arguments give the same splits, whichever space or trial asks. UserError
+    when two different specs share a name (the study's settings refuse that before)."""
+    tasks: dict[str, TaskSplits] = {}
+    for spec in dict.fromkeys(specs):
+        name = task_name(spec)
+        if name in tasks:
+            raise UserError(
+                f"tasks {tasks[name].spec!r} and {spec!r} would both be named {name!r}; give "
+                f"one its own name with =<name>"
+            )
         task = load_task(spec, data, data_root, cache_dir=cache_dir, seed=seed)
         tasks[task.name] = split_task(
             task,
