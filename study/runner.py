@@ -255,10 +255,10 @@ def _callbacks(settings: StudySettings) -> list:
     return [OptunaUpload()]
 
 
-def _searcher_class():
-    from study.search import StudySearch
+def _storage_class():
+    from study.search import StudyStorage
 
-    return StudySearch
+    return StudyStorage
 
 
 def _tune_config(settings: StudySettings, space: Space):
@@ -281,7 +281,7 @@ def _tune_config(settings: StudySettings, space: Space):
         points_to_evaluate=[space.baseline],
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         study_name=space.name,
-        storage=optuna.storages.RDBStorage(location.optuna_url(settings)),
+        storage=_storage_class()(location.optuna_url(settings)),
     )
     if settings.scheduler == "asha":
         scheduler = StudyASHA(
@@ -366,7 +366,7 @@ def _fit(
 
     loc = location.location(settings).child(folder.name)
     _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
-    _searcher_class().storage_url = location.optuna_url(settings)  # and its searcher's storage
+    _storage_class().current_url = location.optuna_url(settings)  # and its searcher's storage
     if experiment_state_ok(folder):
         tuner = tune.Tuner.restore(
             loc.path,

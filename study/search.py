@@ -17,8 +17,8 @@ intermediate value, so the Optuna dashboard shows learning curves.)
 - A resumed study decides as the uninterrupted one would: Ray does not save ASHA's rungs, so
   each trial restored from the experiment state replays its recorded scores into the rungs.
 
-A restored `StudySearch` uses this driver's Optuna storage (`storage_url`), not the one its
-pickled state names: a remote study resumed on another machine has its SQLite file elsewhere.
+`StudyStorage` is Optuna's RDB storage that a restored experiment binds to this driver's
+database URL, not the one its pickled state names (see there).
 
 Kept apart from `runner.py` because it subclasses Ray classes at import time.
 """
@@ -26,10 +26,10 @@ Kept apart from `runner.py` because it subclasses Ray classes at import time.
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
@@ -38,43 +38,22 @@ from ray.tune.search.optuna import OptunaSearch
 from names import RESULT_FILE
 
 
-class _UnconnectedRDB:
-    """Stands in for a pickled Optuna RDBStorage: keeps its state, opens no connection."""
+class StudyStorage(RDBStorage):
+    """Optuna's RDB storage, whose pickled URL yields to this driver's (`current_url`).
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+    Ray pickles the searcher (in `tuner.pkl` and the searcher state) with its storage; a remote
+    study resumed on another machine has its SQLite file in that machine's cache (or a database
+    URL with a password the study never records), so on unpickling the storage connects to the
+    URL the runner set here, never to the saving driver's."""
 
+    current_url: ClassVar[str | None] = None
 
-class _UnconnectedStorageUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == ("optuna.storages._rdb.storage", "RDBStorage"):
-            return _UnconnectedRDB
-        return super().find_class(module, name)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        url = type(self).current_url
+        super().__setstate__({**state, "url": url} if url else state)
 
 
 class StudySearch(OptunaSearch):
-    # this driver's Optuna storage URL, set by the runner before it restores an experiment
-    storage_url: ClassVar[str | None] = None
-
-    def restore(self, checkpoint_path: str) -> None:
-        """Ray's saved searcher names the Optuna storage of the driver that saved it, e.g. a
-        SQLite file in that machine's cache of a remote study: it is loaded without connecting
-        there, then bound to this driver's storage (`storage_url`)."""
-        url = type(self).storage_url
-        if url is None:
-            return super().restore(checkpoint_path)
-        with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(_UnconnectedStorageUnpickler(f).load())
-        import optuna
-
-        self._storage = optuna.storages.RDBStorage(url)
-        self._ot_study = optuna.load_study(
-            study_name=self._study_name, storage=self._storage, sampler=self._sampler
-        )
-        for trial in self._ot_trials.values():
-            trial.study, trial.storage = self._ot_study, self._storage
-        return None
-
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:

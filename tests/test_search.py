@@ -13,7 +13,7 @@ from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
 
 from names import RESULT_FILE, TRIAL_PREFIX
-from study.search import StudyASHA, StudySearch
+from study.search import StudyASHA, StudySearch, StudyStorage
 
 BASELINE = {"lr": 1e-3, "optimizer": "adam"}
 MAX_T = 9  # rungs at epochs 1 and 3 (grace 1, reduction factor 3)
@@ -108,7 +108,7 @@ def test_a_torn_result_line_is_skipped(tmp_path):
 
 def _searcher(url: str) -> StudySearch:
     space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
-    storage = optuna.storages.RDBStorage(url)
+    storage = StudyStorage(url)
     return StudySearch(space=space, metric="score", mode="max", study_name="m", storage=storage)
 
 
@@ -125,9 +125,10 @@ def test_a_restored_searcher_uses_this_drivers_optuna_storage(tmp_path, monkeypa
         shutil.copy(first / name, here / name)
     shutil.rmtree(first)
     url = f"sqlite:///{here / 'optuna.db'}"
-    monkeypatch.setattr(StudySearch, "storage_url", url)
+    monkeypatch.setattr(StudyStorage, "current_url", url)
     restored = _searcher(url)
     restored.restore(str(here / "searcher.pkl"))
+    assert restored._storage.url == url
     restored.on_trial_complete("t1", {"score": 0.5})
     assert restored.suggest("t2") is not None and not first.exists()
     states = [t.state for t in optuna.load_study(study_name="m", storage=url).trials]
