@@ -306,6 +306,7 @@ class StudyReporter(ProgressReporter):
         self._total = total_samples or 0
         self._last = 0.0
         self._ended = -1
+        self._timed = False
         self._shown_errors: set[str] = set()
 
     @property
@@ -313,12 +314,23 @@ class StudyReporter(ProgressReporter):
         return TEST if self.confirm else VALIDATION
 
     def should_report(self, trials: list, done: bool = False) -> bool:
+        """At the end, when a trial ends, when the first epoch is timed, and every ~30 s."""
         ended = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        return done or ended != self._ended or time.time() - self._last >= REPORT_EVERY_S
+        if done:
+            return True
+        if trials and ended == max(len(trials), self._total):
+            return False  # the final block follows at once
+        timed = any(_epochs(t) for t in trials)
+        return (
+            ended != self._ended
+            or timed != self._timed
+            or time.time() - self._last >= REPORT_EVERY_S
+        )
 
     def report(self, trials: list, done: bool, *sys_info: str) -> None:
         self._last = time.time()
         self._ended = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+        self._timed = any(_epochs(t) for t in trials)
         lines = self.lines(trials, done)
         if lines:
             print("\n".join(lines), flush=True)
@@ -329,18 +341,25 @@ class StudyReporter(ProgressReporter):
         stage = _stage(ctx, self.experiment, self._total)
         states = [(t.status, _epochs(t)) for t in trials]
         counts = count_trials(states, max(stage.trials, len(trials)), stage.epochs)
-        if done and (counts.running or counts.pending):
-            return []  # interrupted: the driver says what was saved, once
+        asha = bool(ctx and ctx.asha and not self.confirm)
+        elapsed = duration(time.time() - self._start)
+        if done:  # one line; none when interrupted: the driver says what was saved, once
+            if counts.running or counts.pending:
+                return self._errors(trials)
+            return [
+                f"[{self.experiment}] finished in {elapsed}: {counts.text(asha)}; "
+                f"{self._best(trials)}",
+                *self._errors(trials),
+            ]
         folder = ctx.study_dir / self.experiment if ctx else self.experiment
         kind = "confirmation" if self.confirm else "search"
-        elapsed = duration(time.time() - self._start)
-        lines = [f"[{self.experiment}] {kind}, {elapsed}: {folder}"]
-        asha = bool(ctx and ctx.asha and not self.confirm)
-        lines.append(f"  trials {len(trials)}/{stage.trials}: {counts.text(asha)}")
-        eta = self._eta(ctx, stage, states, trials, done)
-        lines.append(f"  {self._best(trials)}; {eta}")
-        lines += self._errors(trials)
-        return lines
+        eta = self._eta(ctx, stage, states, trials)
+        return [
+            f"[{self.experiment}] {kind}, {elapsed}: {folder}",
+            f"  trials {len(trials)}/{stage.trials}: {counts.text(asha)}",
+            f"  {self._best(trials)}; {eta}",
+            *self._errors(trials),
+        ]
 
     def _best(self, trials: list) -> str:
         key = TEST_SCORE if self.confirm else SCORE
@@ -354,11 +373,7 @@ class StudyReporter(ProgressReporter):
         score, trial = max(scores, key=lambda x: x[0])
         return f"best {self.split} score {score:.2%} ({TRIAL_PREFIX}{trial.trial_id})"
 
-    def _eta(
-        self, ctx: StudyContext | None, stage: Stage, states: list, trials: list, done: bool
-    ) -> str:
-        if done:
-            return f"took {duration(time.time() - self._start)}"
+    def _eta(self, ctx: StudyContext | None, stage: Stage, states: list, trials: list) -> str:
         epochs = sum(e for _, e in states)
         seconds = sum(float(t.last_result.get("time_total_s", 0.0) or 0.0) for t in trials)
         left = epochs_left(states, stage.trials, stage.epochs)
@@ -381,12 +396,14 @@ class StudyReporter(ProgressReporter):
         return text
 
     def _errors(self, trials: list) -> list[str]:
+        """One line per trial that errored past its retries, naming its error file."""
         lines = []
+        folder = _CONTEXT.study_dir / self.experiment if _CONTEXT else Path(self.experiment)
         for t in trials:
             if t.status == "ERROR" and t.trial_id not in self._shown_errors:
                 self._shown_errors.add(t.trial_id)
-                where = Path(t.path) / ERROR_FILES[0] if t.path else "its trial folder"
-                lines.append(f"  {TRIAL_PREFIX}{t.trial_id} errored: see {where}")
+                error = folder / f"{TRIAL_PREFIX}{t.trial_id}" / ERROR_FILES[0]
+                lines.append(f"  {TRIAL_PREFIX}{t.trial_id} errored: see {error}")
         return lines
 
 
