@@ -245,11 +245,15 @@ class Counts:
         return self.done + self.stopped_early + self.errored
 
     def text(self, asha: bool) -> str:
-        early = " (ASHA)" if asha else ""
-        return (
-            f"{self.done} done, {self.running} running, {self.pending} pending, "
-            f"{self.stopped_early} stopped early{early}, {self.errored} errored"
-        )
+        """ "2 done, 1 running, 3 pending": the non-zero counts only."""
+        parts = [
+            (self.done, "done"),
+            (self.running, "running"),
+            (self.pending, "pending"),
+            (self.stopped_early, "stopped early" + (" (ASHA)" if asha else "")),
+            (self.errored, "errored"),
+        ]
+        return ", ".join(f"{n} {label}" for n, label in parts if n) or "none yet"
 
 
 def count_trials(states: Iterable[tuple[str, int]], total: int, max_epochs: int) -> Counts:

@@ -97,7 +97,7 @@ def _interrupted(folder: Path | None, saved: str) -> int:
         print("interrupted before the study folder was made: nothing was written", flush=True)
         return 130
     print(f"interrupted: {saved or 'every ended trial is saved'}", flush=True)
-    print(f"resume with: python -m study.run --resume {folder}", flush=True)
+    print(f"Resume it with: python -m study.run --resume {folder}", flush=True)
     return 130
 
 
