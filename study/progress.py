@@ -180,7 +180,8 @@ def plan_text(
         f"{'Resuming' if resumed else 'Study'} {settings.study_dir}",
         f"  spaces:       {', '.join(leaves)}"
         + (" (one after another)" if len(leaves) > 1 else ""),
-        f"  search:       {settings.num_samples} trials x up to {settings.max_epochs} epochs per "
+        f"  search:       {settings.num_samples} trial{'s' if settings.num_samples != 1 else ''} "
+        f"x up to {settings.max_epochs} epochs per "
         f"space ({early}), scored on {VALIDATION}",
         f"  confirmation: {confirm}",
         *_data_lines(tasks),

@@ -276,7 +276,8 @@ class Terminal:
         return self.child.exitstatus
 
     def text(self) -> str:
-        return self.out.getvalue().replace("\r\n", "\n")
+        """What the terminal showed, without colour codes (colorama resets them at exit)."""
+        return re.sub(r"\x1b\[[0-9;]*m", "", self.out.getvalue()).replace("\r\n", "\n")
 
 
 def _epochs(experiment: Path) -> int:
@@ -309,10 +310,11 @@ def test_a_study_at_a_terminal_interrupted_and_resumed(tmp_path):
         first.child.sendintr()
         status = first.finish()
         out = first.text()
+        (tmp_path / "first.log").write_text(out)  # kept by pytest for a look at the output
         assert status == 130, out[-3000:]
         assert not [line for line in out.splitlines() if any(n in line for n in NOISE)]
         assert f"Study {folder}" in out and "cifar10 (SYNTHETIC): 128 train / 64 validation" in out
-        assert "1 trials x up to 3 epochs per space (FIFO" in out
+        assert "1 trial x up to 3 epochs per space (FIFO" in out
         assert "resources:    1 CPU per trial" in out
         _assert_progress(out, folder, SPACES_OF_ALL)
         tail = out[out.index("stopping: saving") :].splitlines()
@@ -335,6 +337,7 @@ def test_a_study_at_a_terminal_interrupted_and_resumed(tmp_path):
         last = Terminal(*resume.group(1).split()[3:], env=env)
         assert last.finish(timeout=400) == 0, last.text()[-3000:]
         text = last.text()
+        (tmp_path / "resumed.log").write_text(text)
         assert not [line for line in text.splitlines() if any(n in line for n in NOISE)]
         assert "[multi] finished in " in text and "table:   python -m analysis.table" in text
     finally:
