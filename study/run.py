@@ -42,6 +42,7 @@ def _ray_args(args: argparse.Namespace) -> dict:
         "num_cpus": args.num_cpus,
         "num_gpus": args.num_gpus,
         "dashboard": args.dashboard,
+        "verbose": args.verbose,
     }
 
 
@@ -54,27 +55,46 @@ def execute(
     num_cpus: float | None = None,
     num_gpus: float | None = None,
     dashboard: bool = False,
+    verbose: bool = False,
 ) -> int:
-    """Prepare the data, then run the study's stages under its lock; 130 when interrupted."""
-    from study import runner  # imports torch; kept out of --list-spaces and --help
+    """Prepare the data, print the plan, then run the study's stages under its lock; 130 when
+    interrupted (Ctrl-C: one line on what was saved and the resume command)."""
+    from study import progress, runner  # imports torch and Ray: kept out of --help
 
     if not new and runner.study_complete(settings):
         print(f"{settings.study_dir}: complete: nothing to do (no trial left to run)\n")
         print(summary(settings.study_dir, location.shown_path(settings, settings.study_dir)))
         return 0
-    data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
-    folder = runner.create_study_dir(settings, data) if new else settings.study_dir
-    if not new:
-        runner.check_experiments(settings)
-        runner.check_recorded_tasks(settings, data)
-    with runner.locked(settings):
-        runner.init_ray(settings, address, num_cpus, num_gpus, dashboard)
-        try:
+    progress.catch_interrupts()
+    folder = None
+    try:
+        data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
+        tasks = runner.describe_tasks(data)
+        folder = runner.create_study_dir(settings, data) if new else settings.study_dir
+        if not new:
+            runner.check_experiments(settings)
+            runner.check_recorded_tasks(settings, data)
+        with runner.locked(settings):
+            slots = runner.init_ray(settings, address, num_cpus, num_gpus, dashboard, verbose)
+            print(progress.plan_text(settings, tasks, slots, resumed=not new), flush=True)
+            progress.watch(settings, tasks, slots)
             runner.run_study(settings, data, search=search)
-        except runner.StudyInterrupted:
-            return 130  # interrupted but resumable; the resume command was printed
+    except runner.StudyInterrupted as exc:
+        return _interrupted(folder, str(exc), settings)
+    except KeyboardInterrupt:
+        return _interrupted(folder, "", settings)
     print(summary(folder, location.shown_path(settings, folder)))
     return 0
+
+
+def _interrupted(folder: Path | None, saved: str, settings: StudySettings) -> int:
+    """One line on what was saved, the resume command, exit status 130."""
+    if folder is None:
+        print("interrupted before the study folder was made: nothing was written", flush=True)
+        return 130
+    print(f"interrupted: {saved or 'every ended trial is saved'}", flush=True)
+    print(f"Resume it with: {location.resume_command(settings)}", flush=True)
+    return 130
 
 
 def summary(folder: Path, where: str | None = None) -> str:

@@ -25,13 +25,9 @@ from names import (
     SCORE_MODE,
     SETTINGS_FILE,
     TASKS_FILE,
-    TEST,
-    TEST_SCORE,
     TRIAL_PREFIX,
-    VALIDATION,
     asha_grace_period,
     confirm_experiment,
-    eval_metric,
     task_name,
 )
 from search_spaces import Space
@@ -140,17 +136,24 @@ def init_ray(
     num_cpus=None,
     num_gpus=None,
     dashboard: bool = False,
-) -> None:
+    verbose: bool = False,
+) -> int:
+    """Start (or join) Ray; returns how many trials run at once. Ray's and Tune's own output
+    stays below warning level unless `verbose` (study.progress reports instead)."""
     import ray
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic, compact trial table
+    from study.progress import concurrent_slots
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic engine: our own reporter
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is study.progress's
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     from study.cluster import private_token
 
     token_mode = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
     private_token(create=token_mode and not address)  # 0600, before Ray reads or writes it
+    level = "INFO" if verbose else "WARNING"
     if address:
-        ray.init(address=address, log_to_driver=True)
+        ray.init(address=address, log_to_driver=verbose, logging_level=level)
     else:
         ray.init(
             address="local",  # always a new instance, never a stale `ray start` left on the host
@@ -160,18 +163,39 @@ def init_ray(
             dashboard_host="127.0.0.1",  # only when --dashboard; Ray 2.60 maps a 127.0.0.1
             # node address back to the host's IP, so its own servers rely on token auth
             configure_logging=True,
-            logging_level="WARNING",
+            logging_level=level,
+            log_to_driver=verbose,  # the trials' own prints and warnings: in their log files
         )
+    _quiet_tune(verbose)
     resources = ray.cluster_resources()
-    slots = resources.get("CPU", 1) // settings.cpus_per_trial
-    if settings.gpus_per_trial:
-        slots = min(slots, resources.get("GPU", 0) // settings.gpus_per_trial)
-    if settings.max_concurrent:
-        slots = min(slots, settings.max_concurrent)
+    slots = concurrent_slots(
+        settings.cpus_per_trial,
+        settings.gpus_per_trial,
+        settings.max_concurrent,
+        resources.get("CPU", 1),
+        resources.get("GPU", 0),
+    )
     # Tune keeps one trial pending at a time when a searcher is used: trials would start one
     # actor start-up (seconds) apart. Let as many start together as can run together.
-    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(max(1, int(slots))))
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
     _check_fits(settings, [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")])
+    return slots
+
+
+def _quiet_tune(verbose: bool) -> None:
+    """Tune's and Optuna's messages: errors only, unless verbose. A trial's error is one line of
+    the reporter (with its error file), not Tune's traceback; the resume hint is ours."""
+    import logging
+
+    import optuna
+
+    if verbose:
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
+    said_by_us = ("Trial task failed", "Trials did not complete")
+    for name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
+        logging.getLogger(name).addFilter(lambda r: not r.getMessage().startswith(said_by_us))
 
 
 def _check_fits(settings: StudySettings, nodes: list[dict[str, float]]) -> None:
@@ -209,29 +233,17 @@ def _trainable(settings: StudySettings, data: dict[str, TaskData]):
 
 def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
     """Where and how an experiment runs. A search trial keeps its best checkpoint by score
-    (the model behind its numbers) and, always, its latest; a confirmation run its last one."""
+    (the model behind its numbers) and, always, its latest; a confirmation run its last one.
+    Progress is study.progress's reporter (a few lines per space, with an ETA)."""
     from ray import tune
-    from ray.tune import CLIReporter
 
-    tasks = [task_name(t) for t in space_tasks(settings, space.name)]
-    split = TEST if confirm else VALIDATION
-    score = TEST_SCORE if confirm else SCORE
-    reporter = CLIReporter(
-        metric_columns={
-            "epoch": "epoch",
-            score: score,
-            **{eval_metric("acc", t, split): t for t in tasks},
-        },
-        parameter_columns=[f"{RUN_KEY}/label", f"{RUN_KEY}/seed"]
-        if confirm
-        else {"optimizer": "opt", "lr": "lr", **({"scheme": "scheme"} if len(tasks) > 1 else {})},
-        max_report_frequency=30,
-        sort_by_metric=not confirm,
-    )
+    from study.progress import StudyReporter
+
+    name = confirm_experiment(space.name) if confirm else space.name
     keep = {"checkpoint_score_attribute": SCORE, "checkpoint_score_order": SCORE_MODE}
     loc = location.location(settings)
     return tune.RunConfig(
-        name=confirm_experiment(space.name) if confirm else space.name,
+        name=name,
         storage_path=loc.path,
         storage_filesystem=None if loc.is_local else loc.fs,
         callbacks=_callbacks(settings),
@@ -239,8 +251,8 @@ def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, **({} if confirm else keep)),
         # trial_config.json beside results; a remote study's results go up every SYNC_PERIOD_S
         sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=SYNC_PERIOD_S),
-        progress_reporter=reporter,
-        verbose=1,
+        progress_reporter=StudyReporter(name, confirm=confirm),
+        verbose=1,  # the reporter's level; Tune's own messages are quieted in init_ray
     )
 
 
@@ -348,7 +360,8 @@ def check_experiments(settings: StudySettings) -> None:
 
 
 class StudyInterrupted(Exception):
-    """A space's experiment stopped before all its trials ended (Ctrl-C, lost nodes)."""
+    """A space's experiment stopped before all its trials ended (Ctrl-C, lost nodes); its
+    message says what was saved."""
 
 
 def _fit(
@@ -361,8 +374,10 @@ def _fit(
 ) -> None:
     """Run an experiment to its end: restore it if Ray saved its state, else start it, over
     what a kill during start-up left (no results; `reset` clears what else it began). Raises
-    StudyInterrupted when it stops with trials not ended."""
+    StudyInterrupted when it stops with trials not ended, or after a Ctrl-C."""
     from ray import tune
+
+    from study.progress import fitting, interrupted
 
     loc = location.location(settings).child(folder.name)
     _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
@@ -381,17 +396,18 @@ def _fit(
             location.remove_experiment(settings, folder.name)
             reset()
         tuner = new_tuner()
-    grid = tuner.fit()
+    with fitting():
+        grid = tuner.fit()
     location.pull(settings)  # a remote study: its cache, for the reads below
     unfinished = unfinished_trials(folder)
     if unfinished is None:  # no readable state: trust the in-memory statuses
         unfinished = len(grid) - grid.num_terminated - grid.num_errors
-    if len(grid) < expected or unfinished:
-        print(
-            f"{folder.name}: {len(grid) - unfinished} of {expected} trials ended; the study is "
-            f"not complete. Resume it with: {location.resume_command(settings)}"
+    if len(grid) < expected or unfinished or interrupted():
+        ended = len(grid) - unfinished
+        rest = "the others continue from their last epoch checkpoint" if ended < expected else ""
+        raise StudyInterrupted(
+            f"{folder.name}: {ended} of {expected} trials ended" + (f"; {rest}" if rest else "")
         )
-        raise StudyInterrupted(folder.name)
 
 
 def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]) -> None:

@@ -274,6 +274,12 @@ def _resources_flags(add: Callable[..., Any]) -> None:
     add("--num-cpus", type=float, help=argparse.SUPPRESS)  # logical resources of a local Ray
     add("--num-gpus", type=float, help=argparse.SUPPRESS)
     add("--dashboard", action="store_true", help="start the Ray dashboard (local Ray only)")
+    add(
+        "--verbose",
+        action="store_true",
+        help="show Ray's and Tune's own messages and the trials' output (default: warnings and "
+        "errors only, and the study's progress lines)",
+    )
 
 
 FLAG_GROUPS = {

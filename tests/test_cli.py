@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from fixtures import break_fashionrgb, write_fashion_json
@@ -121,6 +122,20 @@ def test_list_spaces_and_real_subprocess_error(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: unknown space") and "Traceback" not in bad.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_a_cpu_share_no_node_has_ends_at_once(tmp_path):
+    """Before Ray starts: exit 2 in seconds, one line, no traceback, nothing written."""
+    started = time.time()
+    done = run_cli(
+        "--quick", "--cpus-per-trial", "99", "--storage", str(tmp_path / "s"), cwd=tmp_path
+    )
+    assert time.time() - started < 10
+    assert done.returncode == 2 and done.stdout == ""
+    assert re.fullmatch(
+        r"error: --cpus-per-trial 99 is more than the \d+ CPU\(s\) here.*\n", done.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 FASHION_BREAKAGES = [

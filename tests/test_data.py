@@ -4,7 +4,6 @@ splits (train, validation carved from it, test held out): disjoint, balanced, st
 from __future__ import annotations
 
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -150,11 +149,9 @@ def test_task_specs_are_checked(spec, message):
         parse_task(spec)
 
 
-def test_synthetic_is_deterministic_fast_and_shaped_like_the_real_tasks():
-    start = time.perf_counter()
+def test_synthetic_is_deterministic_and_shaped_like_the_real_tasks():
     a = make_synthetic("cifar10", None)
     b = make_synthetic("fashionrgb", None)
-    assert time.perf_counter() - start < 3.0  # generous: "well under a second" on a quiet core
     assert a[0].shape[1:] == (3, 32, 32) and a[0].dtype == np.uint8
     assert len(a[4]) == 10 and len(b[4]) == 5
     assert np.array_equal(a[0], make_synthetic("cifar10", None)[0])

@@ -1,0 +1,348 @@
+"""What a running study tells its user: the plan block, the progress lines and their ETA, and a
+quiet, honest Ctrl-C (the last under a pseudo-terminal, as a user at a terminal lives it)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import pickle
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, cli_env, experiment_rows
+
+from study import progress
+from study.progress import (
+    Stage,
+    StudyReporter,
+    concurrent_slots,
+    count_trials,
+    epochs_left,
+    eta_seconds,
+    plan_text,
+    study_eta,
+)
+from study.settings import build_parser, settings_from_args
+
+# ---------------------------------------------------------------------------------------------
+# the ETA
+
+
+def test_no_eta_before_an_epoch_is_timed():
+    assert eta_seconds(0, 10, 0.0, 2) is None
+    assert eta_seconds(0, 10, 5.0, 2) is None
+    assert eta_seconds(3, 10, 0.0, 2) is None
+    assert study_eta(None, 2.0, 1.0, [Stage("x", 2, 2, 1.0)], 2) is None
+
+
+def test_eta_grows_with_the_work_left_and_shrinks_with_slots():
+    rng = random.Random(0)
+    for _ in range(200):
+        done, seconds = rng.randint(1, 50), rng.uniform(0.1, 500)
+        left, more, slots = rng.randint(0, 100), rng.randint(1, 50), rng.randint(1, 8)
+        eta = eta_seconds(done, left, seconds, slots)
+        assert eta is not None and eta >= 0
+        assert eta_seconds(done, left + more, seconds, slots) > eta or left + more == 0
+        assert eta_seconds(done, left, seconds, slots + 1) <= eta
+        assert eta_seconds(done, left, seconds * 2, slots) == pytest.approx(2 * eta)
+    assert eta_seconds(4, 0, 10.0, 2) == 0  # nothing left
+
+
+def test_study_eta_adds_every_later_stage_at_the_measured_pace():
+    later = [Stage("b", 3, 2, 1.0), Stage("confirm-a", 2, 2, 2.0)]
+    assert study_eta(30.0, 5.0, 1.0, [], 2) == 30.0
+    whole = study_eta(30.0, 5.0, 1.0, later, 2)
+    assert whole > study_eta(30.0, 5.0, 1.0, later[:1], 2) > 30.0
+    # a stage twice as costly per epoch takes twice as long; more slots, less time
+    assert study_eta(0.0, 5.0, 1.0, [Stage("c", 2, 2, 2.0)], 2) == pytest.approx(
+        2 * study_eta(0.0, 5.0, 1.0, [Stage("c", 2, 2, 1.0)], 2)
+    )
+    assert study_eta(30.0, 5.0, 1.0, later, 4) <= whole
+
+
+def test_counts_and_epochs_left():
+    states = [("TERMINATED", 3), ("TERMINATED", 1), ("ERROR", 2), ("RUNNING", 2), ("PENDING", 0)]
+    counts = count_trials(states, total=7, max_epochs=3)
+    assert (counts.done, counts.stopped_early, counts.errored) == (1, 1, 1)
+    assert (counts.running, counts.pending) == (1, 1 + 2)  # two trials not created yet
+    assert counts.text(asha=False) == "1 done, 1 running, 3 pending, 1 stopped early, 1 errored"
+    assert count_trials([("RUNNING", 1)], 1, 3).text(asha=True) == "1 running"  # no zeros
+    assert (
+        counts.done + counts.running + counts.pending + counts.stopped_early + counts.errored == 7
+    )
+    assert epochs_left(states, total=7, max_epochs=3) == 1 + 3 + 2 * 3
+    assert epochs_left([("TERMINATED", 3)] * 4, total=4, max_epochs=3) == 0
+    # every reported epoch lowers the work left by one
+    for e in range(3):
+        assert epochs_left([("RUNNING", e + 1)], 1, 3) == epochs_left([("RUNNING", e)], 1, 3) - 1
+
+
+def test_concurrent_slots():
+    for cpus, share, cap in itertools.product([1, 2, 16], [0.5, 1, 3], [None, 1, 4]):
+        slots = concurrent_slots(share, 0.0, cap, cpus, 0)
+        assert slots >= 1 and (cap is None or slots <= cap)
+        assert slots == max(1, min(int(cpus // share), cap or 10**9))
+    assert concurrent_slots(1, 0.25, None, 16, 1) == 4  # four trials per GPU
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan block
+
+
+def _settings(*argv: str):
+    return settings_from_args(build_parser().parse_args(["--quick", *argv]))
+
+
+def _tasks(settings) -> dict:
+    from study.runner import prepare_data
+
+    data = prepare_data(settings)
+    return {t.name: t.describe() for space in data.values() for t in space.values()}
+
+
+def test_plan_names_every_space_the_data_and_the_resources(tmp_path):
+    settings = _settings("--space", "all", "--storage", str(tmp_path), "--limit-train", "64")
+    tasks = _tasks(settings)
+    plan = plan_text(settings, tasks, slots=2)
+    assert plan.splitlines()[0] == f"Study {settings.study_dir}"
+    for space in ("single-cifar10", "single-fashionrgb", "multi"):
+        assert space in plan
+    assert "6 trials x up to 2 epochs" in plan and "ASHA" in plan
+    for name, t in tasks.items():
+        assert f"{name} (SYNTHETIC): {t['train_size']:,} train / {t['val_size']:,} validation / "
+        assert f"{t['test_size']:,} test" in plan
+    # --quick: baseline and top 1, 2 seeds each, scored on test
+    assert "2 runs (baseline, top 1) x 2 seeds per space" in plan and "on test" in plan
+    assert "1 CPU per trial, 2 trials at once" in plan
+    off = _settings("--storage", str(tmp_path), "--confirm-seeds", "0", "--scheduler", "fifo")
+    plan = plan_text(off, tasks, slots=None, resumed=True)
+    assert plan.startswith("Resuming ") and "confirmation: off" in plan and "FIFO" in plan
+    assert "as many at once as the cluster allows" in plan
+
+
+def test_stages_follow_the_running_order(tmp_path):
+    settings = _settings("--space", "all", "--storage", str(tmp_path))
+    tasks = {
+        n: {"train_size": 100, "val_size": 10, "test_size": 20} for n in ("cifar10", "fashionrgb")
+    }
+    stages = progress.study_stages(settings, tasks)
+    assert [s.name for s in stages] == [
+        "single-cifar10",
+        "single-fashionrgb",
+        "multi",
+        "confirm-single-cifar10",
+        "confirm-single-fashionrgb",
+        "confirm-multi",
+    ]
+    assert stages[2].cost == 2 * stages[0].cost  # two tasks per multi-task epoch
+    assert stages[3].cost == 110 and stages[3].trials == 4  # train + validation; 2 runs x 2 seeds
+
+
+# ---------------------------------------------------------------------------------------------
+# the reporter, over Ray's own Trial objects
+
+
+def _trial(trial_id: str, status: str, epochs: int = 0, score: float | None = None):
+    from ray.tune.experiment import Trial
+
+    trial = Trial("__fake", config={}, trial_id=trial_id, stub=True)
+    if epochs:
+        key = "test_score" if score is not None and trial_id.startswith("c") else "score"
+        trial.update_last_result(
+            {"training_iteration": epochs, "time_total_s": 2.0 * epochs, key: score}
+        )
+    trial.set_status(status)
+    return trial
+
+
+def test_reporter_lines(tmp_path):
+    settings = _settings("--space", "all", "--storage", str(tmp_path), "--num-samples", "4")
+    tasks = {
+        n: {"train_size": 100, "val_size": 10, "test_size": 20} for n in ("cifar10", "fashionrgb")
+    }
+    progress.watch(settings, tasks, slots=2)
+    reporter = StudyReporter("single-fashionrgb")
+    reporter.setup(total_samples=4)
+    pending = [_trial("a1", "PENDING"), _trial("a2", "PENDING")]
+    lines = reporter.lines(pending, done=False)
+    assert str(settings.study_dir / "single-fashionrgb") in lines[0]
+    assert "ETA after the first epochs" in lines[-1]
+    trials = [
+        _trial("a1", "TERMINATED", 2, 0.4),
+        _trial("a2", "TERMINATED", 1, 0.2),  # stopped early by ASHA (max 2 epochs)
+        _trial("a3", "RUNNING", 1, 0.5),
+        _trial("a4", "ERROR", 1, 0.1),
+    ]
+    text = "\n".join(reporter.lines(trials, done=False))
+    assert "1 done, 1 running, 1 stopped early (ASHA), 1 errored" in text
+    assert "best validation score 50.00% (trial_a3)" in text
+    eta = re.search(r"ETA single-fashionrgb at most (\S+), study about (\S+)", text)
+    assert eta, text
+    assert (
+        f"trial_a4 errored: see {settings.study_dir}/single-fashionrgb/trial_a4/error.txt" in text
+    )
+    assert "trial_a4 errored" not in "\n".join(reporter.lines(trials, done=False))  # once
+    confirm = StudyReporter("confirm-multi", confirm=True)
+    confirm.setup(total_samples=4)
+    text = "\n".join(confirm.lines([_trial("c1", "TERMINATED", 2, 0.3)], done=False))
+    assert "best test score 30.00%" in text and "ETA confirm-multi" in text
+    assert "study about" not in text  # the last stage: nothing after it
+
+
+def test_reporter_pickles_its_name_only_and_reads_the_live_study(tmp_path):
+    """Ray pickles the reporter into tuner.pkl; a resumed experiment gets that copy back."""
+    old = _settings("--storage", str(tmp_path / "old"), "--name", "s")
+    tasks = {
+        n: {"train_size": 100, "val_size": 10, "test_size": 20} for n in ("cifar10", "fashionrgb")
+    }
+    progress.watch(old, tasks, slots=2)
+    copy = pickle.loads(pickle.dumps(StudyReporter("multi")))
+    moved = _settings("--storage", str(tmp_path / "new"), "--name", "s")
+    progress.watch(moved, tasks, slots=2)
+    copy.setup(total_samples=6)
+    assert str(moved.study_dir / "multi") in copy.lines([_trial("a", "PENDING")], done=False)[0]
+
+
+def test_the_final_line_is_silent_on_an_interrupted_experiment(tmp_path):
+    settings = _settings("--storage", str(tmp_path), "--num-samples", "2")
+    progress.watch(
+        settings,
+        {n: {"train_size": 1, "val_size": 1, "test_size": 1} for n in ("cifar10", "fashionrgb")},
+        slots=2,
+    )
+    reporter = StudyReporter("multi")
+    reporter.setup(total_samples=2)
+    assert (
+        reporter.lines([_trial("a", "TERMINATED", 2, 0.3), _trial("b", "RUNNING", 1)], True) == []
+    )
+    done = reporter.lines([_trial("a", "TERMINATED", 2, 0.3), _trial("b", "TERMINATED", 2)], True)
+    assert len(done) == 1 and done[0].startswith("[multi] finished in ") and "2 done" in done[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# at a terminal: a quick `all` study, interrupted with Ctrl-C, then resumed
+
+
+SPACES_OF_ALL = ("single-cifar10", "single-fashionrgb", "multi")
+NOISE = ("Fatal Python error", "Tuner.restore")
+
+
+class Terminal:
+    """`python -m study.run ...` under a pseudo-terminal: Ctrl-C reaches its foreground process
+    group as a user's would. The output is read continuously (a full terminal would block)."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        import pexpect
+
+        self.out = io.StringIO()
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "study.run", *args],
+            cwd=str(ROOT),
+            env=env,
+            encoding="utf-8",
+            dimensions=(40, 160),
+        )
+        self.child.logfile_read = self.out
+
+    def pump(self, seconds: float = 0.3) -> None:
+        import pexpect
+
+        try:
+            self.child.expect(pexpect.EOF, timeout=seconds)
+        except pexpect.TIMEOUT:
+            pass
+
+    def wait_until(self, ready, timeout: float = 300) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline and self.child.isalive():
+            if ready():
+                return
+            self.pump()
+        raise AssertionError(f"not reached before the study ended:\n{self.text()[-3000:]}")
+
+    def finish(self, timeout: float = 300) -> int:
+        """Read to the end; the exit status."""
+        import pexpect
+
+        self.child.expect(pexpect.EOF, timeout=timeout)
+        self.child.close()
+        return self.child.exitstatus
+
+    def text(self) -> str:
+        """What the terminal showed, without colour codes (colorama resets them at exit)."""
+        return re.sub(r"\x1b\[[0-9;]*m", "", self.out.getvalue()).replace("\r\n", "\n")
+
+
+def _epochs(experiment: Path) -> int:
+    return sum(len(rows) for rows in experiment_rows(experiment).values())
+
+
+def _assert_progress(text: str, folder: Path, spaces: tuple[str, ...]) -> None:
+    for space in spaces:
+        block = f"[{space}] search, "
+        assert f"{block}" in text and f": {folder / space}" in text, (space, text[-3000:])
+        assert re.search(rf"ETA {space} \d+(s|m\d\ds)", text), (space, text[-3000:])
+
+
+@pytest.mark.slow
+def test_a_study_at_a_terminal_interrupted_and_resumed(tmp_path):
+    """Plan, progress with an ETA for every space of `all`, the study folder; Ctrl-C: one line
+    on what was saved, the resume command, exit 130, no crash noise; a second Ctrl-C exits at
+    once; the printed command resumes to completion; every progress.csv then loads."""
+    import pandas as pd
+
+    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths; private
+    env = cli_env(RAY_TMPDIR=ray_tmp, XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    args = ["--quick", "--space", "all", "--storage", str(tmp_path), "--name", "s"]
+    args += ["--num-samples", "1", "--max-epochs", "3", "--limit-train", "128"]
+    args += ["--limit-val", "64", "--confirm-seeds", "0", "--scheduler", "fifo"]
+    folder = tmp_path / "s"
+    try:
+        first = Terminal(*args, env=env)
+        first.wait_until(lambda: _epochs(folder / "multi") >= 1)  # the last space, mid-way
+        first.child.sendintr()
+        status = first.finish()
+        out = first.text()
+        (tmp_path / "first.log").write_text(out)  # kept by pytest for a look at the output
+        assert status == 130, out[-3000:]
+        assert not [line for line in out.splitlines() if any(n in line for n in NOISE)]
+        assert f"Study {folder}" in out and "cifar10 (SYNTHETIC): 128 train / 64 validation" in out
+        assert "1 trial x up to 3 epochs per space (FIFO" in out
+        assert "resources:    1 CPU per trial" in out
+        _assert_progress(out, folder, SPACES_OF_ALL)
+        tail = out[out.index("stopping: saving") :].splitlines()
+        assert re.match(r"interrupted: multi: [01] of 1 trials ended", tail[1]), tail
+        assert len(tail) == 3, tail  # what was saved, then the resume command, nothing else
+        resume = re.search(r"^Resume it with: (python -m study.run --resume \S+)$", out, re.M)
+        assert resume and resume.group(1).split()[-1] == str(folder), out[-2000:]
+
+        # resumed, then two Ctrl-C at once: it exits at once, still 130
+        again = Terminal(*resume.group(1).split()[3:], env=env)
+        again.wait_until(lambda: "Resuming " in again.text())
+        again.child.sendintr()
+        again.pump(0.5)
+        again.child.sendintr()
+        started = time.time()
+        assert again.finish(timeout=30) == 130
+        assert time.time() - started < 15
+        assert "interrupted twice: exiting now" in again.text()
+
+        last = Terminal(*resume.group(1).split()[3:], env=env)
+        assert last.finish(timeout=400) == 0, last.text()[-3000:]
+        text = last.text()
+        (tmp_path / "resumed.log").write_text(text)
+        assert not [line for line in text.splitlines() if any(n in line for n in NOISE)]
+        assert "[multi] finished in " in text and "table:   python -m analysis.table" in text
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    for space in SPACES_OF_ALL:
+        for csv in (folder / space).glob("trial_*/progress.csv"):
+            table = pd.read_csv(csv)  # one header, the same fields in every row
+            assert table["epoch"].max() == 3 and not table["score"].isna().any(), csv
