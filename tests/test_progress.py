@@ -90,6 +90,7 @@ def test_concurrent_slots():
         assert slots >= 1 and (cap is None or slots <= cap)
         assert slots == max(1, min(int(cpus // share), cap or 10**9))
     assert concurrent_slots(1, 0.25, None, 16, 1) == 4  # four trials per GPU
+    assert concurrent_slots(0.5, 0.5, None, 4, 1) == 2  # two per GPU, though CPUs fit 8
 
 
 # ---------------------------------------------------------------------------------------------
