@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,3 +124,7 @@ def kill_tree(proc: subprocess.Popen) -> None:
             p.send_signal(signal.SIGKILL)
     proc.wait()
     psutil.wait_procs(tree, timeout=30)
+
+
+# the report's trials table says how many rows it holds (analysis.html_table.sortable_table)
+REPORT_TRIAL_ROWS = re.compile(r'<table class="sortable" id="trials-table" data-rows="(\d+)"')

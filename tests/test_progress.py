@@ -9,13 +9,14 @@ import pickle
 import random
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, cli_env, experiment_rows
+from helpers import REPORT_TRIAL_ROWS, ROOT, cli_env, experiment_rows, kill_tree
 
 from study import progress
 from study.progress import (
@@ -89,6 +90,7 @@ def test_concurrent_slots():
         assert slots >= 1 and (cap is None or slots <= cap)
         assert slots == max(1, min(int(cpus // share), cap or 10**9))
     assert concurrent_slots(1, 0.25, None, 16, 1) == 4  # four trials per GPU
+    assert concurrent_slots(0.5, 0.5, None, 4, 1) == 2  # two per GPU, though CPUs fit 8
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +282,41 @@ class Terminal:
         return re.sub(r"\x1b\[[0-9;]*m", "", self.out.getvalue()).replace("\r\n", "\n")
 
 
+class _Watcher:
+    """`python -m analysis.report --watch` beside the study (here, to share its Ray run): the
+    report is rewritten as trials appear, reloads itself while the study runs, and the watcher
+    ends by itself with a final page once the study's lock is released."""
+
+    def __init__(self, folder: Path, out: Path) -> None:
+        self.out = out
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "analysis.report", str(folder), "--watch", "--interval", "1"]
+            + ["--no-figure-files", "--out", str(out)],
+            cwd=str(ROOT),
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def sample(self, pages: list[int]) -> bool:
+        """Record the trial rows of the current page (always True: use inside a wait)."""
+        if self.out.exists():
+            page = self.out.read_text(encoding="utf-8")
+            assert page.endswith("</html>\n")  # never half a file (temp file + rename)
+            assert "location.reload" in page  # the study runs: the page reloads itself
+            pages.append(int(REPORT_TRIAL_ROWS.search(page).group(1)))
+        return True
+
+    def assert_followed(self, pages: list[int]) -> None:
+        log, _ = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0 and "Traceback" not in log, log[-3000:]
+        assert "the study is not running: report complete" in log, log[-3000:]
+        assert len(set(pages)) >= 2 and pages == sorted(pages), (pages, log[-2000:])
+        final = self.out.read_text(encoding="utf-8")
+        assert "location.reload" not in final and int(REPORT_TRIAL_ROWS.search(final).group(1)) == 3
+
+
 def _epochs(experiment: Path) -> int:
     return sum(len(rows) for rows in experiment_rows(experiment).values())
 
@@ -304,12 +341,16 @@ def test_a_study_at_a_terminal_interrupted_and_resumed(tmp_path):
     args += ["--num-samples", "1", "--max-epochs", "3", "--limit-train", "128"]
     args += ["--limit-val", "64", "--confirm-seeds", "0", "--scheduler", "fifo"]
     folder = tmp_path / "s"
+    watcher = None
     try:
         first = Terminal(*args, env=env)
-        first.wait_until(lambda: _epochs(folder / "multi") >= 1)  # the last space, mid-way
+        first.wait_until(lambda: f"Study {folder}" in first.text())  # it holds the lock now
+        watcher, pages = _Watcher(folder, tmp_path / "report.html"), []
+        first.wait_until(lambda: watcher.sample(pages) and _epochs(folder / "multi") >= 1)
         first.child.sendintr()
         status = first.finish()
         out = first.text()
+        watcher.assert_followed(pages)
         (tmp_path / "first.log").write_text(out)  # kept by pytest for a look at the output
         assert status == 130, out[-3000:]
         assert not [line for line in out.splitlines() if any(n in line for n in NOISE)]
@@ -341,6 +382,8 @@ def test_a_study_at_a_terminal_interrupted_and_resumed(tmp_path):
         assert not [line for line in text.splitlines() if any(n in line for n in NOISE)]
         assert "[multi] finished in " in text and "table:   python -m analysis.table" in text
     finally:
+        if watcher is not None:
+            kill_tree(watcher.proc)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     for space in SPACES_OF_ALL:
         for csv in (folder / space).glob("trial_*/progress.csv"):

@@ -138,9 +138,11 @@ def _max_overlap(spans: list[tuple[float, float]]) -> int:
     return best
 
 
-@pytest.mark.parametrize("fraction,expected", [(0.25, 4), (0.5, 2)])
-def test_fractional_gpus_pack_trials(tmp_path, fraction, expected):
-    """A Ray instance declaring 1 logical GPU: 0.25 per trial runs 4 at once, 0.5 runs 2."""
+def test_fractional_gpus_pack_trials(tmp_path):
+    """A Ray instance declaring 1 logical GPU: 0.25 per trial runs 4 trials at once. (One share
+    is enough end to end: how many fit is Ray's arithmetic, `progress.concurrent_slots` mirrors
+    it for the plan and is unit-tested.)"""
+    fraction, expected = 0.25, 4
     out = run_cli(
         "--space",
         "single-fashionrgb",
