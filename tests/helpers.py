@@ -118,7 +118,11 @@ def kill_tree(proc: subprocess.Popen) -> None:
     the OOM killer would; returns when they are gone. Only these PIDs are touched."""
     import psutil
 
-    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    try:
+        root = psutil.Process(proc.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:  # it has ended by itself (its children were its to stop)
+        tree = []
     for p in tree:
         with contextlib.suppress(psutil.NoSuchProcess):
             p.send_signal(signal.SIGKILL)

@@ -113,7 +113,9 @@ def test_summary_follows_the_tables_rules(resumed_study):
     out, study_dir = resumed_study["out"], resumed_study["dir"]
     assert "(synthetic data)" in out
     line = next(x for x in out.splitlines() if x.strip().startswith("multi: 4 trials; best:"))
-    trial, epoch = re.search(r"trial (\w+), score [\d.]+% at epoch (\d+)", line).groups()
+    found = re.search(r"trial (\w+), validation score [\d.]+% at epoch (\d+)", line)
+    assert found, line
+    trial, epoch = found.groups()
     model = Path(line.split("its model: ")[1])
     assert model.parent == study_dir / "multi" / f"trial_{trial}"
     assert checkpoint_epoch(model) == int(epoch)
