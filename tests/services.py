@@ -222,6 +222,23 @@ def s3_server(bucket: str = "studies") -> Iterator[S3Store]:
         shutil.rmtree(log.parent, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def s3_server_in_env(bucket: str = "studies") -> Iterator[S3Store]:
+    """`s3_server` with its credentials in this process's environment (pyarrow and boto3 read
+    them there), restored afterwards."""
+    with s3_server(bucket) as store:
+        saved = {k: os.environ.get(k) for k in store.env}
+        os.environ.update(store.env)
+        try:
+            yield store
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
 # ---------------------------------------------------------------------------------------------
 # Ray: two nodes on this host
 

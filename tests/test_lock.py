@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
-from services import s3_server
+from services import s3_server_in_env
 
 from study import storage
 from study.lock import StudyLock, owner_record
@@ -17,15 +16,8 @@ from trainables.errors import UserError
 
 @pytest.fixture(scope="module")
 def s3():
-    with s3_server() as store:
-        saved = {k: os.environ.get(k) for k in store.env}
-        os.environ.update(store.env)
+    with s3_server_in_env() as store:
         yield store
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(params=["s3", "local"])

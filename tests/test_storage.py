@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from services import s3_server
+from services import s3_server_in_env
 
 from names import SETTINGS_FILE
 from study import storage
@@ -17,15 +17,8 @@ from trainables.errors import UserError
 
 @pytest.fixture(scope="module")
 def s3():
-    with s3_server() as store:
-        saved = {k: os.environ.get(k) for k in store.env}
-        os.environ.update(store.env)
+    with s3_server_in_env() as store:
         yield store
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _one_line(exc: pytest.ExceptionInfo) -> str:
