@@ -143,6 +143,16 @@ def asha_rungs(max_epochs: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------
+# the local cache: decoded datasets and the caches of remote studies live under it
+
+
+def default_cache_dir() -> str:
+    """`$XDG_CACHE_HOME/mtl-study`, else `~/.cache/mtl-study` (unless `--cache-dir`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "mtl-study")
+
+
+# ---------------------------------------------------------------------------------------------
 # tasks: a spec names a dataset (`cifar10`, `imagefolder:/data/birds`), optionally followed by
 # `=<name>` (`imagefolder:/data/x=birds`); its name keys heads, metrics and `single-<name>`
 

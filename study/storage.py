@@ -26,7 +26,7 @@ import urllib.parse
 from pathlib import Path
 
 from errors import UserError
-from names import SETTINGS_FILE
+from names import SETTINGS_FILE, default_cache_dir
 
 CONNECT_TIMEOUT_S = 5.0  # an unreachable endpoint fails in seconds, not after minutes of retries
 REQUEST_TIMEOUT_S = 30.0
@@ -185,7 +185,6 @@ def read_json(loc: Location) -> object:
 # ---------------------------------------------------------------------------------------------
 # the local cache of a remote study
 
-CACHE_ENV = "XDG_CACHE_HOME"
 STUDY_CACHE = "studies"  # under the cache folder: one folder per remote study
 # model weights (trainables.checkpoint.STATE_FILE) stay in the store: caches skip them
 MODEL_WEIGHTS = ("*/checkpoint_*/state.pt",)
@@ -195,8 +194,7 @@ def cache_folder(loc: Location, cache_dir: str | None = None) -> Path:
     """The local cache of the remote study at `loc`: `<cache dir>/studies/<scheme>/[<endpoint
     host_port>/]<bucket/path>`, the cache dir being `cache_dir` or ~/.cache/mtl-study (as the
     decoded datasets'). Deterministic, so a driver finds its cache again."""
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get(CACHE_ENV) or "~/.cache")
-    root = (root if cache_dir else root / "mtl-study").expanduser().resolve()
+    root = Path(cache_dir or default_cache_dir()).expanduser().resolve()
     scheme = urllib.parse.urlparse(loc.uri).scheme or "file"
     parts = [STUDY_CACHE, scheme]
     if loc.endpoint:

@@ -226,17 +226,24 @@ def s3_server(bucket: str = "studies") -> Iterator[S3Store]:
 def s3_server_in_env(bucket: str = "studies") -> Iterator[S3Store]:
     """`s3_server` with its credentials in this process's environment (pyarrow and boto3 read
     them there), restored afterwards."""
-    with s3_server(bucket) as store:
-        saved = {k: os.environ.get(k) for k in store.env}
-        os.environ.update(store.env)
-        try:
-            yield store
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with s3_server(bucket) as store, environ(store.env):
+        yield store
+
+
+@contextlib.contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """These variables set in this process's environment (children inherit them), then the
+    previous values restored."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 # ---------------------------------------------------------------------------------------------

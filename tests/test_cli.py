@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from fixtures import break_fashionrgb, write_fashion_json
 from helpers import run_cli
 
+from names import default_cache_dir
 from study.run import main
-from trainables.data import default_cache_dir
 
 BAD = [
     (["--space", "mega"], "unknown space 'mega'"),
@@ -64,7 +65,7 @@ def test_user_errors_exit_2_with_one_line_and_write_nothing(tmp_path, capsys, ar
     assert err.count("\n") == 1 and err.startswith("error: "), err
     assert re.search(message, err), err
     assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, no study dir
-    cache = default_cache_dir()  # ours; other programs (chromium) share XDG_CACHE_HOME
+    cache = Path(default_cache_dir())  # ours; other programs (chromium) share XDG_CACHE_HOME
     assert not cache.exists() or not any(cache.iterdir())
 
 
@@ -171,7 +172,7 @@ def test_broken_datasets_are_reported_once_up_front(tmp_path, capsys, kind):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and str(tmp_path / "data") in err, err
     assert not storage.exists()
-    cache = default_cache_dir()
+    cache = Path(default_cache_dir())
     assert not cache.exists() or not any(cache.iterdir())
 
 

@@ -13,7 +13,6 @@ One moto, one PostgreSQL and one cluster per module; the scenarios run in sequen
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 
@@ -31,6 +30,7 @@ from helpers import (
 )
 from services import (
     S3_CREDENTIALS,
+    environ,
     free_port,
     postgres_server,
     process_tree,
@@ -52,17 +52,8 @@ def s3():
     nodes started here inherit them, as machines with an instance role would have them; the
     nodes also import this checkout (as each node of a real cluster has the project installed)."""
     node_env = {**S3_CREDENTIALS, "PYTHONPATH": str(ROOT)}
-    saved = {k: os.environ.get(k) for k in node_env}
-    os.environ.update(node_env)
-    try:
-        with s3_server() as store:
-            yield store
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environ(node_env), s3_server() as store:
+        yield store
 
 
 @pytest.fixture(scope="module")

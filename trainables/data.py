@@ -40,7 +40,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from names import SPLIT_SEED, TEST, VAL_CAP, VAL_FRACTION, VALIDATION, split_task_spec, task_name
+from names import (
+    SPLIT_SEED,
+    TEST,
+    VAL_CAP,
+    VAL_FRACTION,
+    VALIDATION,
+    default_cache_dir,
+    split_task_spec,
+    task_name,
+)
 from trainables.checkpoint import atomic_save
 from trainables.errors import UserError
 
@@ -544,11 +553,6 @@ class LoadedTask:
 
 
 _CACHED_FIELDS = ("train_x", "train_y", "heldout_x", "heldout_y")
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mtl-study"
 
 
 def _source_fingerprint(sources: list[Path], kind: str, arg: str, data_root: Path) -> str:
