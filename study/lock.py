@@ -1,11 +1,14 @@
 """A study's lock in its own storage: one driver at a time, even across machines.
 
 The lock is a small JSON object beside the study (`names.LOCK_FILE`) naming its owner (host,
-pid, user, a random id) and a heartbeat time that a background thread refreshes every
-`HEARTBEAT_S`. Acquiring it is refused while the heartbeat is fresh (the message names the host
-holding it and how old its heartbeat is) and taken over once it is older than `STALE_AFTER_S`,
-as after a lost head node, or at once when its holder ran on this host and its process is gone
-(a kill -9). It is released (deleted) on exit.
+pid, user, a random id, its heartbeat period) and a heartbeat time that a background thread
+refreshes every `HEARTBEAT_S`. Acquiring it is refused while the heartbeat is fresh (the message
+names the host holding it, how old its heartbeat is and when it goes stale) and taken over once
+it is older than `STALE_AFTER_S`, as after a lost head node, or at once when its holder ran on
+this host and its process is gone (a kill -9). A holder that has missed heartbeats (its
+heartbeat older than two of its periods) is probably gone: `acquire(say=...)` then waits, with
+one line, until its heartbeat is stale and takes it over, unless the heartbeat moves meanwhile
+(then the holder is alive: refused). It is released (deleted) on exit.
 
 Every change is a compare-and-swap, so of two drivers racing for a free or stale lock one wins:
 - S3 (and S3-compatible stores that honour conditional writes, moto included): PutObject with
@@ -16,7 +19,8 @@ Every change is a compare-and-swap, so of two drivers racing for a free or stale
   Two drivers writing within the same moment can both read their own write on an eventually
   consistent store; the later heartbeat then finds the other's id and stops its driver
   (`lost`), so the overlap lasts at most one heartbeat.
-A refreshed heartbeat that finds another owner marks the lock `lost`; the runner checks it.
+A refreshed heartbeat that finds another owner marks the lock `lost` and records that owner
+(`taken_by`); the runner checks `lost` at every step of Tune's loop (study.lockwatch) and stops.
 """
 
 from __future__ import annotations
@@ -30,13 +34,23 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from errors import UserError
 from study.storage import Location, exists, read_text
 
-HEARTBEAT_S = 30.0  # how often the holder refreshes its heartbeat
-STALE_AFTER_S = 5 * 60.0  # a heartbeat older than this: the holder is gone; take the lock over
+# How often the holder refreshes its heartbeat. On S3 a beat is one conditional PutObject and
+# a GET costs nothing here: 8,640 PUTs a day, about 4 US cents at $0.005 per 1,000 PUTs.
+HEARTBEAT_S = 10.0
+# A heartbeat older than this: the holder is gone; take the lock over. A beat that fails (a
+# store's transient error: it is retried at the next beat) leaves a live holder's heartbeat
+# 20 s old, so six beats in a row must fail before another driver may take the study over; and
+# a `--resume` after a lost driver (whose process cannot be checked from another host) waits
+# at most this long. A driver cut off from the store for longer is taken over; its next beat
+# then finds the new owner and it stops (`lost`).
+STALE_AFTER_S = 60.0
+MISSED_BEATS = 2  # a heartbeat older than this many periods: its holder has missed beats
 
 
 class Backend:
@@ -179,14 +193,16 @@ def backend_for(loc: Location) -> Backend:
     return ReadBackBackend(loc)
 
 
-def owner_record(heartbeat: float | None = None) -> dict:
-    """Who holds the lock: host, pid, user, a random id, and the heartbeat (epoch seconds)."""
+def owner_record(heartbeat: float | None = None, heartbeat_s: float = HEARTBEAT_S) -> dict:
+    """Who holds the lock: host, pid, user, a random id, the heartbeat (epoch seconds) and how
+    often it beats."""
     return {
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "user": getpass.getuser(),
         "id": uuid.uuid4().hex,
         "heartbeat": time.time() if heartbeat is None else heartbeat,
+        "heartbeat_s": heartbeat_s,
     }
 
 
@@ -204,15 +220,32 @@ def holder_gone(holder: dict) -> bool:
     return False
 
 
+def describe_holder(holder: dict) -> str:
+    """user@host (pid N): who holds (or took) a lock, as the messages name it."""
+    if "pid" not in holder:
+        return str(holder.get("host"))
+    return f"{holder.get('user')}@{holder.get('host')} (pid {holder.get('pid')})"
+
+
 def _age(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _parse(body: bytes) -> tuple[dict, float]:
+    """The holder recorded in a lock and its heartbeat's age; an unreadable lock is stale."""
+    try:
+        holder = json.loads(body)
+        return holder, time.time() - float(holder["heartbeat"])
+    except (ValueError, KeyError, TypeError):
+        return {"host": "an unreadable lock"}, float("inf")
 
 
 class StudyLock:
     """The lock of the study at `loc` (its `names.LOCK_FILE`); a context manager.
 
     `acquire()` raises UserError while another driver's heartbeat is fresh; `lost` turns true
-    if a heartbeat finds that another driver took the lock over (this one looked stale)."""
+    (and `taken_by` names the new owner) if a heartbeat finds that another driver took the lock
+    over (this one looked stale)."""
 
     def __init__(
         self,
@@ -226,46 +259,78 @@ class StudyLock:
         self.loc = loc.child(name or LOCK_FILE)
         self.backend = backend_for(self.loc)
         self.heartbeat_s, self.stale_after_s = heartbeat_s, stale_after_s
-        self.owner = owner_record()
+        self.owner = owner_record(heartbeat_s=heartbeat_s)
         self.tag: str | None = None
         self.lost = False
+        self.taken_by: dict | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
 
+    @property
+    def study(self) -> str:
+        return self.loc.uri.rsplit("/", 1)[0]
+
     def _body(self) -> bytes:
         return json.dumps({**self.owner, "heartbeat": time.time()}).encode()
 
-    def acquire(self) -> None:
+    def acquire(self, say: Callable[[str], None] | None = None) -> None:
+        """Take the lock, or raise UserError. With `say`, wait for a holder that has missed
+        its heartbeats to go stale (one line through `say`) instead of refusing at once."""
         tag = self.backend.create(self._body())
         if tag is None:
-            tag = self._take_over()
+            tag = self._take_over(say)
         self.tag = tag
         self._thread = threading.Thread(target=self._beat, name="study-lock", daemon=True)
         self._thread.start()
 
-    def _take_over(self) -> str:
+    def _take_over(self, say: Callable[[str], None] | None) -> str:
         """The lock exists: refuse while its heartbeat is fresh, else swap it for ours."""
         found = self.backend.read()
         if found is None:  # released in between: try once more to create it
             tag = self.backend.create(self._body())
         else:
+            if say is not None:
+                found = self._wait_for_stale(found, say)
             body, tag = found
-            try:
-                holder = json.loads(body)
-                age = time.time() - float(holder["heartbeat"])
-            except (ValueError, KeyError, TypeError):
-                holder, age = {"host": "an unreadable lock"}, float("inf")
+            holder, age = _parse(body)
             if age < self.stale_after_s and not holder_gone(holder):
-                raise UserError(
-                    f"study {self.loc.uri.rsplit('/', 1)[0]} is being run by {holder.get('user')}"
-                    f"@{holder.get('host')} (pid {holder.get('pid')}; heartbeat {_age(age)} ago); "
-                    f"it is taken over once the heartbeat is {_age(self.stale_after_s)} old"
-                )
+                raise UserError(self._refusal(holder, age))
             tag = self.backend.replace(self._body(), tag)
         if tag is None:
-            raise UserError(f"study {self.loc.uri}: another driver took its lock just now")
+            raise UserError(f"study {self.study}: another driver took its lock just now")
         return tag
+
+    def _refusal(self, holder: dict, age: float) -> str:
+        left = max(1.0, self.stale_after_s - age)
+        return (
+            f"study {self.study} is being run by {describe_holder(holder)}, heartbeat "
+            f"{_age(age)} ago; it is taken over once its heartbeat is {_age(self.stale_after_s)}"
+            f" old: retry then (in {_age(left)})"
+        )
+
+    def _wait_for_stale(
+        self, found: tuple[bytes, str], say: Callable[[str], None]
+    ) -> tuple[bytes, str]:
+        """While the holder's heartbeat has missed beats and stays put, wait (polling the lock)
+        until it is stale; returns the lock as last read. A heartbeat that moves, or one that
+        has missed no beat, returns at once (a live holder: the caller refuses)."""
+        holder, age = _parse(found[0])
+        period = float(holder.get("heartbeat_s") or HEARTBEAT_S)
+        if age >= self.stale_after_s or age <= MISSED_BEATS * period or holder_gone(holder):
+            return found
+        say(
+            f"the lock of {self.study} is held by {describe_holder(holder)}, whose heartbeat "
+            f"is {_age(age)} old and has missed beats: waiting up to "
+            f"{_age(self.stale_after_s - age)} for it to go stale, then taking it over"
+        )
+        deadline = time.monotonic() + self.stale_after_s - age
+        while time.monotonic() < deadline:
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            now = self.backend.read()
+            if now is None or now[1] != found[1]:  # released, or its holder beat again
+                return now if now is not None else found
+        return self.backend.read() or found
 
     def refresh(self) -> bool:
         """Renew the heartbeat now; False (and `lost`) when another driver owns the lock."""
@@ -274,10 +339,27 @@ class StudyLock:
                 return False
             tag = self.backend.replace(self._body(), self.tag)
             if tag is None:
+                self.taken_by = self._current_holder()
                 self.lost = True
                 return False
             self.tag = tag
             return True
+
+    def _current_holder(self) -> dict:
+        """Who holds the lock now (after another driver took it over); best effort."""
+        try:
+            found = self.backend.read()
+        except Exception:  # a store's transient error: the lock is lost all the same
+            found = None
+        return _parse(found[0])[0] if found else {"host": "nobody (the lock was deleted)"}
+
+    def lost_message(self) -> str:
+        """One line: this driver's lock was taken over, by whom."""
+        who = describe_holder(self.taken_by or {})
+        return (
+            f"study {self.study}: another driver, {who}, took its lock over (this driver's "
+            "heartbeat looked stale); stopped without writing more"
+        )
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_s):
