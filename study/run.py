@@ -7,6 +7,10 @@
 A study searches each space on validation data, then (unless `--confirm-seeds 0`) retrains the
 baseline and the best configurations with several seeds and scores them on test data.
 User errors end with exit status 2 and one line on stderr, before Ray starts or files are written.
+A study taken over by another driver (its lock: study.lock) stops at once: one line naming that
+driver, exit status `study.lockwatch.LOCK_LOST_STATUS`, nothing more written.
+Every line names a study in object storage by its URI (`location.shown_path`), and the commands
+printed for it carry `--storage-endpoint` when it has one (`location.store_flags`).
 """
 
 from __future__ import annotations
@@ -60,10 +64,12 @@ def execute(
     """Prepare the data, print the plan, then run the study's stages under its lock; 130 when
     interrupted (Ctrl-C: one line on what was saved and the resume command)."""
     from study import progress, runner  # imports torch and Ray: kept out of --help
+    from study.lockwatch import LOCK_LOST_STATUS, LockLost
 
+    where, flags = location.shown_path(settings), location.store_flags(settings)
     if not new and runner.study_complete(settings):
-        print(f"{settings.study_dir}: complete: nothing to do (no trial left to run)\n")
-        print(summary(settings.study_dir, location.shown_path(settings, settings.study_dir)))
+        print(f"{where}: complete: nothing to do (no trial left to run)\n")
+        print(summary(settings.study_dir, where, flags))
         return 0
     progress.catch_interrupts()
     folder = None
@@ -83,7 +89,10 @@ def execute(
         return _interrupted(folder, str(exc), settings)
     except KeyboardInterrupt:
         return _interrupted(folder, "", settings)
-    print(summary(folder, location.shown_path(settings, folder)))
+    except LockLost as exc:
+        print(f"stopped: {exc}", file=sys.stderr, flush=True)
+        return LOCK_LOST_STATUS
+    print(summary(folder, where, flags))
     return 0
 
 
@@ -97,21 +106,27 @@ def _interrupted(folder: Path | None, saved: str, settings: StudySettings) -> in
     return 130
 
 
-def summary(folder: Path, where: str | None = None) -> str:
+def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
     """The verdict, by the table's rules: the comparison table (test data, when the study has a
     confirmation stage), each space's best search trial with the checkpoint of the model behind
-    its number, then where the study is and the commands that show more."""
+    its number, then where the study is and the commands that show more (`where`: the study as
+    the user names it; `flags`: what those commands need to reach it, `location.store_flags`)."""
     from analysis.results import load_study
-    from analysis.table import comparison, to_text
+    from analysis.table import CONFIRM_COMMAND, comparison, to_text
 
     study = load_study(folder)
     where = where or str(folder)  # a remote study: its URI (`folder` is its local cache)
-    lines = [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
+    # the table names the folder it read (in its "get the test figures" command): the cache
+    table = to_text(comparison(study)).replace(
+        f"{CONFIRM_COMMAND} {folder}", f"{CONFIRM_COMMAND} {where}{flags}"
+    )
+    lines = [table.replace(str(folder), where)]
+    lines += ["Best search trial per space (validation, optimistic):"]
     lines += [f"  {line}" for line in best_search_trials(study, where)]
     lines += [
         f"\nstudy directory: {where}",
-        f"table:   python -m analysis.table {where}",
-        f"report:  python -m analysis.report {where}",
+        f"table:   python -m analysis.table {where}{flags}",
+        f"report:  python -m analysis.report {where}{flags}",
     ]
     return "\n".join(lines)
 

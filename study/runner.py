@@ -85,22 +85,34 @@ def check_recorded_tasks(settings: StudySettings, data: StudyData) -> None:
     for name, now in describe_tasks(data).items():
         was = recorded.get(name) if isinstance(recorded, dict) else None
         if not isinstance(was, dict):
-            raise UserError(f"{settings.study_dir}: task {name!r} is not in its {TASKS_FILE}")
+            raise UserError(
+                f"{location.shown_path(settings)}: task {name!r} is not in its {TASKS_FILE}"
+            )
         for key in ("spec", "fingerprint"):
             if was.get(key) and was[key] != now[key]:
                 raise UserError(
-                    f"{settings.study_dir}: task {name!r} was {key} {was[key]!r} when the study "
-                    f"started, now {now[key]!r}; the study would mix two datasets under one name "
-                    "(restore the data, or start a new study)"
+                    f"{location.shown_path(settings)}: task {name!r} was {key} {was[key]!r} "
+                    f"when the study started, now {now[key]!r}; the study would mix two datasets "
+                    "under one name (restore the data, or start a new study)"
                 )
 
 
 @contextmanager
-def locked(settings: StudySettings) -> Iterator[None]:
+def locked(settings: StudySettings) -> Iterator[StudyLock]:
     """Hold the study's lock (in its storage, with a heartbeat: see study.lock) for the whole
-    run; a second driver, on this machine or another, is refused, not interleaved."""
-    with StudyLock(location.location(settings)):
-        yield
+    run; a second driver, on this machine or another, is refused, not interleaved. A holder
+    that has missed its heartbeats is waited for (one line) until it is stale. Every Tune
+    experiment of the run watches the lock (study.lockwatch) and stops if it is taken over."""
+    from study import lockwatch
+
+    lock = StudyLock(location.location(settings))
+    lock.acquire(say=lambda line: print(line, flush=True))
+    lockwatch.bind(lock)
+    try:
+        yield lock
+    finally:
+        lockwatch.bind(None)
+        lock.release()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,14 +269,17 @@ def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
 
 
 def _callbacks(settings: StudySettings) -> list:
-    """A remote study without a database URL: its Optuna SQLite file goes up beside it at
-    every experiment checkpoint (study.remote.OptunaUpload)."""
+    """Every experiment stops once the study's lock is taken over (study.lockwatch, first: it
+    checks before anything is saved). A remote study without a database URL: its Optuna SQLite
+    file goes up beside it at every experiment checkpoint (study.remote.OptunaUpload)."""
+    from study.lockwatch import LockWatch
+
     if not location.is_remote(settings) or settings.optuna_storage:
-        return []
+        return [LockWatch()]
     from study.remote import OptunaUpload
 
     OptunaUpload.settings = settings  # the instance is pickled with the Tuner: not in it
-    return [OptunaUpload()]
+    return [LockWatch(), OptunaUpload()]
 
 
 def _storage_class():
@@ -354,8 +369,9 @@ def check_experiments(settings: StudySettings) -> None:
     for folder in _experiments(settings):
         if folder.exists() and not experiment_state_ok(folder) and has_trial_results(folder):
             raise UserError(
-                f"{folder}: trial results exist but Ray's experiment state is missing or "
-                "damaged; refusing to start over (copy the study elsewhere to inspect it)"
+                f"{location.shown_path(settings, folder)}: trial results exist but Ray's "
+                "experiment state is missing or damaged; refusing to start over (copy the study "
+                "elsewhere to inspect it)"
             )
 
 
@@ -377,8 +393,10 @@ def _fit(
     StudyInterrupted when it stops with trials not ended, or after a Ctrl-C."""
     from ray import tune
 
+    from study.lockwatch import check
     from study.progress import fitting, interrupted
 
+    check()  # between experiments: taken over since the last one ended
     loc = location.location(settings).child(folder.name)
     _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
     _storage_class().current_url = location.optuna_url(settings)  # and its searcher's storage
@@ -398,6 +416,7 @@ def _fit(
         tuner = new_tuner()
     with fitting():
         grid = tuner.fit()
+    check()  # an experiment restored from before LockWatch existed does not watch the lock
     location.pull(settings)  # a remote study: its cache, for the reads below
     unfinished = unfinished_trials(folder)
     if unfinished is None:  # no readable state: trust the in-memory statuses
