@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m study.confirm <study dir>`: run (or finish) the confirmation stage alone."""
     import argparse
 
+    from analysis import remote
     from study.run import execute
     from study.settings import check_resumable
 
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--confirm-top", type=int, help="configurations per space (study's)")
     parser.add_argument("--confirm-seeds", type=int, help="seeds per configuration (study's)")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"))
+    remote.add_arguments(parser)  # --storage-endpoint, --cache-dir of a study in object storage
     args = parser.parse_args(argv)
     try:
         settings = check_resumable(Path(args.study))

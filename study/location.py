@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 from pathlib import Path
 
 from names import OPTUNA_DB, SETTINGS_FILE
@@ -50,7 +51,7 @@ def check_new(settings: StudySettings) -> None:
     if not loc.is_local and storage.exists(loc.child(SETTINGS_FILE)):
         raise UserError(
             f"study {settings.name!r} already exists in {settings.storage}; resume it with: "
-            f"python -m study.run --resume {loc.uri}  (or pick another --name)"
+            f"{resume_command(settings)}  (or pick another --name)"
         )
     if settings.optuna_storage:
         storage.check_database_url(settings.optuna_storage)
@@ -112,7 +113,7 @@ def create_remote(settings: StudySettings, files: dict[str, str]) -> None:
     if backend_for(loc.child(SETTINGS_FILE)).create(files[SETTINGS_FILE].encode()) is None:
         raise UserError(
             f"study {settings.name!r} already exists in {settings.storage}; resume it with: "
-            f"python -m study.run --resume {loc.uri}  (or pick another --name)"
+            f"{resume_command(settings)}  (or pick another --name)"
         )
     settings.study_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
@@ -138,8 +139,11 @@ def upload_optuna_db(settings: StudySettings) -> None:
         storage.sync_up(settings.study_dir, location(settings), only=[OPTUNA_DB])
 
 
-def shown_path(settings: StudySettings, path: Path) -> str:
-    """A path in the study as the user finds it: in the store for a remote study."""
+def shown_path(settings: StudySettings, path: Path | None = None) -> str:
+    """A path in the study (default: the study itself) as the user finds it: in the store for
+    a remote study (`s3://bucket/prefix/name/...`), never its hidden local cache. Every line
+    that names the study or a file of it goes through here."""
+    path = settings.study_dir if path is None else path
     if not is_remote(settings):
         return str(path)
     try:
@@ -148,6 +152,14 @@ def shown_path(settings: StudySettings, path: Path) -> str:
         return str(path)
     uri = location(settings).uri
     return uri if rel == "." else f"{uri}/{rel}"
+
+
+def store_flags(settings: StudySettings) -> str:
+    """What a printed command needs after the study's URI to reach its store from any machine:
+    ` --storage-endpoint URL` for a remote study in an S3-compatible store, else nothing."""
+    if is_remote(settings) and settings.storage_endpoint:
+        return f" --storage-endpoint {shlex.quote(settings.storage_endpoint)}"
+    return ""
 
 
 def for_new(args: argparse.Namespace) -> StudySettings:
@@ -176,7 +188,4 @@ def _check_cluster(args: argparse.Namespace) -> None:
 
 def resume_command(settings: StudySettings) -> str:
     """The command that resumes this study, from any machine for a remote one."""
-    command = f"python -m study.run --resume {shown_path(settings, settings.study_dir)}"
-    if is_remote(settings) and settings.storage_endpoint:
-        command += f" --storage-endpoint {settings.storage_endpoint}"
-    return command
+    return f"python -m study.run --resume {shown_path(settings)}{store_flags(settings)}"

@@ -1,5 +1,8 @@
 """What a running study tells its user: the plan once at the start, then a few lines per space.
 
+Every line names the study as its user finds it (`study.location.shown_path`): its folder, or
+its URI for a study in object storage, never the driver's local cache of it.
+
 The plan block (`plan_text`) says what will run before anything does: the study folder, the
 spaces, trials x epochs and the scheduler, the confirmation stage, the data (real or SYNTHETIC,
 per task and split) and how many trials run at once on what share of the machine.
@@ -24,7 +27,6 @@ import signal
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from ray.tune import ProgressReporter
@@ -160,6 +162,7 @@ def plan_text(
     """The block printed once at the start: what will run, on what data, how many at once.
     `tasks` maps each task to its description (`TaskSplits.describe()`, as in tasks.json);
     `slots` is None when a cluster decides."""
+    from study.location import shown_path
     from study.settings import study_spaces
 
     leaves = [s.name for s in study_spaces(settings)]
@@ -178,7 +181,7 @@ def plan_text(
     gpu = f" + {settings.gpus_per_trial:g} GPU" if settings.gpus_per_trial else ""
     at_once = f"{slots} trials at once" if slots else "as many at once as the cluster allows"
     lines = [
-        f"{'Resuming' if resumed else 'Study'} {settings.study_dir}",
+        f"{'Resuming' if resumed else 'Study'} {shown_path(settings)}",
         f"  spaces:       {', '.join(leaves)}"
         + (" (one after another)" if len(leaves) > 1 else ""),
         f"  search:       {settings.num_samples} trial{'s' if settings.num_samples != 1 else ''} "
@@ -210,7 +213,7 @@ def _data_lines(tasks: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class StudyContext:
-    study_dir: Path
+    folder: str  # the study as the user names it (`location.shown_path`: its URI when remote)
     stages: tuple[Stage, ...]
     slots: int
     asha: bool
@@ -221,9 +224,11 @@ _CONTEXT: StudyContext | None = None
 
 def watch(settings: Any, tasks: Mapping[str, Mapping[str, Any]], slots: int) -> None:
     """Tell the reporters which study runs: its folder, stages and trials at once."""
+    from study.location import shown_path
+
     global _CONTEXT
     _CONTEXT = StudyContext(
-        settings.study_dir,
+        shown_path(settings),
         tuple(study_stages(settings, tasks)),
         slots,
         settings.scheduler == "asha",
@@ -357,7 +362,7 @@ class StudyReporter(ProgressReporter):
                 f"{self._best(trials)}",
                 *self._errors(trials),
             ]
-        folder = ctx.study_dir / self.experiment if ctx else self.experiment
+        folder = f"{ctx.folder}/{self.experiment}" if ctx else self.experiment
         kind = "confirmation" if self.confirm else "search"
         eta = self._eta(ctx, stage, states, trials)
         return [
@@ -404,11 +409,11 @@ class StudyReporter(ProgressReporter):
     def _errors(self, trials: list) -> list[str]:
         """One line per trial that errored past its retries, naming its error file."""
         lines = []
-        folder = _CONTEXT.study_dir / self.experiment if _CONTEXT else Path(self.experiment)
+        folder = f"{_CONTEXT.folder}/{self.experiment}" if _CONTEXT else self.experiment
         for t in trials:
             if t.status == "ERROR" and t.trial_id not in self._shown_errors:
                 self._shown_errors.add(t.trial_id)
-                error = folder / f"{TRIAL_PREFIX}{t.trial_id}" / ERROR_FILES[0]
+                error = f"{folder}/{TRIAL_PREFIX}{t.trial_id}/{ERROR_FILES[0]}"
                 lines.append(f"  {TRIAL_PREFIX}{t.trial_id} errored: see {error}")
         return lines
 

@@ -17,8 +17,8 @@ intermediate value, so the Optuna dashboard shows learning curves.)
 - A resumed study decides as the uninterrupted one would: Ray does not save ASHA's rungs, so
   each trial restored from the experiment state replays its recorded scores into the rungs.
 
-`StudyStorage` is Optuna's RDB storage that a restored experiment binds to this driver's
-database URL, not the one its pickled state names (see there).
+`StudyStorage` is Optuna's RDB storage that is pickled without its password and that a
+restored experiment binds to this driver's database URL (see there).
 
 Kept apart from `runner.py` because it subclasses Ray classes at import time.
 """
@@ -36,17 +36,26 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from names import RESULT_FILE
+from study.settings import _without_password
 
 
 class StudyStorage(RDBStorage):
-    """Optuna's RDB storage, whose pickled URL yields to this driver's (`current_url`).
+    """Optuna's RDB storage, pickled without its password, whose pickled URL yields to this
+    driver's (`current_url`).
 
-    Ray pickles the searcher (in `tuner.pkl` and the searcher state) with its storage; a remote
-    study resumed on another machine has its SQLite file in that machine's cache (or a database
-    URL with a password the study never records), so on unpickling the storage connects to the
-    URL the runner set here, never to the saving driver's."""
+    Ray pickles the searcher with its storage into the experiment folder (`tuner.pkl` and
+    `searcher-state-*.pkl`), which goes to the study's storage, maybe a bucket readable by more
+    people than the database should be: the pickled URL has its password hidden (`***`, as
+    study.json records it). A restored experiment connects to the URL the runner set here
+    (`--optuna-storage` of this run, password included, or the SQLite file in this machine's
+    cache), never to the saving driver's; without one it keeps the hidden URL, which does not
+    authenticate."""
 
     current_url: ClassVar[str | None] = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        return {**state, "url": _without_password(state["url"])}  # as study.json has it
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         url = type(self).current_url
