@@ -17,6 +17,8 @@ import contextlib
 import pickle
 import secrets
 import shlex
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -336,3 +338,107 @@ def test_the_pickled_searcher_holds_no_password_and_restores(tmp_path: Path) -> 
             assert [t.user_attrs.get("ray_trial_id") for t in trials] == ["t1"]
         finally:
             StudyStorage.current_url = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the same, in real Tune experiments (one small Ray instance for the module)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """Ray on this machine; this module's trainables travel by value (the workers cannot
+    import a test module)."""
+    import ray
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def _ticking(config: dict) -> None:
+    """A trainable that reports a score every 0.1 s, 100 times (10 s if never stopped), and
+    touches `config["started"]` once it has reported."""
+    from ray import tune
+
+    for i in range(100):
+        time.sleep(0.1)
+        tune.report({"score": 0.01 * i})
+        Path(config["started"]).touch()
+
+
+@pytest.mark.slow
+def test_a_running_experiment_stops_when_its_lock_is_taken_over(local_ray, tmp_path) -> None:
+    from ray import tune
+
+    from study import lockwatch, runner
+
+    loc = storage.resolve(str(tmp_path / "study"))
+    lock = StudyLock(loc, heartbeat_s=0.2)
+    lock.acquire()
+    lockwatch.bind(lock)
+    taken: list[float] = []
+
+    started = tmp_path / "started"
+
+    def second_driver() -> None:  # takes the study over once the trial has reported
+        while not started.exists() and not taken:
+            time.sleep(0.05)
+        _take_over(loc)
+        taken.append(time.monotonic())
+
+    tuner = tune.Tuner(
+        _ticking,
+        param_space={"started": str(started)},
+        run_config=tune.RunConfig(
+            name="exp",
+            storage_path=str(tmp_path / "study"),
+            callbacks=[lockwatch.LockWatch()],
+            verbose=0,
+        ),
+    )
+    thread = threading.Thread(target=second_driver, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(lockwatch.LockLost) as exc:
+            tuner.fit()
+        stopped = time.monotonic()
+    finally:
+        taken.append(0.0)  # the helper thread ends even if the trial never reported
+        lockwatch.bind(None)
+        lock.release()
+    assert taken[0] and stopped - taken[0] < 5  # promptly: a heartbeat and a step
+    assert "took its lock over" in str(exc.value)
+    rows = (tmp_path / "study").glob("exp/*/result.json")
+    reported = sum(len(p.read_text().splitlines()) for p in rows)
+    assert reported < 100  # the trial was stopped, not run to its end
+    # and Tune's final save (every trial ended) never reached the study
+    assert "TERMINATED" not in (runner._saved_statuses(tmp_path / "study" / "exp") or [])
+
+
+@pytest.mark.slow
+def test_no_password_in_any_file_of_a_real_experiment(local_ray, tmp_path) -> None:
+    from ray import tune
+
+    from study import runner
+    from study.settings import study_spaces
+
+    def two_epochs(config: dict) -> None:
+        for i in range(2):
+            tune.report({"score": 0.1 * i, "training_iteration_": i})
+
+    with _password_database() as (url, password):
+        argv = ["--storage", str(tmp_path), "--optuna-storage", url, "--num-samples", "2"]
+        settings = settings_from_args(build_parser().parse_args([*argv, "--scheduler", "fifo"]))
+        space = study_spaces(settings)[0]
+        tune.Tuner(
+            two_epochs,
+            tune_config=runner._tune_config(settings, space),  # StudySearch, its storage
+            run_config=tune.RunConfig(name=space.name, storage_path=str(tmp_path), verbose=0),
+        ).fit()
+        experiment = tmp_path / space.name
+        assert list(experiment.glob("searcher-state-*.pkl")) and (experiment / "tuner.pkl").exists()
+        assert _files_holding(experiment, password.encode()) == []
+        assert _files_holding(experiment, b"edges:***@")  # the storage was saved, masked
