@@ -1,7 +1,7 @@
 """Study efficiency: how much of the CPUs' wall time a quick study spends inside trials' epochs.
 
     python -m benchmarks.study [--preset standard|small] [--num-samples N] [--max-epochs E]
-        [--limit-train L] [--cpus 2] [--before DIR] [--rounds R] [--keep] [--storage DIR]
+        [--limit-train L] [--cpus 2] [--before DIR | --s3] [--rounds R] [--keep] [--storage DIR]
 
 Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0` with a
 preset's size (`standard`: 8 trials x 3 epochs x 2000 images per task; `small`: 6 x 3 x 1500,
@@ -12,6 +12,12 @@ every `<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums
 `efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores,
 each trial takes 1 of them) and a breakdown of where the rest of the wall time went, taken from
 the timestamps of the runner's output lines and of the trials' files.
+
+`--s3` runs the same study alternately with its storage in a local folder and in S3 (moto's
+server on 127.0.0.1, started here as the tests start it: `tests/services.s3_server`; the driver's
+cache under the run's folder), `--rounds` times each, and ends with a summary line whose
+`s3_overhead` is the median S3 wall time over the median local one, minus 1 (goal: at most
+`S3_GOAL`, 10 %). The S3 run's trial results are read from the store (synced down after it ends).
 
 `--before DIR` runs the same study from another checkout (e.g. a worktree of main) alternately
 with this one, `--rounds` times each, and ends with a summary line: per checkout, every run's
@@ -42,6 +48,7 @@ shared the CPUs during the run; the figure means little when it is well above 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -56,9 +63,11 @@ from typing import Any
 
 from benchmarks.common import emit, loadavg, log, median, rotated
 from names import MULTI_SPACE
+from tests.services import environ, s3_server
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.8
+S3_GOAL = 0.10  # a study in S3 may take at most this much longer than the same one on disk
 CLEAN_LOAD = 1.0  # a run is clean when the 1-minute load was below this as it began
 NAME = "bench"
 # the studies measured; the flags override a preset's values. `standard`: the quick preset's
@@ -79,6 +88,14 @@ def study_args(preset: str, overrides: dict[str, int | None]) -> list[str]:
     """The study's command line after `python -m`: the preset's values, then the overrides."""
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return [*STUDY, *(f"--{k.replace('_', '-')}={v}" for k, v in values.items())]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One side of a comparison: the checkout that runs the study, and where its study lives."""
+
+    code: Path
+    s3: bool = False
 
 
 @dataclass
@@ -154,13 +171,13 @@ def breakdown(
 
 
 def run_study(
-    code: Path, storage: Path, ray_tmp: Path, study: list[str]
+    code: Path, where: list[str], env: dict[str, str], ray_tmp: Path, study: list[str]
 ) -> tuple[float, float, list[tuple[float, str]], int]:
-    """Run the study with the checkout at `code`: (start unix time, wall seconds, timestamped
-    output lines, exit status)."""
-    cmd = [sys.executable, "-m", *study, "--storage", str(storage), "--name", NAME]
+    """Run the study with the checkout at `code`, its storage flags `where` and extra
+    environment `env`: (start unix time, wall seconds, timestamped output lines, exit status)."""
+    cmd = [sys.executable, "-m", *study, *where, "--name", NAME]
     path = os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "RAY_TMPDIR": str(ray_tmp)}
+    env = {**os.environ, **env, "PYTHONPATH": path, "RAY_TMPDIR": str(ray_tmp)}
     env.pop("RAY_ADDRESS", None)
     log("running: " + " ".join(cmd[1:]))
     lines: list[tuple[float, str]] = []
@@ -207,6 +224,12 @@ def _parser() -> argparse.ArgumentParser:
         help="another checkout of the project (e.g. a worktree of main): its study runs "
         "alternately with this one's, and a summary line compares the two",
     )
+    p.add_argument(
+        "--s3",
+        action="store_true",
+        help="run the study alternately on local storage and in S3 (a local moto server) and "
+        f"report the overhead (goal: at most {S3_GOAL * 100:g} percent)",
+    )
     p.add_argument("--rounds", type=int, default=1, help="runs of each checkout (default: 1)")
     p.add_argument("--storage", help="folder for the studies (default: a temporary one, removed)")
     p.add_argument("--keep", action="store_true", help="keep the study and Ray's logs; print where")
@@ -214,25 +237,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def measure(
-    code: Path, storage: Path, ray_tmp: Path, study: list[str], cpus: float
+    arm: Arm, folder: Path, ray_tmp: Path, study: list[str], cpus: float, store: Any = None
 ) -> dict[str, Any]:
-    """Run the study and return the benchmark's record (efficiency and its breakdown)."""
+    """Run the study and return the benchmark's record (efficiency and its breakdown). With
+    `store` (a tests.services.S3Store) the study lives in its bucket under the run's name."""
+    where, env = ["--storage", str(folder)], {}
+    if store is not None:
+        where = ["--storage", store.uri(folder.name), "--storage-endpoint", store.endpoint]
+        where += ["--cache-dir", str(folder / "cache")]
+        env = store.env
     load_before = loadavg()
-    start_unix, wall, lines, status = run_study(code, storage, ray_tmp, study)
+    start_unix, wall, lines, status = run_study(arm.code, where, env, ray_tmp, study)
     load_after = loadavg()
-    (storage / "study_output.log").write_text("".join(f"{t:8.2f}  {line}\n" for t, line in lines))
+    (folder / "study_output.log").write_text("".join(f"{t:8.2f}  {line}\n" for t, line in lines))
     if status != 0:
         log("\n".join(line for _, line in lines[-40:]))
         raise SystemExit(f"study.run exited with status {status}")
-    trials = read_trials(storage / NAME / MULTI_SPACE)
+    results = folder if store is None else _download(store, folder)
+    trials = read_trials(results / NAME / MULTI_SPACE)
     if not trials:
-        raise SystemExit(f"no trial results under {storage / NAME / MULTI_SPACE}")
+        raise SystemExit(f"no trial results under {results / NAME / MULTI_SPACE}")
     train_s = sum(t.train_s for t in trials)
     slots = max(int(cpus), 1)  # the quick preset gives each trial 1 CPU
     efficiency = train_s / cpus / wall
     return {
         "benchmark": "study",
-        "code": str(code),
+        "code": str(arm.code),
+        "storage": "s3" if store is not None else "local",
         "command": " ".join(["python -m", *study]),
         "wall_s": wall,
         "trials": len(trials),
@@ -248,6 +279,15 @@ def measure(
     }
 
 
+def _download(store: Any, folder: Path) -> Path:
+    """The S3 run's study, synced down (no model weights) into `folder/from-s3`."""
+    from study.storage import resolve, sync_down
+
+    with environ(store.env):
+        sync_down(resolve(store.uri(folder.name), store.endpoint), folder / "from-s3")
+    return folder / "from-s3"
+
+
 def compare(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The summary of alternated runs: per checkout, each run's efficiency and wall time, their
     medians over every run and over the clean runs (machine quiet when the run began)."""
@@ -258,7 +298,7 @@ def compare(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             for key in ("efficiency", "wall_s")
         }
 
-    return {
+    summary = {
         "phase": "summary",
         "target": TARGET,
         **{
@@ -272,35 +312,56 @@ def compare(records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             for label, runs in records.items()
         },
     }
+    if {"local", "s3"} <= records.keys():
+        local, s3 = (median([r["wall_s"] for r in records[k]]) for k in ("local", "s3"))
+        summary["s3_overhead"] = s3 / local - 1  # median wall times of the two storages
+        summary["s3_goal"] = S3_GOAL
+        summary["s3_ok"] = summary["s3_overhead"] <= S3_GOAL
+    return summary
+
+
+def arms(args: argparse.Namespace) -> dict[str, Arm]:
+    """The runs compared, by label: this checkout alone, or against `--before`, or on local
+    storage against S3."""
+    if args.before and args.s3:
+        raise SystemExit("--before and --s3 compare different things: give one of them")
+    if args.s3:
+        return {"local": Arm(ROOT), "s3": Arm(ROOT, s3=True)}
+    if args.before:
+        return {"before": Arm(Path(args.before).resolve()), "after": Arm(ROOT)}
+    return {"after": Arm(ROOT)}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     overrides = {k: getattr(args, k) for k in ("num_samples", "max_epochs", "limit_train")}
     study = study_args(args.preset, overrides)
-    codes = {"after": ROOT} if not args.before else {"before": Path(args.before), "after": ROOT}
+    runs = arms(args)
     storage = Path(args.storage or tempfile.mkdtemp(prefix="bench-study-")).resolve()
     ray_tmp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short: Ray's socket paths
-    records: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
-    try:
-        for r in range(args.rounds):
-            for label in rotated(list(codes), r):
-                run = f"{label}-{r}"
-                (storage / run).mkdir(parents=True)
-                (ray_tmp / run).mkdir()
-                record = measure(
-                    codes[label].resolve(), storage / run, ray_tmp / run, study, args.cpus
-                )
-                records[label].append(record)
-                emit({"preset": args.preset, "run": run, **record})
-        if len(codes) > 1 or args.rounds > 1:
-            emit({"preset": args.preset, **compare(records)})
-    finally:
-        if args.keep or args.storage:
-            log(f"studies kept: {storage}; Ray's logs: {ray_tmp}")
-        else:
-            shutil.rmtree(storage, ignore_errors=True)
-            shutil.rmtree(ray_tmp, ignore_errors=True)
+    records: dict[str, list[dict[str, Any]]] = {label: [] for label in runs}
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(s3_server()) if args.s3 else None
+        try:
+            for r in range(args.rounds):
+                for label in rotated(list(runs), r):
+                    run = f"{label}-{r}"
+                    (storage / run).mkdir(parents=True)
+                    (ray_tmp / run).mkdir()
+                    s3 = store if runs[label].s3 else None
+                    record = measure(
+                        runs[label], storage / run, ray_tmp / run, study, args.cpus, s3
+                    )
+                    records[label].append(record)
+                    emit({"preset": args.preset, "run": run, **record})
+            if len(runs) > 1 or args.rounds > 1:
+                emit({"preset": args.preset, **compare(records)})
+        finally:
+            if args.keep or args.storage:
+                log(f"studies kept: {storage}; Ray's logs: {ray_tmp}")
+            else:
+                shutil.rmtree(storage, ignore_errors=True)
+                shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
