@@ -39,6 +39,14 @@ def local_study(study: str, endpoint: str | None = None, cache_dir: str | None =
     return str(cache)
 
 
+def shown_name(study: str, endpoint: str | None = None) -> str:
+    """How commands printed for `study` (a folder or a URI, as the user gave it) name it: a
+    remote study's URI with the flags that reach its store."""
+    from study import storage
+
+    return study + storage.endpoint_flags(endpoint) if storage.is_remote(study) else study
+
+
 def add_arguments(parser) -> None:
     """The flags of a study in object storage, for the analysis commands."""
     parser.add_argument("--storage-endpoint", help="endpoint of an S3-compatible store")

@@ -105,6 +105,12 @@ class Study:
     plan: dict[str, list[dict[str, Any]]] = dataclasses.field(default_factory=dict)
     # space -> task name -> the task specs its trials' configs name (one, unless damaged)
     space_specs: dict[str, dict[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
+    # how commands printed for the study name it: its URI and flags when `path` is a local cache
+    shown: str = ""
+
+    @property
+    def shown_name(self) -> str:
+        return self.shown or str(self.path)
 
     @property
     def spaces(self) -> list[str]:
@@ -506,8 +512,9 @@ def _read_experiments(path: Path, tasks: Mapping[str, Any], notes: list[str]) ->
     return experiments, raw
 
 
-def load_study(path: str | os.PathLike[str]) -> Study:
-    """Read a study directory; raises `AnalysisError` (one line) when it cannot be analysed."""
+def load_study(path: str | os.PathLike[str], shown: str = "") -> Study:
+    """Read a study directory; raises `AnalysisError` (one line) when it cannot be analysed.
+    `shown`: how printed commands name it (a remote study's URI and flags; default its path)."""
     path = Path(path).expanduser()
     settings = _read_settings(path)
     notes: list[str] = []
@@ -546,4 +553,5 @@ def load_study(path: str | os.PathLike[str]) -> Study:
             space: {task: tuple(sorted(found)) for task, found in by_task.items()}
             for space, by_task in raw.specs.items()
         },
+        shown=shown,
     )

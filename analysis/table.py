@@ -500,7 +500,7 @@ def no_test_reason(study: Study) -> str | None:
     else:
         why = "it has no confirmation runs (written before the confirmation stage, or unfinished)"
     return (
-        f"No test figures: {why}. Get them with: {CONFIRM_COMMAND} {study.path} "
+        f"No test figures: {why}. Get them with: {CONFIRM_COMMAND} {study.shown_name} "
         "(retrains the baseline and the best configurations with several seeds and scores them "
         f"once on {TEST})"
     )
@@ -761,7 +761,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         study = remote.local_study(args.study, args.storage_endpoint, args.cache_dir)
-        text = FORMATS[args.format](comparison(load_study(study)))
+        shown = remote.shown_name(args.study, args.storage_endpoint)
+        text = FORMATS[args.format](comparison(load_study(study, shown)))
         if args.out:
             with open(args.out, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 from pathlib import Path
 
 from names import OPTUNA_DB, SETTINGS_FILE
@@ -157,9 +156,7 @@ def shown_path(settings: StudySettings, path: Path | None = None) -> str:
 def store_flags(settings: StudySettings) -> str:
     """What a printed command needs after the study's URI to reach its store from any machine:
     ` --storage-endpoint URL` for a remote study in an S3-compatible store, else nothing."""
-    if is_remote(settings) and settings.storage_endpoint:
-        return f" --storage-endpoint {shlex.quote(settings.storage_endpoint)}"
-    return ""
+    return storage.endpoint_flags(settings.storage_endpoint if is_remote(settings) else None)
 
 
 def for_new(args: argparse.Namespace) -> StudySettings:

@@ -112,16 +112,11 @@ def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
     its number, then where the study is and the commands that show more (`where`: the study as
     the user names it; `flags`: what those commands need to reach it, `location.store_flags`)."""
     from analysis.results import load_study
-    from analysis.table import CONFIRM_COMMAND, comparison, to_text
+    from analysis.table import comparison, to_text
 
-    study = load_study(folder)
     where = where or str(folder)  # a remote study: its URI (`folder` is its local cache)
-    # the table names the folder it read (in its "get the test figures" command): the cache
-    table = to_text(comparison(study)).replace(
-        f"{CONFIRM_COMMAND} {folder}", f"{CONFIRM_COMMAND} {where}{flags}"
-    )
-    lines = [table.replace(str(folder), where)]
-    lines += ["Best search trial per space (validation, optimistic):"]
+    study = load_study(folder, shown=where + flags)
+    lines = [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
     lines += [f"  {line}" for line in best_search_trials(study, where)]
     lines += [
         f"\nstudy directory: {where}",

@@ -22,6 +22,7 @@ import fnmatch
 import functools
 import json
 import os
+import shlex
 import urllib.parse
 from pathlib import Path
 
@@ -188,6 +189,12 @@ def read_json(loc: Location) -> object:
 STUDY_CACHE = "studies"  # under the cache folder: one folder per remote study
 # model weights (trainables.checkpoint.STATE_FILE) stay in the store: caches skip them
 MODEL_WEIGHTS = ("*/checkpoint_*/state.pt",)
+
+
+def endpoint_flags(endpoint: str | None) -> str:
+    """What a printed command needs after a study's URI to reach an S3-compatible store:
+    ` --storage-endpoint URL`, or nothing."""
+    return f" --storage-endpoint {shlex.quote(endpoint)}" if endpoint else ""
 
 
 def cache_folder(loc: Location, cache_dir: str | None = None) -> Path:

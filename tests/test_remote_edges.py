@@ -217,10 +217,17 @@ def study_loc(request, tmp_path):
 
 
 def _take_over(loc) -> StudyLock:
-    """What a second driver does once the first looks stale to it (here: at once)."""
-    second = StudyLock(loc, heartbeat_s=3600, stale_after_s=0.0)
-    second.acquire()
-    return second
+    """What a second driver does once the first looks stale to it (here: at once). A heartbeat
+    of the first that lands between the second's read and its conditional write makes the
+    take-over fail ("took its lock just now"), as it would for a real driver: try again."""
+    for _ in range(10):
+        second = StudyLock(loc, heartbeat_s=3600, stale_after_s=0.0)
+        try:
+            second.acquire()
+            return second
+        except UserError as exc:
+            assert "just now" in str(exc)
+    raise AssertionError("the take-over lost the race ten times")
 
 
 def test_the_heartbeat_finds_the_new_owner_and_tune_is_stopped(study_loc) -> None:
