@@ -21,6 +21,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from names import (
@@ -109,11 +110,30 @@ def with_overrides(settings: StudySettings, top: int | None, seeds: int | None) 
     return settings
 
 
+def _cached_study(args) -> None:
+    """`args.study` is the local cache of a study in object storage (the path `analysis.table`
+    shows for one): confirm the study itself, in its store, not the cache as a local study."""
+    from study import storage
+
+    if storage.is_remote(args.study):
+        return
+    try:
+        recorded = StudySettings.from_study_dir(Path(args.study))
+    except UserError:
+        return  # not a study: `location.for_resume` says so
+    if storage.is_remote(recorded.storage):
+        args.study = location.location(recorded).uri
+        args.storage_endpoint = args.storage_endpoint or recorded.storage_endpoint
+        args.cache_dir = args.cache_dir or recorded.cache_dir
+        print(f"note: that folder is the local cache of {args.study}: confirming it there")
+
+
 def _settings(args) -> StudySettings:
     """The study `args.study` names, local or in object storage (then synced into its local
     cache first, as `--resume` does), storage and cluster checked before Ray starts."""
     import argparse
 
+    _cached_study(args)
     resume = argparse.Namespace(
         resume=args.study,
         storage_endpoint=args.storage_endpoint,

@@ -55,6 +55,7 @@ from names import (
 from study import storage
 from study.confirm import main as confirm_main
 from study.run import main
+from study.settings import StudySettings
 from trainables.checkpoint import STATE_FILE
 
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
@@ -127,6 +128,14 @@ def test_bad_storage_input_is_refused_before_ray(s3, tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert err == f"error: {s3.uri('x/none')}: not a study (no {SETTINGS_FILE} in it)\n"
     assert list(tmp_path.iterdir()) == [] and _keys(s3) == []  # nothing written anywhere
+    # the path analysis.table shows for a remote study is its cache: confirmed in the store
+    gone = StudySettings(name="gone", storage=s3.uri("x"), storage_endpoint=s3.endpoint)
+    (tmp_path / "cached").mkdir()
+    (tmp_path / "cached" / SETTINGS_FILE).write_text(gone.to_json())
+    assert confirm_main([str(tmp_path / "cached"), *cache]) == 2
+    said = capsys.readouterr()
+    assert said.out.startswith(f"note: that folder is the local cache of {s3.uri('x/gone')}")
+    assert said.err == f"error: {s3.uri('x/gone')}: not a study (no {SETTINGS_FILE} in it)\n"
     import ray
 
     assert not ray.is_initialized()
