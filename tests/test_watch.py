@@ -1,4 +1,6 @@
-"""`python -m analysis.report --watch` of a study that is not running: written once, complete.
+"""`python -m analysis.report --watch` of a study that is not running: written once, complete;
+of a study in object storage (moto's S3 server): each round re-syncs the local cache, copying
+only what changed, and the report is written there, never into the store.
 
 The watcher following a running study (rewrites as trials appear, self-reloading page, its end
 once the study's lock is released) is checked beside the terminal study of
@@ -17,7 +19,7 @@ from services import s3_server_in_env
 from analysis import remote
 from analysis.report import main as report_main
 from analysis.report import watch
-from names import LOCK_FILE, REPORT_FILE, SETTINGS_FILE
+from names import LOCK_FILE, OPTUNA_DB, REPORT_FILE, SETTINGS_FILE
 from study import storage
 from study.lock import owner_record
 
@@ -33,7 +35,7 @@ def test_watch_of_a_study_not_running_writes_once(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".r.html.*"))  # no temporary file left
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def s3():
     with s3_server_in_env() as store:
         yield store
@@ -111,3 +113,22 @@ def test_watch_of_a_study_in_object_storage_resyncs_only_what_changed(
 
 def _watched(s3, uri: str, tmp_path: Path) -> Path:
     return Path(remote.local_study(uri, s3.endpoint, str(tmp_path / "cache")))
+
+
+def test_the_analysis_never_overwrites_the_optuna_file_a_driver_here_writes(s3, tmp_path) -> None:
+    """A remote study's driver keeps its Optuna SQLite file in the cache and uploads it at each
+    experiment checkpoint; an analysis syncing that cache in between keeps the driver's newer
+    copy (the store's is older), and takes the store's again once the driver has uploaded it."""
+    folder = make_fake_study(tmp_path / "made")
+    (folder / OPTUNA_DB).write_bytes(b"uploaded at the last checkpoint")
+    study = storage.resolve(s3.uri("o/fake"), s3.endpoint)
+    storage.sync_up(folder, study)
+    cache = Path(remote.local_study(study.uri, s3.endpoint, str(tmp_path / "cache")))
+    assert (cache / OPTUNA_DB).read_bytes() == b"uploaded at the last checkpoint"
+    (cache / OPTUNA_DB).write_bytes(b"the driver's trials since")  # the driver goes on here
+    remote.local_study(study.uri, s3.endpoint, str(tmp_path / "cache"))
+    assert (cache / OPTUNA_DB).read_bytes() == b"the driver's trials since"
+    storage.sync_up(cache, study, only=[OPTUNA_DB])  # its next checkpoint
+    storage.write_text(study.child(OPTUNA_DB), "another driver's, after a take-over")
+    remote.local_study(study.uri, s3.endpoint, str(tmp_path / "cache"))
+    assert (cache / OPTUNA_DB).read_text() == "another driver's, after a take-over"
