@@ -2,6 +2,11 @@
 
     python -m analysis.report <study dir> [--out report.html] [--no-figure-files]
     python -m analysis.report <study dir> --watch [--interval SECONDS]
+    python -m analysis.report s3://bucket/prefix/<name> [--storage-endpoint URL] [--watch]
+
+A study in object storage is read from its local cache (`analysis.remote`; with --watch
+re-synced every round, only what changed), and its report is written there, on this machine,
+as a local study's is written into its folder: never into the store.
 
 The report is the list `SECTIONS`: (id, title, build), where `build(study, options)` returns the
 section's parts, HTML fragments and named `Figure`s. A section whose data is missing says what is
@@ -511,14 +516,22 @@ def watch(
     figure_files: bool = True,
     top_k: int = Options.top_k,
     log: Callable[[str], None] = print,
+    refresh: Callable[[], str | None] | None = None,
 ) -> Path:
     """Rewrite the report whenever the study's results change, every `interval` seconds at
     most, until the study is complete (no driver holds its lock: a last rewrite, without the
-    self-reload, then return). Until the study has results, wait for them."""
+    self-reload, then return). Until the study has results, wait for them. `refresh` (a study
+    in object storage, `study_dir` its local cache: `remote.refresher`) re-syncs the cache at
+    the start of every round; a line it returns is logged."""
     study_dir = Path(study_dir)
     out = Path(out) if out else study_dir / REPORT_FILE
+    if refresh is not None:
+        log(f"watching the local cache {study_dir}, re-synced from the store every round")
     last: tuple | None = None
     while True:
+        note = refresh() if refresh is not None else None
+        if note:
+            log(note)
         running = study_is_running(study_dir)
         signature = results_signature(study_dir)
         if signature != last or not running:
@@ -573,10 +586,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.interval <= 0:
         parser.error(f"--interval must be a positive number of seconds, got {args.interval:g}")
     try:
-        # a study in object storage: synced once into the local cache (--watch reads that copy)
+        # a study in object storage: synced into the local cache (--watch: every round), and
+        # its report written there (as a local study's is written into its folder)
         study = remote.local_study(args.study, args.storage_endpoint, args.cache_dir)
         if args.watch:
-            path = watch(study, args.out, args.interval, not args.no_figure_files, args.top_k)
+            refresh = remote.refresher(args.study, args.storage_endpoint, args.cache_dir)
+            options = (not args.no_figure_files, args.top_k)
+            path = watch(study, args.out, args.interval, *options, refresh=refresh)
         else:
             path = build_report(
                 study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k

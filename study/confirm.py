@@ -1,6 +1,7 @@
 """The confirmation stage: what the comparison table reports, measured on held-out test data.
 
     python -m study.confirm studies/<name>     # alone, after a finished search; resumable
+    python -m study.confirm s3://bucket/prefix/<name> [--storage-endpoint URL]  # in a store
 
 The search chooses on validation data and is therefore optimistic about what it chose. This
 stage takes, per space, the baseline configuration and the search's top-K configurations (by
@@ -109,23 +110,65 @@ def with_overrides(settings: StudySettings, top: int | None, seeds: int | None) 
     return settings
 
 
+def _cached_study(args) -> None:
+    """`args.study` is the local cache of a study in object storage (the path `analysis.table`
+    shows for one): confirm the study itself, in its store, not the cache as a local study."""
+    from study import storage
+
+    if storage.is_remote(args.study):
+        return
+    try:
+        recorded = StudySettings.from_study_dir(Path(args.study))
+    except UserError:
+        return  # not a study: `location.for_resume` says so
+    if storage.is_remote(recorded.storage):
+        args.study = location.location(recorded).uri
+        args.storage_endpoint = args.storage_endpoint or recorded.storage_endpoint
+        args.cache_dir = args.cache_dir or recorded.cache_dir
+        print(f"note: that folder is the local cache of {args.study}: confirming it there")
+
+
+def _settings(args) -> StudySettings:
+    """The study `args.study` names, local or in object storage (then synced into its local
+    cache first, as `--resume` does), storage and cluster checked before Ray starts."""
+    import argparse
+
+    _cached_study(args)
+    resume = argparse.Namespace(
+        resume=args.study,
+        storage_endpoint=args.storage_endpoint,
+        cache_dir=args.cache_dir,
+        optuna_storage=args.optuna_storage,
+        address=args.address,
+    )
+    try:
+        return location.for_resume(resume)
+    except UserError as exc:  # its messages name `--resume`; this command takes the study
+        raise UserError(str(exc).replace("--resume ", "", 1)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m study.confirm <study dir>`: run (or finish) the confirmation stage alone."""
+    """`python -m study.confirm <study dir or URI>`: run (or finish) the confirmation stage
+    alone."""
     import argparse
 
     from analysis import remote
     from study.run import execute
-    from study.settings import check_resumable
 
     parser = argparse.ArgumentParser(prog="python -m study.confirm", description=__doc__)
-    parser.add_argument("study", help="the study directory (its search must have ended)")
+    parser.add_argument(
+        "study", help="the study directory or its URI (s3://...); its search must have ended"
+    )
     parser.add_argument("--confirm-top", type=int, help="configurations per space (study's)")
     parser.add_argument("--confirm-seeds", type=int, help="seeds per configuration (study's)")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"))
     remote.add_arguments(parser)  # --storage-endpoint, --cache-dir of a study in object storage
+    parser.add_argument(
+        "--optuna-storage", help="the study's database URL again, when it needs a password"
+    )
     args = parser.parse_args(argv)
     try:
-        settings = check_resumable(Path(args.study))
+        settings = _settings(args)
         if not settings.confirm_seeds and args.confirm_seeds is None:
             raise UserError(f"{args.study} was made with --confirm-seeds 0; give --confirm-seeds R")
         settings = with_overrides(settings, args.confirm_top, args.confirm_seeds)

@@ -304,6 +304,18 @@ def sync_down(
     return SyncReport(sorted(changed), len(remote) - len(changed), sorted(gone))
 
 
+def changed_here(cache: Path, rel: str) -> bool:
+    """The cache's copy of `rel` changed since it was last synced: a driver on this machine is
+    writing it (the Optuna SQLite file between two uploads), so a reader must not overwrite it."""
+    from pyarrow import fs as pafs
+
+    recorded = _load_manifest(cache)["local"].get(rel)
+    info = pafs.LocalFileSystem().get_file_info(str(cache / rel))
+    if recorded is None or info.type != pafs.FileType.File:
+        return False
+    return recorded != [info.size, info.mtime_ns or 0]  # as `_listing` records it
+
+
 def sync_up(cache: Path, loc: Location, only: list[str] | None = None) -> SyncReport:
     """Upload what changed in `cache` since the last sync (by local size and time) to `loc`;
     `only` limits it to these relative paths (e.g. the Optuna database at a checkpoint). Never

@@ -13,6 +13,7 @@ One moto, one PostgreSQL and one cluster per module; the scenarios run in sequen
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 
@@ -39,11 +40,27 @@ from services import (
     stop_tree,
 )
 
-from names import NODE_KEY, OPTUNA_DB, SETTINGS_FILE, TASKS_FILE
+from names import (
+    BASELINE_LABEL,
+    CONFIRM_PLAN_FILE,
+    EVAL_SPLIT,
+    NODE_KEY,
+    OPTUNA_DB,
+    SETTINGS_FILE,
+    TASKS_FILE,
+    TEST,
+    confirm_experiment,
+    tuned_label,
+)
 from study import storage
+from study.confirm import main as confirm_main
 from study.run import main
+from study.settings import StudySettings
+from trainables.checkpoint import STATE_FILE
 
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
+MULTI_ROWS = (["baseline", "multi-task"], ["tuned", "multi-task"])
+INTERVAL = r"\d% (± [\d.]+ \(n=2\)|\(n=2, all 2 seeds equal: no interval\))"
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +123,19 @@ def test_bad_storage_input_is_refused_before_ray(s3, tmp_path, monkeypatch, caps
     ]
     for args, words in cases:
         assert words in _one_line_error(["--quick", *cache, *args], capsys), args
+    # the confirmation stage alone takes a study URI the same way
+    assert confirm_main([s3.uri("x/none"), *at, *cache]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {s3.uri('x/none')}: not a study (no {SETTINGS_FILE} in it)\n"
     assert list(tmp_path.iterdir()) == [] and _keys(s3) == []  # nothing written anywhere
+    # the path analysis.table shows for a remote study is its cache: confirmed in the store
+    gone = StudySettings(name="gone", storage=s3.uri("x"), storage_endpoint=s3.endpoint)
+    (tmp_path / "cached").mkdir()
+    (tmp_path / "cached" / SETTINGS_FILE).write_text(gone.to_json())
+    assert confirm_main([str(tmp_path / "cached"), *cache]) == 2
+    said = capsys.readouterr()
+    assert said.out.startswith(f"note: that folder is the local cache of {s3.uri('x/gone')}")
+    assert said.err == f"error: {s3.uri('x/gone')}: not a study (no {SETTINGS_FILE} in it)\n"
     import ray
 
     assert not ray.is_initialized()
@@ -119,6 +148,8 @@ def test_quick_study_on_a_cluster_with_s3_and_postgres(s3, pg, ray2, tmp_path, c
     remote = ["--storage", s3.uri("cl"), "--storage-endpoint", s3.endpoint]
     args = [*SMALL_STUDY, "--num-samples", "2", "--max-epochs", "2", *remote]
     args += ["--optuna-storage", pg.url, "--cache-dir", str(cache), "--name", "c"]
+    # the confirmation stage too, at its smallest with an interval: baseline and tuned-1, 2 seeds
+    args += ["--confirm-seeds", "2", "--confirm-top", "1", "--limit-test", "64"]
     # without the token the cluster refuses the driver: one line saying how to pass it
     no_token = _one_line_error([*args, "--address", ray2.address], capsys)
     assert "RAY_AUTH_MODE=token" in no_token and _keys(s3) == []
@@ -132,15 +163,41 @@ def test_quick_study_on_a_cluster_with_s3_and_postgres(s3, pg, ray2, tmp_path, c
     assert len({row[NODE_KEY] for trial in rows.values() for row in trial}) == 2  # both nodes
     assert not list(cache.rglob("state.pt"))  # model weights stay in the store
     keys = _keys(s3, "cl/c/")
-    for name in (SETTINGS_FILE, TASKS_FILE, "multi/tuner.pkl"):
+    for name in (SETTINGS_FILE, TASKS_FILE, CONFIRM_PLAN_FILE, "multi/tuner.pkl"):
         assert f"cl/c/{name}" in keys
     assert f"cl/c/{OPTUNA_DB}" not in keys and "cl/c/.lock" not in keys  # released
     for trial in rows:  # each trial's checkpoint, written from its node to the store
         assert any(k.startswith(f"cl/c/multi/{trial}/checkpoint_") for k in keys)
     seen = optuna.load_study(study_name="multi", storage=pg.url)
     assert len(seen.trials) == 2 and all(t.state.is_finished() for t in seen.trials)
+    _check_confirmation(s3, folder, keys)
     table = run_module("analysis.table", s3.uri("cl/c"), "--storage-endpoint", s3.endpoint)
     assert table.returncode == 0 and "synced to the local cache" in table.stderr
+    assert table.stdout.startswith("Test accuracy") and "* split: test" in table.stdout
+    # the multi-task rows: both seeds' test accuracies, with their interval (or, when the tiny
+    # models scored the same, the table's word that there is none)
+    cells = [line for line in table.stdout.splitlines() if line.split()[1:3] in MULTI_ROWS]
+    assert len(cells) == 4 and all(re.search(INTERVAL, c) for c in cells), table.stdout
+    # the confirmation stage alone, on the ended study: nothing to do (it reads the store)
+    assert confirm_main([s3.uri("cl/c"), *remote[2:], "--cache-dir", str(cache)]) == 0
+    assert "complete: nothing to do" in capsys.readouterr().out
+    assert _keys(s3, "cl/c/") == keys  # it wrote nothing
+
+
+def _check_confirmation(s3, folder, keys: list[str]) -> None:
+    """The confirmation stage went to the store: its plan, and per planned run (baseline and
+    tuned-1, 2 seeds each) a trial scored on test at its last epoch, with its kept model; the
+    cache has the results, never the weights."""
+    plan = json.loads(
+        storage.read_text(storage.resolve(s3.uri(f"cl/c/{CONFIRM_PLAN_FILE}"), s3.endpoint))
+    )
+    assert [r["label"] for r in plan["multi"]] == [BASELINE_LABEL] * 2 + [tuned_label(1)] * 2
+    runs = experiment_rows(folder / confirm_experiment("multi"))
+    assert len(runs) == 4 and all(len(rows) == 2 for rows in runs.values())
+    assert all(rows[-1][EVAL_SPLIT] == TEST for rows in runs.values())
+    for trial in runs:  # each run's final model, in the store only
+        prefix = f"cl/c/{confirm_experiment('multi')}/{trial}/checkpoint_"
+        assert any(k.startswith(prefix) and k.endswith(f"/{STATE_FILE}") for k in keys), trial
 
 
 def _statuses(s3, experiment: str) -> dict[str, str]:
