@@ -466,11 +466,13 @@ def build_report(
     figure_files: bool = True,
     top_k: int = Options.top_k,
     reload_s: float | None = None,
+    shown: str = "",
 ) -> Path:
     """Write the report (default `<study dir>/report.html`) and, beside it, the figures as
     standalone files in `<out stem>_figures/`. Returns the report's path. With `reload_s`
-    (watch mode) the page reloads itself that often."""
-    study = load_study(study_dir)
+    (watch mode) the page reloads itself that often. `shown`: how the commands it prints name
+    the study (a remote one's URI and flags, `remote.shown_name`; default its folder)."""
+    study = load_study(study_dir, shown)
     out = Path(out) if out else Path(study_dir) / REPORT_FILE
     sections, figures = build_sections(study, Options(top_k=top_k))
     page = render_html(study, sections, reload_s=reload_s)
@@ -517,12 +519,13 @@ def watch(
     top_k: int = Options.top_k,
     log: Callable[[str], None] = print,
     refresh: Callable[[], str | None] | None = None,
+    shown: str = "",
 ) -> Path:
     """Rewrite the report whenever the study's results change, every `interval` seconds at
     most, until the study is complete (no driver holds its lock: a last rewrite, without the
     self-reload, then return). Until the study has results, wait for them. `refresh` (a study
     in object storage, `study_dir` its local cache: `remote.refresher`) re-syncs the cache at
-    the start of every round; a line it returns is logged."""
+    the start of every round; a line it returns is logged. `shown`: as in `build_report`."""
     study_dir = Path(study_dir)
     out = Path(out) if out else study_dir / REPORT_FILE
     if refresh is not None:
@@ -536,7 +539,8 @@ def watch(
         signature = results_signature(study_dir)
         if signature != last or not running:
             try:
-                build_report(study_dir, out, figure_files, top_k, interval if running else None)
+                reload_s = interval if running else None
+                build_report(study_dir, out, figure_files, top_k, reload_s, shown)
             except AnalysisError as exc:
                 if not running and (study_dir / SETTINGS_FILE).is_file():
                     raise
@@ -589,14 +593,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a study in object storage: synced into the local cache (--watch: every round), and
         # its report written there (as a local study's is written into its folder)
         study = remote.local_study(args.study, args.storage_endpoint, args.cache_dir)
+        shown = remote.shown_name(args.study, args.storage_endpoint)
+        options = (not args.no_figure_files, args.top_k)
         if args.watch:
             refresh = remote.refresher(args.study, args.storage_endpoint, args.cache_dir)
-            options = (not args.no_figure_files, args.top_k)
-            path = watch(study, args.out, args.interval, *options, refresh=refresh)
+            path = watch(study, args.out, args.interval, *options, refresh=refresh, shown=shown)
         else:
-            path = build_report(
-                study, args.out, figure_files=not args.no_figure_files, top_k=args.top_k
-            )
+            path = build_report(study, args.out, *options, shown=shown)
     except KeyboardInterrupt:
         print("\nstopped watching")
         return 0

@@ -183,10 +183,14 @@ def test_summary_and_resume_commands_carry_the_endpoint_and_run(
     shown = capsys.readouterr()
     assert "single-cifar10" in shown.out or "cifar10" in shown.out
     assert f"{uri}: synced to the local cache" in shown.err
+    # the table's own "get the test figures" command names the store too, not its cache
+    args = _parsed(confirm.main, _command(shown.out, "study.confirm"), monkeypatch)
+    assert (args.study, args.storage_endpoint) == (uri, s3.endpoint)
 
     argv = _command(text, "analysis.report")
     assert report.main([*argv, "--no-figure-files", "--out", str(tmp_path / "r.html")]) == 0
-    assert (tmp_path / "r.html").stat().st_size > 0
+    page = (tmp_path / "r.html").read_text()
+    assert f"python -m study.confirm {uri} --storage-endpoint {s3.endpoint}" in page
 
     argv = _command(f"Resume it with: {location.resume_command(settings)}", "study.run")
     args = _parsed(run.main, argv, monkeypatch)
