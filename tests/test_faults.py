@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import optuna
 import pytest
@@ -111,24 +110,45 @@ def _one_done_one_midway(snapshot: dict) -> bool:
     return 3 in lengths and any(0 < n < 3 for n in lengths)
 
 
-def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
-    """kill -9 of the driver once a trial finished and another has a checkpoint at epoch >= 1;
-    --resume ends with the requested trials, no finished trial re-run, and the interrupted one
-    continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
-    args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp_path)]
-    with open(tmp_path / "killed.log", "w") as log:
-        proc = start_cli(*args, "--name", "k", cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        experiment = tmp_path / "k" / "multi"
+@pytest.fixture(scope="module")
+def killed_study(tmp_path_factory) -> dict:
+    """A multi study of 3 trials: while it runs, started again and resumed by two other drivers
+    (both refused); then kill -9 of the driver and Ray once a trial finished and another has a
+    checkpoint at epoch >= 1; then --resume. Returns the refused runs, the trials' epochs and
+    newest checkpoints at the kill, and the resumed run with the trials' epochs after it."""
+    tmp = tmp_path_factory.mktemp("killed")
+    args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp)]
+    experiment = tmp / "k" / "multi"
+    with open(tmp / "killed.log", "w") as log:
+        proc = start_cli(*args, "--name", "k", cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(experiment.exists, proc)  # it holds the study now
+        again = run_cli(*args, "--name", "k", cwd=tmp)
+        resume = run_cli("--resume", str(tmp / "k"), cwd=tmp)
         wait_for(lambda: _one_done_one_midway(experiment_rows(experiment)), proc)
         kill_tree(proc)
-    before = experiment_rows(experiment)  # results recorded up to the kill
     newest = {
         t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
         for t in experiment.glob("trial_*")
     }
-    out = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)
+    before = experiment_rows(experiment)  # results recorded up to the kill
+    out = run_cli("--resume", str(tmp / "k"), cwd=tmp)
+    return {
+        "again": again,
+        "refused_resume": resume,
+        "before": before,
+        "newest": newest,
+        "out": out,
+        "after": experiment_rows(experiment),
+    }
+
+
+def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
+    """kill -9 of the driver once a trial finished and another has a checkpoint at epoch >= 1;
+    --resume ends with the requested trials, no finished trial re-run, and the interrupted one
+    continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
+    before, newest, out = killed_study["before"], killed_study["newest"], killed_study["out"]
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    after = experiment_rows(experiment)
+    after = killed_study["after"]
     assert len(after) == 3
     for name, rows in before.items():
         if len(rows) == 3:
@@ -143,6 +163,16 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
             assert not trained and after[name][-1].get("restored"), after[name]
         epochs = sorted({r["epoch"] for r in after[name]})
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
+
+
+def test_two_drivers_never_share_a_study(killed_study):
+    """While a study runs, starting it again or resuming it is refused; it is never touched."""
+    again, resume = killed_study["again"], killed_study["refused_resume"]
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert resume.returncode == 2 and "is being run by" in resume.stderr
+    finished = [rows for rows in killed_study["before"].values() if len(rows) == 3]
+    assert finished  # the first driver alone ran them: each epoch reported once
+    assert all([r["epoch"] for r in rows] == [1, 2, 3] for rows in finished), finished
 
 
 def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
@@ -191,36 +221,3 @@ def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
     out = run_cli("--resume", str(tmp_path / "w"), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert len(list(experiment.glob("trial_*/result.json"))) == 2
-
-
-def test_two_drivers_never_share_a_study(tmp_path):
-    """While a study runs, starting it again or resuming it is refused; it is never touched."""
-    args = [
-        "--quick",
-        "--confirm-seeds",
-        "0",
-        "--space",
-        "single-fashionrgb",
-        "--num-samples",
-        "1",
-        "--max-epochs",
-        "2",
-        "--limit-train",
-        "256",
-        "--storage",
-        str(tmp_path),
-        "--name",
-        "c",
-    ]
-    with open(tmp_path / "first.log", "w") as log:
-        first = start_cli(*args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while not (tmp_path / "c" / "single-fashionrgb").exists() and time.time() < deadline:
-            time.sleep(0.2)
-        again = run_cli(*args, cwd=tmp_path)
-        resume = run_cli("--resume", str(tmp_path / "c"), cwd=tmp_path)
-        assert first.wait(timeout=300) == 0
-    assert again.returncode == 2 and "already exists" in again.stderr
-    assert resume.returncode == 2 and "is being run by" in resume.stderr
-    rows = next((tmp_path / "c" / "single-fashionrgb").glob("trial_*")) / "result.json"
-    assert [json.loads(x)["epoch"] for x in rows.read_text().splitlines()] == [1, 2]
