@@ -18,9 +18,12 @@ from trainables.checkpoint import checkpoint_epoch
 pytestmark = pytest.mark.slow
 
 BASELINE_TRIAL = "lr=0.001"  # only the baseline configuration has exactly this learning rate
+OTHER_TRIAL = "lr!=0.001"  # the other (sampled) trial
 
 
 def run(tmp_path, fault: str, max_failures: int):
+    """A single-task study of 2 trials x 3 epochs with `MTL_STUDY_FAULT=<fault>`: its output,
+    {"baseline" | "other": (trial folder, epochs)} and its Optuna trials."""
     out = run_cli(
         "--space",
         "single-fashionrgb",
@@ -47,7 +50,7 @@ def run(tmp_path, fault: str, max_failures: int):
         "--name",
         "f",
         cwd=tmp_path,
-        env={"MTL_STUDY_FAULT": f"{fault}:{BASELINE_TRIAL}"},
+        env={"MTL_STUDY_FAULT": fault},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     experiment = tmp_path / "f" / "single-fashionrgb"
@@ -62,22 +65,44 @@ def run(tmp_path, fault: str, max_failures: int):
     return out.stdout, trials, optuna_trials
 
 
+@pytest.mark.parametrize(
+    "match,hit",
+    [("", True), ("lr=0.001", True), ("lr=0.01", False), ("lr!=0.001", False), ("lr!=0.01", True)],
+)
+def test_a_fault_matches_its_trials(match, hit):
+    from trainables.trainable import _fault_matches
+
+    assert _fault_matches({"lr": 0.001, "optimizer": "adam"}, match) is hit
+
+
 def trials_dirs(tmp_path):
     return list((tmp_path / "f" / "single-fashionrgb").glob("trial_*"))
 
 
-def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=1)
+@pytest.fixture(scope="module")
+def crash_and_divergence(tmp_path_factory):
+    """One study, one retry allowed: the baseline's trial raises before epoch 2 (retried from
+    its checkpoint), the other trial's weights turn to NaN before epoch 2 (diverged). The two
+    faults hit different trials, so each test below checks one of them."""
+    tmp = tmp_path_factory.mktemp("faults")
+    fault = f"raise@2:{BASELINE_TRIAL};nan@2:{OTHER_TRIAL}"
+    return (tmp, *run(tmp, fault, max_failures=1))
+
+
+def test_a_crash_is_retried_from_the_checkpoint(crash_and_divergence):
+    _, out, trials, optuna_trials = crash_and_divergence
     trial, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # all epochs, none repeated
     failures = (trial / "error.txt").read_text().count("Failure #")
     assert failures == 1  # exactly one retry, and it succeeded
     assert "single-fashionrgb: 2 trials; best" in out  # none errored
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials)
+    retried = next(t for t in optuna_trials if t.params["lr"] == 0.001)
+    assert retried.state == optuna.trial.TrialState.COMPLETE
+    assert not [t for t in optuna_trials if t.state == optuna.trial.TrialState.FAIL]
 
 
 def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=0)
+    out, trials, optuna_trials = run(tmp_path, f"raise@2:{BASELINE_TRIAL}", max_failures=0)
     _, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1]
     assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
@@ -86,22 +111,23 @@ def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
     assert states == ["COMPLETE", "FAIL"]  # never left RUNNING
 
 
-def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, "nan@2", max_failures=2)
-    _, rows = trials["baseline"]
+def test_a_diverged_trial_stops_and_is_a_bad_result(crash_and_divergence):
+    tmp, out, trials, optuna_trials = crash_and_divergence
+    diverged, rows = trials["other"]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[-1]["diverged"] is True and rows[-1]["score"] == 0.0
-    assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
-    assert "errored" not in out
+    assert [r["epoch"] for r in trials["baseline"][1]] == [1, 2, 3]  # the study goes on
+    assert "errored" not in out  # not an error, and not retried though a retry was allowed
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_trials)
-    baseline = next(t for t in optuna_trials if t.params["lr"] == 0.001)
-    assert baseline.state == optuna.trial.TrialState.PRUNED and baseline.user_attrs["diverged"]
+    lr = json.loads((diverged / "params.json").read_text())["lr"]
+    other = next(t for t in optuna_trials if t.params["lr"] == lr)
+    assert other.state == optuna.trial.TrialState.PRUNED and other.user_attrs["diverged"]
     from analysis.results import load_study
 
-    reasons = load_study(tmp_path / "f").trials.set_index("lr")["stop_reason"]
-    assert reasons[0.001] == "diverged"  # the report's trial table lists it
+    reasons = load_study(tmp / "f").trials.set_index("lr")["stop_reason"]
+    assert reasons[lr] == "diverged"  # the report's trial table lists it
     assert {t.user_attrs["ray_trial_id"] for t in optuna_trials} == {
-        p.name.removeprefix("trial_") for p in trials_dirs(tmp_path)
+        p.name.removeprefix("trial_") for p in trials_dirs(tmp)
     }
 
 
