@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from helpers import REPORT_TRIAL_ROWS
-from real_study import REAL_STUDY_LOG, REAL_TASKS
 
 from study import progress
 from study.progress import (
@@ -298,6 +297,8 @@ def test_a_report_watches_a_running_study(interrupted_study):
 def test_every_space_of_all_shows_progress_with_an_eta(real_study):
     """An `all` study (the analysis tests' real one: a single-task space per task, then multi)
     prints a progress block with an ETA for every space, each naming its folder."""
+    from real_study import REAL_STUDY_LOG, REAL_TASKS  # a plugin: imported once pytest has it
+
     out = (real_study.parent / REAL_STUDY_LOG).read_text()
     assert not _noise(out)
     spaces = tuple(f"single-{t}" for t in REAL_TASKS) + ("multi",)
