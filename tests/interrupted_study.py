@@ -52,7 +52,7 @@ class Terminal:
         except pexpect.TIMEOUT:
             pass
 
-    def wait_until(self, ready, timeout: float = 400) -> None:
+    def wait_until(self, ready, timeout: float = 600) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline and self.child.isalive():
             if ready():
@@ -155,7 +155,7 @@ def _resume(folder: Path, first_out: str, env: dict[str, str]) -> dict:
     again_status = again.finish(timeout=30)
     again_seconds = time.time() - started
     last = Terminal(*args, env=env)
-    last_status = last.finish(timeout=500)
+    last_status = last.finish(timeout=600)
     return {
         "resume_command": command.group(1) if command else None,
         "again_status": again_status,
