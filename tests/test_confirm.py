@@ -101,7 +101,7 @@ def test_a_kill_during_confirmation_resumes_exactly_the_planned_runs(tmp_path):
         "--max-epochs",
         "2",
         "--limit-train",
-        "256",
+        "500",
         "--confirm-seeds",
         "2",
         "--storage",
