@@ -22,8 +22,13 @@ from helpers import REPORT_TRIAL_ROWS, ROOT, SMALL_STUDY, cli_env, experiment_ro
 
 SPACE = "multi"
 TRIALS = 4
-# epochs of several seconds: Ray's graceful stop must land before the next epoch ends
-STUDY_ARGS = (*SMALL_STUDY, "--limit-train", "800", "--space", SPACE, "--num-samples", str(TRIALS))
+# epochs of a few seconds: Ray's graceful stop must land before a trial caught after its first
+# epoch ends its last
+LIMIT_TRAIN = 480
+STUDY_ARGS = (
+    *SMALL_STUDY,
+    *("--limit-train", str(LIMIT_TRAIN), "--space", SPACE, "--num-samples", str(TRIALS)),
+)
 
 
 class Terminal:
@@ -185,4 +190,9 @@ def interrupted_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
         (root / "resumed.log").write_text(record["out"])
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    return {**record, "dir": folder, "after": experiment_rows(folder / SPACE)}
+    return {
+        **record,
+        "dir": folder,
+        "limit_train": LIMIT_TRAIN,
+        "after": experiment_rows(folder / SPACE),
+    }
