@@ -24,6 +24,7 @@ from trainables.data import make_synthetic
 
 BIRDS = ("crow", "owl", "wren")  # the third task's classes: an ImageFolder tree the test writes
 REAL_TASKS = ("cifar10", "fashionrgb", "birds")  # the study's task names, in --tasks order
+REAL_STUDY_LOG = "study.log"  # what the study printed, beside its folder
 
 
 def write_real_data(root: Path) -> tuple[Path, str]:
@@ -69,7 +70,7 @@ def real_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     formats and an ImageFolder task, `write_real_data`) of 2 trials x 2 epochs per space: one
     single-task space per task and a 3-task `multi`, fifo scheduler, with its confirmation
     stage: baseline and tuned-1 of each space, 2 seeds each, scored on at most 64 test images
-    per task."""
+    per task. What it printed is in `REAL_STUDY_LOG` beside the study's folder."""
     root = tmp_path_factory.mktemp("analysis-study")
     data_root, birds = write_real_data(root)
     ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths; private
@@ -94,5 +95,6 @@ def real_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
+    (root / REAL_STUDY_LOG).write_text(proc.stdout)  # test_progress reads its progress lines
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return root / "s"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import optuna
 import pytest
@@ -19,9 +18,12 @@ from trainables.checkpoint import checkpoint_epoch
 pytestmark = pytest.mark.slow
 
 BASELINE_TRIAL = "lr=0.001"  # only the baseline configuration has exactly this learning rate
+OTHER_TRIAL = "lr!=0.001"  # the other (sampled) trial
 
 
 def run(tmp_path, fault: str, max_failures: int):
+    """A single-task study of 2 trials x 3 epochs with `MTL_STUDY_FAULT=<fault>`: its output,
+    {"baseline" | "other": (trial folder, epochs)} and its Optuna trials."""
     out = run_cli(
         "--space",
         "single-fashionrgb",
@@ -48,7 +50,7 @@ def run(tmp_path, fault: str, max_failures: int):
         "--name",
         "f",
         cwd=tmp_path,
-        env={"MTL_STUDY_FAULT": f"{fault}:{BASELINE_TRIAL}"},
+        env={"MTL_STUDY_FAULT": fault},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     experiment = tmp_path / "f" / "single-fashionrgb"
@@ -63,22 +65,44 @@ def run(tmp_path, fault: str, max_failures: int):
     return out.stdout, trials, optuna_trials
 
 
+@pytest.mark.parametrize(
+    "match,hit",
+    [("", True), ("lr=0.001", True), ("lr=0.01", False), ("lr!=0.001", False), ("lr!=0.01", True)],
+)
+def test_a_fault_matches_its_trials(match, hit):
+    from trainables.trainable import _fault_matches
+
+    assert _fault_matches({"lr": 0.001, "optimizer": "adam"}, match) is hit
+
+
 def trials_dirs(tmp_path):
     return list((tmp_path / "f" / "single-fashionrgb").glob("trial_*"))
 
 
-def test_a_crash_is_retried_from_the_checkpoint(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=1)
+@pytest.fixture(scope="module")
+def crash_and_divergence(tmp_path_factory):
+    """One study, one retry allowed: the baseline's trial raises before epoch 2 (retried from
+    its checkpoint), the other trial's weights turn to NaN before epoch 2 (diverged). The two
+    faults hit different trials, so each test below checks one of them."""
+    tmp = tmp_path_factory.mktemp("faults")
+    fault = f"raise@2:{BASELINE_TRIAL};nan@2:{OTHER_TRIAL}"
+    return (tmp, *run(tmp, fault, max_failures=1))
+
+
+def test_a_crash_is_retried_from_the_checkpoint(crash_and_divergence):
+    _, out, trials, optuna_trials = crash_and_divergence
     trial, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # all epochs, none repeated
     failures = (trial / "error.txt").read_text().count("Failure #")
     assert failures == 1  # exactly one retry, and it succeeded
     assert "single-fashionrgb: 2 trials; best" in out  # none errored
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in optuna_trials)
+    retried = next(t for t in optuna_trials if t.params["lr"] == 0.001)
+    assert retried.state == optuna.trial.TrialState.COMPLETE
+    assert not [t for t in optuna_trials if t.state == optuna.trial.TrialState.FAIL]
 
 
 def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, "raise@2", max_failures=0)
+    out, trials, optuna_trials = run(tmp_path, f"raise@2:{BASELINE_TRIAL}", max_failures=0)
     _, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1]
     assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
@@ -87,22 +111,23 @@ def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
     assert states == ["COMPLETE", "FAIL"]  # never left RUNNING
 
 
-def test_a_diverged_trial_stops_and_is_a_bad_result(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, "nan@2", max_failures=2)
-    _, rows = trials["baseline"]
+def test_a_diverged_trial_stops_and_is_a_bad_result(crash_and_divergence):
+    tmp, out, trials, optuna_trials = crash_and_divergence
+    diverged, rows = trials["other"]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[-1]["diverged"] is True and rows[-1]["score"] == 0.0
-    assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
-    assert "errored" not in out
+    assert [r["epoch"] for r in trials["baseline"][1]] == [1, 2, 3]  # the study goes on
+    assert "errored" not in out  # not an error, and not retried though a retry was allowed
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in optuna_trials)
-    baseline = next(t for t in optuna_trials if t.params["lr"] == 0.001)
-    assert baseline.state == optuna.trial.TrialState.PRUNED and baseline.user_attrs["diverged"]
+    lr = json.loads((diverged / "params.json").read_text())["lr"]
+    other = next(t for t in optuna_trials if t.params["lr"] == lr)
+    assert other.state == optuna.trial.TrialState.PRUNED and other.user_attrs["diverged"]
     from analysis.results import load_study
 
-    reasons = load_study(tmp_path / "f").trials.set_index("lr")["stop_reason"]
-    assert reasons[0.001] == "diverged"  # the report's trial table lists it
+    reasons = load_study(tmp / "f").trials.set_index("lr")["stop_reason"]
+    assert reasons[lr] == "diverged"  # the report's trial table lists it
     assert {t.user_attrs["ray_trial_id"] for t in optuna_trials} == {
-        p.name.removeprefix("trial_") for p in trials_dirs(tmp_path)
+        p.name.removeprefix("trial_") for p in trials_dirs(tmp)
     }
 
 
@@ -111,24 +136,45 @@ def _one_done_one_midway(snapshot: dict) -> bool:
     return 3 in lengths and any(0 < n < 3 for n in lengths)
 
 
-def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
-    """kill -9 of the driver once a trial finished and another has a checkpoint at epoch >= 1;
-    --resume ends with the requested trials, no finished trial re-run, and the interrupted one
-    continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
-    args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp_path)]
-    with open(tmp_path / "killed.log", "w") as log:
-        proc = start_cli(*args, "--name", "k", cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        experiment = tmp_path / "k" / "multi"
+@pytest.fixture(scope="module")
+def killed_study(tmp_path_factory) -> dict:
+    """A multi study of 3 trials: while it runs, started again and resumed by two other drivers
+    (both refused); then kill -9 of the driver and Ray once a trial finished and another has a
+    checkpoint at epoch >= 1; then --resume. Returns the refused runs, the trials' epochs and
+    newest checkpoints at the kill, and the resumed run with the trials' epochs after it."""
+    tmp = tmp_path_factory.mktemp("killed")
+    args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp)]
+    experiment = tmp / "k" / "multi"
+    with open(tmp / "killed.log", "w") as log:
+        proc = start_cli(*args, "--name", "k", cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(experiment.exists, proc)  # it holds the study now
+        again = run_cli(*args, "--name", "k", cwd=tmp)
+        resume = run_cli("--resume", str(tmp / "k"), cwd=tmp)
         wait_for(lambda: _one_done_one_midway(experiment_rows(experiment)), proc)
         kill_tree(proc)
-    before = experiment_rows(experiment)  # results recorded up to the kill
     newest = {
         t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
         for t in experiment.glob("trial_*")
     }
-    out = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)
+    before = experiment_rows(experiment)  # results recorded up to the kill
+    out = run_cli("--resume", str(tmp / "k"), cwd=tmp)
+    return {
+        "again": again,
+        "refused_resume": resume,
+        "before": before,
+        "newest": newest,
+        "out": out,
+        "after": experiment_rows(experiment),
+    }
+
+
+def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
+    """kill -9 of the driver once a trial finished and another has a checkpoint at epoch >= 1;
+    --resume ends with the requested trials, no finished trial re-run, and the interrupted one
+    continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
+    before, newest, out = killed_study["before"], killed_study["newest"], killed_study["out"]
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    after = experiment_rows(experiment)
+    after = killed_study["after"]
     assert len(after) == 3
     for name, rows in before.items():
         if len(rows) == 3:
@@ -143,6 +189,16 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(tmp_path):
             assert not trained and after[name][-1].get("restored"), after[name]
         epochs = sorted({r["epoch"] for r in after[name]})
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
+
+
+def test_two_drivers_never_share_a_study(killed_study):
+    """While a study runs, starting it again or resuming it is refused; it is never touched."""
+    again, resume = killed_study["again"], killed_study["refused_resume"]
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert resume.returncode == 2 and "is being run by" in resume.stderr
+    finished = [rows for rows in killed_study["before"].values() if len(rows) == 3]
+    assert finished  # the first driver alone ran them: each epoch reported once
+    assert all([r["epoch"] for r in rows] == [1, 2, 3] for rows in finished), finished
 
 
 def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
@@ -191,36 +247,3 @@ def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
     out = run_cli("--resume", str(tmp_path / "w"), cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert len(list(experiment.glob("trial_*/result.json"))) == 2
-
-
-def test_two_drivers_never_share_a_study(tmp_path):
-    """While a study runs, starting it again or resuming it is refused; it is never touched."""
-    args = [
-        "--quick",
-        "--confirm-seeds",
-        "0",
-        "--space",
-        "single-fashionrgb",
-        "--num-samples",
-        "1",
-        "--max-epochs",
-        "2",
-        "--limit-train",
-        "256",
-        "--storage",
-        str(tmp_path),
-        "--name",
-        "c",
-    ]
-    with open(tmp_path / "first.log", "w") as log:
-        first = start_cli(*args, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while not (tmp_path / "c" / "single-fashionrgb").exists() and time.time() < deadline:
-            time.sleep(0.2)
-        again = run_cli(*args, cwd=tmp_path)
-        resume = run_cli("--resume", str(tmp_path / "c"), cwd=tmp_path)
-        assert first.wait(timeout=300) == 0
-    assert again.returncode == 2 and "already exists" in again.stderr
-    assert resume.returncode == 2 and "is being run by" in resume.stderr
-    rows = next((tmp_path / "c" / "single-fashionrgb").glob("trial_*")) / "result.json"
-    assert [json.loads(x)["epoch"] for x in rows.read_text().splitlines()] == [1, 2]

@@ -3,20 +3,14 @@ quiet, honest Ctrl-C (the last under a pseudo-terminal, as a user at a terminal 
 
 from __future__ import annotations
 
-import io
 import itertools
 import pickle
 import random
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPORT_TRIAL_ROWS, ROOT, cli_env, experiment_rows, kill_tree
+from helpers import REPORT_TRIAL_ROWS
 
 from study import progress
 from study.progress import (
@@ -30,6 +24,8 @@ from study.progress import (
     study_eta,
 )
 from study.settings import build_parser, settings_from_args
+
+pytest_plugins = ["interrupted_study", "real_study"]
 
 # ---------------------------------------------------------------------------------------------
 # the ETA
@@ -228,97 +224,14 @@ def test_the_final_line_is_silent_on_an_interrupted_experiment(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# at a terminal: a quick `all` study, interrupted with Ctrl-C, then resumed
+# at a terminal: a study interrupted with Ctrl-C, then resumed (the session's
+# `interrupted_study`, whose files test_study checks)
 
-
-SPACES_OF_ALL = ("single-cifar10", "single-fashionrgb", "multi")
 NOISE = ("Fatal Python error", "Tuner.restore")
 
 
-class Terminal:
-    """`python -m study.run ...` under a pseudo-terminal: Ctrl-C reaches its foreground process
-    group as a user's would. The output is read continuously (a full terminal would block)."""
-
-    def __init__(self, *args: str, env: dict[str, str]) -> None:
-        import pexpect
-
-        self.out = io.StringIO()
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "study.run", *args],
-            cwd=str(ROOT),
-            env=env,
-            encoding="utf-8",
-            dimensions=(40, 160),
-        )
-        self.child.logfile_read = self.out
-
-    def pump(self, seconds: float = 0.3) -> None:
-        import pexpect
-
-        try:
-            self.child.expect(pexpect.EOF, timeout=seconds)
-        except pexpect.TIMEOUT:
-            pass
-
-    def wait_until(self, ready, timeout: float = 300) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.child.isalive():
-            if ready():
-                return
-            self.pump()
-        raise AssertionError(f"not reached before the study ended:\n{self.text()[-3000:]}")
-
-    def finish(self, timeout: float = 300) -> int:
-        """Read to the end; the exit status."""
-        import pexpect
-
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.child.close()
-        return self.child.exitstatus
-
-    def text(self) -> str:
-        """What the terminal showed, without colour codes (colorama resets them at exit)."""
-        return re.sub(r"\x1b\[[0-9;]*m", "", self.out.getvalue()).replace("\r\n", "\n")
-
-
-class _Watcher:
-    """`python -m analysis.report --watch` beside the study (here, to share its Ray run): the
-    report is rewritten as trials appear, reloads itself while the study runs, and the watcher
-    ends by itself with a final page once the study's lock is released."""
-
-    def __init__(self, folder: Path, out: Path) -> None:
-        self.out = out
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "analysis.report", str(folder), "--watch", "--interval", "1"]
-            + ["--no-figure-files", "--out", str(out)],
-            cwd=str(ROOT),
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-
-    def sample(self, pages: list[int]) -> bool:
-        """Record the trial rows of the current page (always True: use inside a wait)."""
-        if self.out.exists():
-            page = self.out.read_text(encoding="utf-8")
-            assert page.endswith("</html>\n")  # never half a file (temp file + rename)
-            assert "location.reload" in page  # the study runs: the page reloads itself
-            pages.append(int(REPORT_TRIAL_ROWS.search(page).group(1)))
-        return True
-
-    def assert_followed(self, pages: list[int]) -> None:
-        log, _ = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0 and "Traceback" not in log, log[-3000:]
-        assert "the study is not running: report complete" in log, log[-3000:]
-        assert len(set(pages)) >= 2 and pages == sorted(pages), (pages, log[-2000:])
-        final = self.out.read_text(encoding="utf-8")
-        assert "location.reload" not in final and int(REPORT_TRIAL_ROWS.search(final).group(1)) == 3
-
-
-def _epochs(experiment: Path) -> int:
-    return sum(len(rows) for rows in experiment_rows(experiment).values())
+def _noise(text: str) -> list[str]:
+    return [line for line in text.splitlines() if any(n in line for n in NOISE)]
 
 
 def _assert_progress(text: str, folder: Path, spaces: tuple[str, ...]) -> None:
@@ -329,63 +242,66 @@ def _assert_progress(text: str, folder: Path, spaces: tuple[str, ...]) -> None:
 
 
 @pytest.mark.slow
-def test_a_study_at_a_terminal_interrupted_and_resumed(tmp_path):
-    """Plan, progress with an ETA for every space of `all`, the study folder; Ctrl-C: one line
-    on what was saved, the resume command, exit 130, no crash noise; a second Ctrl-C exits at
-    once; the printed command resumes to completion; every progress.csv then loads."""
+def test_a_study_at_a_terminal_interrupted_and_resumed(interrupted_study):
+    """Plan, progress with an ETA, the study folder; Ctrl-C: one line on what was saved, the
+    resume command, exit 130, no crash noise; a second Ctrl-C exits at once; the printed
+    command resumes to completion; every progress.csv then loads."""
     import pandas as pd
 
-    ray_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths; private
-    env = cli_env(RAY_TMPDIR=ray_tmp, XDG_CACHE_HOME=str(tmp_path / "xdg"))
-    args = ["--quick", "--space", "all", "--storage", str(tmp_path), "--name", "s"]
-    args += ["--num-samples", "1", "--max-epochs", "3", "--limit-train", "128"]
-    args += ["--limit-val", "64", "--confirm-seeds", "0", "--scheduler", "fifo"]
-    folder = tmp_path / "s"
-    watcher = None
-    try:
-        first = Terminal(*args, env=env)
-        first.wait_until(lambda: f"Study {folder}" in first.text())  # it holds the lock now
-        watcher, pages = _Watcher(folder, tmp_path / "report.html"), []
-        first.wait_until(lambda: watcher.sample(pages) and _epochs(folder / "multi") >= 1)
-        first.child.sendintr()
-        status = first.finish()
-        out = first.text()
-        watcher.assert_followed(pages)
-        (tmp_path / "first.log").write_text(out)  # kept by pytest for a look at the output
-        assert status == 130, out[-3000:]
-        assert not [line for line in out.splitlines() if any(n in line for n in NOISE)]
-        assert f"Study {folder}" in out and "cifar10 (SYNTHETIC): 128 train / 64 validation" in out
-        assert "1 trial x up to 3 epochs per space (FIFO" in out
-        assert "resources:    1 CPU per trial" in out
-        _assert_progress(out, folder, SPACES_OF_ALL)
-        tail = out[out.index("stopping: saving") :].splitlines()
-        assert re.match(r"interrupted: multi: [01] of 1 trials ended", tail[1]), tail
-        assert len(tail) == 3, tail  # what was saved, then the resume command, nothing else
-        resume = re.search(r"^Resume it with: (python -m study.run --resume \S+)$", out, re.M)
-        assert resume and resume.group(1).split()[-1] == str(folder), out[-2000:]
+    folder, out = interrupted_study["dir"], interrupted_study["first_out"]
+    assert interrupted_study["first_status"] == 130, out[-3000:]
+    assert not _noise(out)
+    assert f"Study {folder}" in out
+    assert f"cifar10 (SYNTHETIC): {interrupted_study['limit_train']} train / 64 validation" in out
+    assert "4 trials x up to 3 epochs per space (FIFO" in out
+    assert "resources:    1 CPU per trial" in out
+    _assert_progress(out, folder, ("multi",))
+    tail = out[out.index("stopping: saving") :].splitlines()
+    assert re.match(r"interrupted: multi: [1-3] of 4 trials ended", tail[1]), tail
+    assert len(tail) == 3, tail  # what was saved, then the resume command, nothing else
+    resume = interrupted_study["resume_command"]
+    assert resume and resume.split()[-1] == str(folder), out[-2000:]
 
-        # resumed, then two Ctrl-C at once: it exits at once, still 130
-        again = Terminal(*resume.group(1).split()[3:], env=env)
-        again.wait_until(lambda: "Resuming " in again.text())
-        again.child.sendintr()
-        again.pump(0.5)
-        again.child.sendintr()
-        started = time.time()
-        assert again.finish(timeout=30) == 130
-        assert time.time() - started < 15
-        assert "interrupted twice: exiting now" in again.text()
+    # resumed, then two Ctrl-C at once: it exits at once, still 130
+    assert interrupted_study["again_status"] == 130, interrupted_study["again_out"][-3000:]
+    assert interrupted_study["again_seconds"] < 15
+    assert "interrupted twice: exiting now" in interrupted_study["again_out"]
 
-        last = Terminal(*resume.group(1).split()[3:], env=env)
-        assert last.finish(timeout=400) == 0, last.text()[-3000:]
-        text = last.text()
-        (tmp_path / "resumed.log").write_text(text)
-        assert not [line for line in text.splitlines() if any(n in line for n in NOISE)]
-        assert "[multi] finished in " in text and "table:   python -m analysis.table" in text
-    finally:
-        if watcher is not None:
-            kill_tree(watcher.proc)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    for space in SPACES_OF_ALL:
-        for csv in (folder / space).glob("trial_*/progress.csv"):
-            table = pd.read_csv(csv)  # one header, the same fields in every row
-            assert table["epoch"].max() == 3 and not table["score"].isna().any(), csv
+    text = interrupted_study["out"]
+    assert interrupted_study["status"] == 0, text[-3000:]
+    assert not _noise(text)
+    assert "[multi] finished in " in text and "table:   python -m analysis.table" in text
+    csvs = list((folder / "multi").glob("trial_*/progress.csv"))
+    assert len(csvs) == 4
+    for csv in csvs:
+        table = pd.read_csv(csv)  # one header, the same fields in every row
+        assert table["epoch"].max() == 3 and not table["score"].isna().any(), csv
+
+
+@pytest.mark.slow
+def test_a_report_watches_a_running_study(interrupted_study):
+    """`analysis.report --watch` beside the study: the report is rewritten as trials appear,
+    reloads itself while the study runs, and the watcher ends by itself with a final page once
+    the study's lock is released (at the Ctrl-C)."""
+    watched = interrupted_study["watched"]
+    log, pages = watched["log"], watched["pages"]
+    assert watched["status"] == 0 and "Traceback" not in log, log[-3000:]
+    assert "the study is not running: report complete" in log, log[-3000:]
+    assert not watched["torn"], watched["torn"]  # never half a file (temp file + rename)
+    assert len(set(pages)) >= 2 and pages == sorted(pages), (pages, log[-2000:])
+    final = watched["final"]
+    assert "location.reload" not in final  # every trial folder of the interrupted study
+    assert int(REPORT_TRIAL_ROWS.search(final).group(1)) == len(interrupted_study["before"])
+
+
+@pytest.mark.slow
+def test_every_space_of_all_shows_progress_with_an_eta(real_study):
+    """An `all` study (the analysis tests' real one: a single-task space per task, then multi)
+    prints a progress block with an ETA for every space, each naming its folder."""
+    from real_study import REAL_STUDY_LOG, REAL_TASKS  # a plugin: imported once pytest has it
+
+    out = (real_study.parent / REAL_STUDY_LOG).read_text()
+    assert not _noise(out)
+    spaces = tuple(f"single-{t}" for t in REAL_TASKS) + ("multi",)
+    assert f"spaces:       {', '.join(spaces)} (one after another)" in out
+    _assert_progress(out, real_study, spaces)

@@ -4,57 +4,27 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import optuna
 import pytest
-from helpers import SMALL_STUDY, experiment_rows, run_cli, start_cli
+from helpers import experiment_rows, run_cli
 
 from names import BASELINE_MULTI
 from trainables.checkpoint import checkpoint_epoch
 
 pytestmark = pytest.mark.slow
+pytest_plugins = ["interrupted_study"]
 
 
 @pytest.fixture(scope="module")
-def resumed_study(tmp_path_factory) -> dict:
-    """A multi study interrupted (Ctrl-C) once a trial finished and another was mid-way,
-    then resumed with `--resume`."""
-    tmp = tmp_path_factory.mktemp("resume")
-    # epochs of several seconds: Ray's graceful stop must land before the next epoch ends
-    args = [*SMALL_STUDY, "--limit-train", "800", "--space", "multi", "--num-samples", "4"]
-    log = open(tmp / "first-run.log", "w")  # a file, not a pipe: a full pipe would block Ray
-    proc = start_cli(
-        *args, "--storage", str(tmp), "--name", "r", cwd=tmp, stdout=log, stderr=subprocess.STDOUT
-    )
-    experiment = tmp / "r" / "multi"
-    deadline = time.time() + 400
-    before: dict[str, list[dict]] = {}
-    while time.time() < deadline and proc.poll() is None:
-        before = experiment_rows(experiment)
-        done = [t for t, rows in before.items() if len(rows) == 3]
-        partial = [t for t, rows in before.items() if len(rows) == 1]
-        if done and partial:
-            break
-        time.sleep(0.2)
-    assert proc.poll() is None, "study ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
-    log.close()
-    first_out = (tmp / "first-run.log").read_text()
-    interrupted = experiment_rows(experiment)
-    resumed = run_cli("--resume", str(tmp / "r"), cwd=tmp, timeout=600)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    return {
-        "dir": tmp / "r",
-        "before": interrupted,
-        "after": experiment_rows(experiment),
-        "first_out": first_out,
-        "out": resumed.stdout,
-    }
+def resumed_study(interrupted_study) -> dict:
+    """A multi study of 4 trials interrupted (Ctrl-C) once a trial finished and another was
+    mid-way, then resumed with `--resume` (the session's `interrupted_study`, whose terminal
+    output test_progress checks)."""
+    assert interrupted_study["first_status"] == 130, interrupted_study["first_out"][-3000:]
+    assert interrupted_study["status"] == 0, interrupted_study["out"][-3000:]
+    return interrupted_study
 
 
 def test_resume_finishes_exactly_the_requested_trials(resumed_study):

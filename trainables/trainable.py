@@ -73,25 +73,30 @@ FAULT_ENV = "MTL_STUDY_FAULT"  # test-only fault injection, see inject_fault
 
 def inject_fault(state: TrialState, trial_id: str) -> None:
     """Test-only: `MTL_STUDY_FAULT=<raise|nan>@<epoch>[:<config key>=<value>]` makes matching
-    trials raise (once per trial) or turn their weights to NaN before training that epoch."""
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return
-    what, _, rest = spec.partition("@")
-    epoch, _, match = rest.partition(":")
-    if match:
-        key, _, value = match.partition("=")
-        if str(state.config.to_dict().get(key)) != value:
-            return
-    if state.epoch + 1 != int(epoch):
-        return
-    marker = Path(tempfile.gettempdir()) / f"mtl-study-fault-{trial_id}"  # survives retries
-    if what == "raise" and not marker.exists():
-        marker.write_text(spec)
-        raise RuntimeError(f"injected fault ({FAULT_ENV}={spec})")
-    if what == "nan":
-        with torch.no_grad():
-            next(state.model.parameters()).fill_(float("nan"))
+    trials raise (once per trial) or turn their weights to NaN before training that epoch;
+    `<key>!=<value>` matches the other trials, and several faults are joined with `;`."""
+    for spec in filter(None, os.environ.get(FAULT_ENV, "").split(";")):
+        what, _, rest = spec.partition("@")
+        epoch, _, match = rest.partition(":")
+        if state.epoch + 1 != int(epoch) or not _fault_matches(state.config.to_dict(), match):
+            continue
+        marker = Path(tempfile.gettempdir()) / f"mtl-study-fault-{trial_id}"  # survives retries
+        if what == "raise" and not marker.exists():
+            marker.write_text(spec)
+            raise RuntimeError(f"injected fault ({FAULT_ENV}={spec})")
+        if what == "nan":
+            with torch.no_grad():
+                next(state.model.parameters()).fill_(float("nan"))
+
+
+def _fault_matches(config: Mapping[str, Any], match: str) -> bool:
+    """`<key>=<value>`, `<key>!=<value>` or nothing (every trial)."""
+    if not match:
+        return True
+    key, _, value = match.partition("=")
+    if key.endswith("!"):
+        return str(config.get(key[:-1])) != value
+    return str(config.get(key)) == value
 
 
 def trial_config(config: Mapping[str, Any]) -> TrialConfig:
