@@ -363,22 +363,27 @@ class StudyReporter(ProgressReporter):
                 *self._errors(trials),
             ]
         folder = f"{ctx.folder}/{self.experiment}" if ctx else self.experiment
-        kind = "confirmation" if self.confirm else "search"
+        kind, units = ("confirmation", "runs") if self.confirm else ("search", "trials")
         eta = self._eta(ctx, stage, states, trials)
         return [
             f"[{self.experiment}] {kind}, {elapsed}: {folder}",
-            f"  trials {len(trials)}/{stage.trials}: {counts.text(asha)}",
+            f"  {units} {len(trials)}/{stage.trials}: {counts.text(asha)}",
             f"  {self._best(trials)}; {eta}",
             *self._errors(trials),
         ]
 
     def _best(self, trials: list) -> str:
+        """The search's best validation score so far. A confirmation stage shows no "best" run:
+        its test scores are only ever compared in the table (seeds pooled, with intervals)."""
         key = TEST_SCORE if self.confirm else SCORE
         scores = [
             (t.metric_analysis[key]["max"], t)
             for t in trials
             if key in getattr(t, "metric_analysis", {})
         ]
+        if self.confirm:
+            total = max(len(trials), self._total)
+            return f"{len(scores)} of {total} runs scored on {self.split} (compared in the table)"
         if not scores:
             return f"best {self.split} score: none yet"
         score, trial = max(scores, key=lambda x: x[0])

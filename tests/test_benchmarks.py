@@ -13,7 +13,7 @@ import pytest
 from helpers import ROOT, run_module
 
 from benchmarks.packing import summarize
-from benchmarks.study import PRESETS, _parser, compare, study_args
+from benchmarks.study import PRESETS, _parser, arms, compare, study_args
 
 GIB = 2**30
 
@@ -141,6 +141,20 @@ def test_study_compare_takes_medians_over_all_and_over_clean_runs():
     assert summary["before"]["median_clean"]["efficiency"] == pytest.approx(0.65)
     assert summary["after"]["median_clean"] == {"efficiency": None, "wall_s": None}
     assert summary["before"]["loadavg"] == [[0.2, 2.0], [5.0, 2.0], [0.3, 2.0]]
+
+
+def test_study_s3_compares_median_wall_times_of_the_two_storages():
+    def run(wall):
+        return {"efficiency": 0.8, "wall_s": wall, "loadavg": [0.1, 0.1], "clean": True}
+
+    summary = compare({"local": [run(100), run(120), run(110)], "s3": [run(130), run(115)]})
+    assert summary["s3_overhead"] == pytest.approx(122.5 / 110 - 1)  # medians, not one run
+    assert summary["s3_ok"] is (summary["s3_overhead"] <= summary["s3_goal"])
+    assert "s3_overhead" not in compare({"before": [run(100)], "after": [run(90)]})
+    runs = arms(_parser().parse_args(["--s3"]))
+    assert [(label, arm.s3) for label, arm in runs.items()] == [("local", False), ("s3", True)]
+    with pytest.raises(SystemExit, match="give one of them"):
+        arms(_parser().parse_args(["--s3", "--before", "/elsewhere"]))
 
 
 def test_exit_now_runs_atexit_handlers_flushes_and_keeps_the_status(tmp_path):

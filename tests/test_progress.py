@@ -189,7 +189,8 @@ def test_reporter_lines(tmp_path):
     confirm = StudyReporter("confirm-multi", confirm=True)
     confirm.setup(total_samples=4)
     text = "\n".join(confirm.lines([_trial("c1", "TERMINATED", 2, 0.3)], done=False))
-    assert "best test score 30.00%" in text and "ETA confirm-multi" in text
+    assert "runs 1/" in text and "ETA confirm-multi" in text
+    assert "1 of 4 runs scored on test" in text and "best" not in text  # no best run on test
     assert "study about" not in text  # the last stage: nothing after it
 
 
