@@ -6,6 +6,11 @@
   attribute: a bad result the sampler learns from, never a crash and never a zombie.
 - Any trial Optuna refused to close (e.g. a non-finite value) is closed as FAIL instead of
   staying RUNNING forever in the database and the dashboard.
+- A restored searcher catches up with the database. A study in object storage is saved file by
+  file; a driver lost mid-save (kill -9 of the head) can leave a searcher state older than the
+  experiment state beside it, and Tune then resumes a trial the searcher never saw (Ray's
+  OptunaSearch: a KeyError at its first result). The database knows every trial by its
+  `ray_trial_id`; a trial it does not know either is adopted with the parameters of its config.
 
 Each Optuna trial also records its Ray trial id (`ray_trial_id`), linking the database to the
 trial folders. (Ray's OptunaSearch already reports every epoch's score to Optuna as an
@@ -29,6 +34,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from ray.tune.experiment import Trial
@@ -63,6 +69,43 @@ class StudyStorage(RDBStorage):
 
 
 class StudySearch(OptunaSearch):
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Every Optuna trial that names a Ray trial is this searcher's, finished or not."""
+        for frozen in self._ot_study.get_trials(deepcopy=False):
+            ray_id = frozen.user_attrs.get("ray_trial_id")
+            if ray_id is None:
+                continue
+            if ray_id not in self._ot_trials:
+                self._ot_trials[ray_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
+            if frozen.state.is_finished():
+                self._completed_trials.add(ray_id)
+
+    def _adopt(self, trial_id: str, result: Mapping[str, Any] | None) -> None:
+        """A trial neither the restored state nor the database knows: a new Optuna trial with
+        the parameters of its config (enqueued, so the sampler's suggestions are its values)."""
+        if trial_id in self._ot_trials or not result:
+            return
+        params = _config_params(result)
+        if not params:
+            return
+        self._ot_study.enqueue_trial(params)
+        if callable(self._space):
+            ot_trial = self._ot_study.ask()
+            self._suggest_from_define_by_run_func(self._space, ot_trial)
+        else:
+            ot_trial = self._ot_study.ask(fixed_distributions=self._space)
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        self._ot_trials[trial_id] = ot_trial
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self._adopt(trial_id, result)
+        if trial_id in self._ot_trials:  # else no config to adopt it by: Optuna never hears
+            super().on_trial_result(trial_id, result)
+
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:
@@ -72,7 +115,10 @@ class StudySearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        self._adopt(trial_id, result)
+        if trial_id not in self._ot_trials:
+            return None  # no config to adopt it by: Optuna never hears of it
+        if trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
         ot_trial = self._ot_trials[trial_id]
         if result and result.get("diverged"):
@@ -85,6 +131,19 @@ class StudySearch(OptunaSearch):
         if frozen.state == TrialState.RUNNING:  # Optuna refused the value: close it anyway
             self._ot_study.tell(ot_trial, state=TrialState.FAIL)
         return None
+
+
+def _config_params(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar entries of a result's trial config, flat (`coin_p/cifar10`), as Optuna has
+    them: from `config` (nested) or from Tune's flattened `config/...` keys."""
+    from ray.tune.utils import flatten_dict
+
+    config = result.get("config")
+    if isinstance(config, Mapping):
+        flat = flatten_dict(dict(config), delimiter="/")
+    else:
+        flat = {k.removeprefix("config/"): v for k, v in result.items() if k.startswith("config/")}
+    return {k: v for k, v in flat.items() if isinstance(v, bool | int | float | str)}
 
 
 class StudyASHA(ASHAScheduler):

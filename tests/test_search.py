@@ -133,3 +133,35 @@ def test_a_restored_searcher_uses_this_drivers_optuna_storage(tmp_path, monkeypa
     assert restored.suggest("t2") is not None and not first.exists()
     states = [t.state for t in optuna.load_study(study_name="m", storage=url).trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
+
+
+def test_a_restored_searcher_catches_up_with_the_database(tmp_path):
+    """A driver lost mid-save can leave the searcher state older than the experiment state
+    (seen with a study on S3: Tune resumed a trial the state never saw). The restored searcher
+    takes every trial the database knows, and adopts one it does not know by its config."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    saved = _searcher(url)
+    saved.suggest("t1")
+    saved.save(str(tmp_path / "searcher.pkl"))  # the state saved before the loss ...
+    saved.suggest("t2")  # ... then the database went on: t2 asked, t1 completed
+    saved.on_trial_complete("t1", {"score": 0.5})
+
+    restored = _searcher(url)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    restored.on_trial_result("t2", {"score": 0.25, "training_iteration": 1})  # no KeyError
+    restored.on_trial_complete("t2", {"score": 0.75})
+    restored.on_trial_complete("t1", {"score": 0.5})  # already told: not told twice
+    restored.on_trial_result("t3", {"score": 0.1, "training_iteration": 1, "config/lr": 0.02})
+    restored.on_trial_complete("t3", {"score": 0.2, "config/lr": 0.02})
+
+    trials = {
+        t.user_attrs["ray_trial_id"]: t
+        for t in optuna.load_study(study_name="m", storage=url).trials
+    }
+    assert {k: (t.state.name, t.value) for k, t in trials.items()} == {
+        "t1": ("COMPLETE", 0.5),
+        "t2": ("COMPLETE", 0.75),
+        "t3": ("COMPLETE", 0.2),
+    }
+    assert trials["t2"].intermediate_values == {1: 0.25}
+    assert trials["t3"].params == {"lr": 0.02}  # adopted with its own config's value
