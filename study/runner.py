@@ -309,6 +309,7 @@ def _tune_config(settings: StudySettings, space: Space):
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         study_name=space.name,
         storage=_storage_class()(location.optuna_url(settings)),
+        max_trials=settings.num_samples,
     )
     if settings.scheduler == "asha":
         scheduler = StudyASHA(

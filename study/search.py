@@ -11,6 +11,8 @@
   experiment state beside it, and Tune then resumes a trial the searcher never saw (Ray's
   OptunaSearch: a KeyError at its first result). The database knows every trial by its
   `ray_trial_id`; a trial it does not know either is adopted with the parameters of its config.
+  A stale state also undercounts the trials created (Ray's search generator would add one more
+  than the study asked for): `max_trials` stops suggestions once the database knows that many.
 
 Each Optuna trial also records its Ray trial id (`ray_trial_id`), linking the database to the
 trial folders. (Ray's OptunaSearch already reports every epoch's score to Optuna as an
@@ -69,8 +71,14 @@ class StudyStorage(RDBStorage):
 
 
 class StudySearch(OptunaSearch):
+    def __init__(self, *args: Any, max_trials: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_trials = max_trials  # the study's num_samples
+
     def restore(self, checkpoint_path: str) -> None:
+        most = getattr(self, "_max_trials", None)  # this driver's, not the saved state's
         super().restore(checkpoint_path)
+        self._max_trials = most
         self._catch_up()
 
     def _catch_up(self) -> None:
@@ -106,7 +114,10 @@ class StudySearch(OptunaSearch):
         if trial_id in self._ot_trials:  # else no config to adopt it by: Optuna never hears
             super().on_trial_result(trial_id, result)
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        most = getattr(self, "_max_trials", None)  # None in a state saved before it existed
+        if trial_id not in self._ot_trials and most is not None and len(self._ot_trials) >= most:
+            return self.FINISHED  # every trial of the study exists (restored, maybe stale)
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:
             self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)

@@ -106,10 +106,17 @@ def test_a_torn_result_line_is_skipped(tmp_path):
     assert rungs(sched)[1][1] == {"t": 0.7} and rungs(sched)[2][1] == {"t": 0.5}
 
 
-def _searcher(url: str) -> StudySearch:
+def _searcher(url: str, max_trials: int | None = None) -> StudySearch:
     space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
     storage = StudyStorage(url)
-    return StudySearch(space=space, metric="score", mode="max", study_name="m", storage=storage)
+    return StudySearch(
+        space=space,
+        metric="score",
+        mode="max",
+        study_name="m",
+        storage=storage,
+        max_trials=max_trials,
+    )
 
 
 def test_a_restored_searcher_uses_this_drivers_optuna_storage(tmp_path, monkeypatch):
@@ -146,13 +153,16 @@ def test_a_restored_searcher_catches_up_with_the_database(tmp_path):
     saved.suggest("t2")  # ... then the database went on: t2 asked, t1 completed
     saved.on_trial_complete("t1", {"score": 0.5})
 
-    restored = _searcher(url)
+    restored = _searcher(url, max_trials=3)
     restored.restore(str(tmp_path / "searcher.pkl"))
+    assert restored.suggest("t4") is not None  # two of three known: room for one more ...
+    assert restored.suggest("t5") == StudySearch.FINISHED  # ... and no more than the study's
     restored.on_trial_result("t2", {"score": 0.25, "training_iteration": 1})  # no KeyError
     restored.on_trial_complete("t2", {"score": 0.75})
     restored.on_trial_complete("t1", {"score": 0.5})  # already told: not told twice
     restored.on_trial_result("t3", {"score": 0.1, "training_iteration": 1, "config/lr": 0.02})
     restored.on_trial_complete("t3", {"score": 0.2, "config/lr": 0.02})
+    restored.on_trial_complete("t4", {"score": 0.3})
 
     trials = {
         t.user_attrs["ray_trial_id"]: t
@@ -162,6 +172,7 @@ def test_a_restored_searcher_catches_up_with_the_database(tmp_path):
         "t1": ("COMPLETE", 0.5),
         "t2": ("COMPLETE", 0.75),
         "t3": ("COMPLETE", 0.2),
+        "t4": ("COMPLETE", 0.3),
     }
     assert trials["t2"].intermediate_values == {1: 0.25}
     assert trials["t3"].params == {"lr": 0.02}  # adopted with its own config's value
