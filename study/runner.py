@@ -34,6 +34,7 @@ from search_spaces import Space
 from study import location
 from study.confirm import load_or_write_plan
 from study.lock import StudyLock
+from study.repair import restore_rows
 from study.settings import StudySettings, space_tasks, study_spaces, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
@@ -402,6 +403,7 @@ def _fit(
     _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
     _storage_class().current_url = location.optuna_url(settings)  # and its searcher's storage
     if experiment_state_ok(folder):
+        restore_rows(folder, loc)  # a row its lost driver never saved (study.repair)
         tuner = tune.Tuner.restore(
             loc.path,
             trainable=trainable,

@@ -261,8 +261,10 @@ def test_resume_after_the_head_node_is_lost(s3, ray2, tmp_path) -> None:
     after = _rows_in_store(s3, uri, tmp_path / "after")
     assert len(after) == 3 and all(len(rows) == 2 for rows in after.values())
     assert set(_statuses(s3, "lost/h/multi/").values()) == {"TERMINATED"}
-    for trial in done_before:  # finished trials untouched
-        assert after[f"trial_{trial}"] == before[f"trial_{trial}"]
+    for trial in done_before:  # finished trials untouched (a row the lost driver never
+        # saved may be restored from the experiment state: study.repair; never a row changed)
+        name = f"trial_{trial}"
+        assert after[name][: len(before[name])] == before[name]
     db = storage.cache_folder(storage.resolve(uri, s3.endpoint), str(cache)) / OPTUNA_DB
     seen = optuna.load_study(study_name="multi", storage=f"sqlite:///{db}")
     assert len([t for t in seen.trials if t.state.is_finished()]) == 3

@@ -1,0 +1,74 @@
+"""Before an experiment is restored: the last result row that a lost driver never saved.
+
+A trial's checkpoint reaches the study's storage from the node that trains it; its result row
+reaches `result.json` from the driver, which syncs the trial folders up every few seconds. A driver
+lost in between (kill -9 of the head, with the study in object storage) can leave a trial whose
+experiment state and checkpoint have reached epoch n while its result file stops at n - 1. Ray
+restores that trial after epoch n and never reports n again, so the study would record it one
+epoch short, as if it had stopped early. The experiment state keeps each trial's last result:
+`lost_last_rows` finds the trials whose result file lacks exactly that row, and `restore_rows`
+appends it (to the study's storage, and to the local copy it was read from), before Ray
+downloads the result files to restore the experiment. Nothing else is ever rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from names import RESULT_FILE, TRIAL_PREFIX
+from study import storage
+
+ITERATION = "training_iteration"  # Ray's epoch counter in every result
+
+
+def lost_last_rows(folder: Path) -> dict[str, dict[str, Any]]:
+    """{trial folder: its last result} for each trial of the experiment at `folder` (a local
+    copy) whose result file ends one epoch before the last result of its experiment state."""
+    states = sorted(folder.glob("experiment_state-*.json"))
+    try:
+        trial_data = json.loads(states[-1].read_text())["trial_data"] if states else []
+    except (OSError, ValueError, KeyError):
+        return {}
+    lost = {}
+    for entry in trial_data:
+        try:
+            trial_id = json.loads(entry[0])["trial_id"]
+            last = json.loads(entry[1]).get("last_result") or {}
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+        name = f"{TRIAL_PREFIX}{trial_id}"
+        rows = _iterations(folder / name / RESULT_FILE)
+        if rows is not None and last.get(ITERATION) == max(rows, default=0) + 1:
+            lost[name] = last
+    return lost
+
+
+def _iterations(path: Path) -> list[int] | None:
+    """The epochs a result file records; None when there is no file to compare with."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    found = []
+    for line in lines:
+        try:
+            found.append(int(json.loads(line)[ITERATION]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn line: the next sync rewrites the file whole
+    return found
+
+
+def restore_rows(folder: Path, loc: storage.Location) -> list[str]:
+    """Append each lost last row (see `lost_last_rows`) to its trial's result file in the
+    experiment's storage `loc` and in the local copy `folder`; the trials it repaired."""
+    repaired = lost_last_rows(folder)
+    for name, last in repaired.items():
+        local = folder / name / RESULT_FILE
+        text = local.read_text()
+        text += ("" if not text or text.endswith("\n") else "\n") + json.dumps(last) + "\n"
+        storage.write_text(loc.child(name, RESULT_FILE), text)
+        if not loc.is_local:
+            local.write_text(text)
+    return sorted(repaired)

@@ -1,0 +1,80 @@
+"""study.repair: the last result row a lost driver never saved, restored before a resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from services import s3_server_in_env
+
+from names import RESULT_FILE
+from study import storage
+from study.repair import lost_last_rows, restore_rows
+
+
+def _row(epoch: int) -> dict:
+    return {"training_iteration": epoch, "score": epoch / 10, "trial_id": "x"}
+
+
+def _experiment(folder: Path, trials: dict[str, tuple[list[int], int]]) -> None:
+    """Trials by id: (epochs in result.json, epoch of the experiment state's last result)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = []
+    for trial_id, (rows, last) in trials.items():
+        (folder / f"trial_{trial_id}").mkdir()
+        text = "".join(json.dumps(_row(e)) + "\n" for e in rows)
+        (folder / f"trial_{trial_id}" / RESULT_FILE).write_text(text)
+        runtime = {"last_result": _row(last) if last else {}}
+        data.append([json.dumps({"trial_id": trial_id}), json.dumps(runtime)])
+    state = {"trial_data": data, "runner_data": {}}
+    (folder / "experiment_state-2026-11-30_00-00-00.json").write_text(json.dumps(state))
+
+
+def _epochs(path: Path) -> list[int]:
+    return [json.loads(line)["training_iteration"] for line in path.read_text().splitlines()]
+
+
+CASES = {
+    "lost": ([1], 2),  # the driver died after the checkpoint of epoch 2, before its row
+    "whole": ([1, 2], 2),  # nothing lost
+    "ahead": ([1, 2], 1),  # an older experiment state: the rows are the newer record
+    "gap": ([1], 3),  # more than the last row lost: not invented
+    "new": ([], 0),  # no epoch yet
+}
+
+
+def test_only_the_one_lost_last_row_is_found(tmp_path: Path) -> None:
+    _experiment(tmp_path / "multi", CASES)
+    assert list(lost_last_rows(tmp_path / "multi")) == ["trial_lost"]
+    assert lost_last_rows(tmp_path / "nothing") == {}
+
+
+def test_a_local_experiment_gets_its_row_back_once(tmp_path: Path) -> None:
+    folder = tmp_path / "multi"
+    _experiment(folder, CASES)
+    before = {p.parent.name: p.read_text() for p in folder.glob(f"*/{RESULT_FILE}")}
+    loc = storage.resolve(str(folder))
+    assert restore_rows(folder, loc) == ["trial_lost"]
+    assert _epochs(folder / "trial_lost" / RESULT_FILE) == [1, 2]
+    assert json.loads((folder / "trial_lost" / RESULT_FILE).read_text().splitlines()[-1]) == _row(2)
+    assert restore_rows(folder, loc) == []  # idempotent: a second resume adds nothing
+    for name, text in before.items():
+        if name != "trial_lost":
+            assert (folder / name / RESULT_FILE).read_text() == text
+
+
+@pytest.mark.parametrize("torn", [False, True])
+def test_a_study_in_object_storage_is_repaired_in_the_store(tmp_path: Path, torn: bool) -> None:
+    with s3_server_in_env() as s3:
+        cache = tmp_path / "cache" / "multi"
+        _experiment(cache, {"lost": ([1], 2), "whole": ([1, 2], 2)})
+        if torn:  # a file whose last line has no newline
+            path = cache / "trial_lost" / RESULT_FILE
+            path.write_text(path.read_text().rstrip("\n"))
+        loc = storage.resolve(s3.uri("s/multi"), s3.endpoint)
+        storage.sync_up(cache, loc)
+        assert restore_rows(cache, loc) == ["trial_lost"]
+        stored = storage.read_text(loc.child("trial_lost", RESULT_FILE))
+        assert [json.loads(line)["training_iteration"] for line in stored.splitlines()] == [1, 2]
+        assert stored == (cache / "trial_lost" / RESULT_FILE).read_text()
