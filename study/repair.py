@@ -23,16 +23,31 @@ from study import storage
 ITERATION = "training_iteration"  # Ray's epoch counter in every result
 
 
+def _trial_data(folder: Path) -> list:
+    """The trial entries of the newest experiment state at `folder` ([] when none is readable)."""
+    states = sorted(folder.glob("experiment_state-*.json"))
+    try:
+        return json.loads(states[-1].read_text())["trial_data"] if states else []
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def saved_trial_ids(folder: Path) -> frozenset[str]:
+    """The trials Ray will restore from the experiment state at `folder`."""
+    ids = set()
+    for entry in _trial_data(folder):
+        try:
+            ids.add(json.loads(entry[0])["trial_id"])
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+    return frozenset(ids)
+
+
 def lost_last_rows(folder: Path) -> dict[str, dict[str, Any]]:
     """{trial folder: its last result} for each trial of the experiment at `folder` (a local
     copy) whose result file ends one epoch before the last result of its experiment state."""
-    states = sorted(folder.glob("experiment_state-*.json"))
-    try:
-        trial_data = json.loads(states[-1].read_text())["trial_data"] if states else []
-    except (OSError, ValueError, KeyError):
-        return {}
     lost = {}
-    for entry in trial_data:
+    for entry in _trial_data(folder):
         try:
             trial_id = json.loads(entry[0])["trial_id"]
             last = json.loads(entry[1]).get("last_result") or {}

@@ -34,7 +34,7 @@ from search_spaces import Space
 from study import location
 from study.confirm import load_or_write_plan
 from study.lock import StudyLock
-from study.repair import restore_rows
+from study.repair import restore_rows, saved_trial_ids
 from study.settings import StudySettings, space_tasks, study_spaces, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
@@ -283,6 +283,12 @@ def _callbacks(settings: StudySettings) -> list:
     return [LockWatch(), OptunaUpload()]
 
 
+def _search_class():
+    from study.search import StudySearch
+
+    return StudySearch
+
+
 def _storage_class():
     from study.search import StudyStorage
 
@@ -404,6 +410,7 @@ def _fit(
     _storage_class().current_url = location.optuna_url(settings)  # and its searcher's storage
     if experiment_state_ok(folder):
         restore_rows(folder, loc)  # a row its lost driver never saved (study.repair)
+        _search_class().restored = saved_trial_ids(folder)  # what Ray restores: the count
         tuner = tune.Tuner.restore(
             loc.path,
             trainable=trainable,
@@ -416,6 +423,7 @@ def _fit(
             check_experiments(settings)
             location.remove_experiment(settings, folder.name)
             reset()
+        _search_class().restored = frozenset()  # a new experiment: nothing restored
         tuner = new_tuner()
     with fitting():
         grid = tuner.fit()

@@ -12,7 +12,10 @@
   OptunaSearch: a KeyError at its first result). The database knows every trial by its
   `ray_trial_id`; a trial it does not know either is adopted with the parameters of its config.
   A stale state also undercounts the trials created (Ray's search generator would add one more
-  than the study asked for): `max_trials` stops suggestions once the database knows that many.
+  than the study asked for): `max_trials` stops suggestions once the trials of the restored
+  experiment state (`restored`, bound by the runner) and those asked since reach it. (Not the
+  database's count: with PostgreSQL it may hold a trial asked just before the loss that Ray
+  never saved, and never runs.)
 
 Each Optuna trial also records its Ray trial id (`ray_trial_id`), linking the database to the
 trial folders. (Ray's OptunaSearch already reports every epoch's score to Optuna as an
@@ -71,14 +74,18 @@ class StudyStorage(RDBStorage):
 
 
 class StudySearch(OptunaSearch):
+    # the trial ids of the experiment state being restored (study.repair.saved_trial_ids)
+    restored: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, *args: Any, max_trials: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._max_trials = max_trials  # the study's num_samples
+        self._asked_here: set[str] = set()  # trials suggested by this process
 
     def restore(self, checkpoint_path: str) -> None:
         most = getattr(self, "_max_trials", None)  # this driver's, not the saved state's
         super().restore(checkpoint_path)
-        self._max_trials = most
+        self._max_trials, self._asked_here = most, set()
         self._catch_up()
 
     def _catch_up(self) -> None:
@@ -116,8 +123,11 @@ class StudySearch(OptunaSearch):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         most = getattr(self, "_max_trials", None)  # None in a state saved before it existed
-        if trial_id not in self._ot_trials and most is not None and len(self._ot_trials) >= most:
-            return self.FINISHED  # every trial of the study exists (restored, maybe stale)
+        asked = getattr(self, "_asked_here", set())
+        if most is not None and trial_id not in asked and len(self.restored | asked) >= most:
+            return self.FINISHED  # every trial of the study exists (restored or asked here)
+        asked.add(trial_id)
+        self._asked_here = asked
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:
             self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
