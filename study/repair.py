@@ -23,19 +23,20 @@ from study import storage
 ITERATION = "training_iteration"  # Ray's epoch counter in every result
 
 
-def _trial_data(folder: Path) -> list:
-    """The trial entries of the newest experiment state at `folder` ([] when none is readable)."""
+def trial_entries(folder: Path) -> list | None:
+    """The trial entries of the newest experiment state at `folder` (Ray's `trial_data`: per
+    trial, its JSON metadata and runtime state); None when there is none or it is unreadable."""
     states = sorted(folder.glob("experiment_state-*.json"))
     try:
-        return json.loads(states[-1].read_text())["trial_data"] if states else []
-    except (OSError, ValueError, KeyError):
-        return []
+        return json.loads(states[-1].read_text())["trial_data"] if states else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def saved_trial_ids(folder: Path) -> frozenset[str]:
     """The trials Ray will restore from the experiment state at `folder`."""
     ids = set()
-    for entry in _trial_data(folder):
+    for entry in trial_entries(folder) or []:
         try:
             ids.add(json.loads(entry[0])["trial_id"])
         except (ValueError, KeyError, TypeError, IndexError):
@@ -47,7 +48,7 @@ def lost_last_rows(folder: Path) -> dict[str, dict[str, Any]]:
     """{trial folder: its last result} for each trial of the experiment at `folder` (a local
     copy) whose result file ends one epoch before the last result of its experiment state."""
     lost = {}
-    for entry in _trial_data(folder):
+    for entry in trial_entries(folder) or []:
         try:
             trial_id = json.loads(entry[0])["trial_id"]
             last = json.loads(entry[1]).get("last_result") or {}

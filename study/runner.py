@@ -34,7 +34,7 @@ from search_spaces import Space
 from study import location
 from study.confirm import load_or_write_plan
 from study.lock import StudyLock
-from study.repair import restore_rows, saved_trial_ids
+from study.repair import restore_rows, saved_trial_ids, trial_entries
 from study.settings import StudySettings, space_tasks, study_spaces, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
@@ -530,11 +530,10 @@ def _not_ended(statuses: list[str]) -> int:
 
 
 def _saved_statuses(folder: Path) -> list[str] | None:
-    states = sorted(folder.glob("experiment_state-*.json"))
+    entries = trial_entries(folder)
     try:
-        trial_data = json.loads(states[-1].read_text())["trial_data"]
-        return [json.loads(entry[0])["status"] for entry in trial_data]
-    except (IndexError, OSError, ValueError, KeyError, TypeError):
+        return None if entries is None else [json.loads(e[0])["status"] for e in entries]
+    except (IndexError, ValueError, KeyError, TypeError):
         return None
 
 
