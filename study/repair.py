@@ -9,6 +9,10 @@ epoch short, as if it had stopped early. The experiment state keeps each trial's
 `lost_last_rows` finds the trials whose result file lacks exactly that row, and `restore_rows`
 appends it (to the study's storage, and to the local copy it was read from), before Ray
 downloads the result files to restore the experiment. Nothing else is ever rewritten.
+
+This module is the one reader of Ray's experiment state (`trial_entries`): the trials it
+restores (`saved_trial_ids`) and those that ended (`ended_trials`, whose outcome the runner
+makes sure Optuna has heard: see study.search.close_ended_trials).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from names import RESULT_FILE, TRIAL_PREFIX
 from study import storage
 
 ITERATION = "training_iteration"  # Ray's epoch counter in every result
+ENDED = ("TERMINATED", "ERROR")  # Ray's statuses of a trial that will not run again
+ERRORED = "ERROR"
 
 
 def trial_entries(folder: Path) -> list | None:
@@ -42,6 +48,23 @@ def saved_trial_ids(folder: Path) -> frozenset[str]:
         except (ValueError, KeyError, TypeError, IndexError):
             continue
     return frozenset(ids)
+
+
+def ended_trials(folder: Path) -> dict[str, tuple[dict[str, Any] | None, bool]]:
+    """{Ray trial id: (its last result, None before its first; whether it errored)} for each
+    trial the newest experiment state at `folder` records as ended; empty when there is none
+    or it is unreadable (an entry that does not parse is left out)."""
+    ended = {}
+    for entry in trial_entries(folder) or []:
+        try:
+            meta = json.loads(entry[0])
+            trial_id, status = meta["trial_id"], meta["status"]
+            last = json.loads(entry[1]).get("last_result") or None
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            continue
+        if status in ENDED:
+            ended[trial_id] = (last, status == ERRORED)
+    return ended
 
 
 def lost_last_rows(folder: Path) -> dict[str, dict[str, Any]]:

@@ -34,7 +34,7 @@ from search_spaces import Space
 from study import location
 from study.confirm import load_or_write_plan
 from study.lock import StudyLock
-from study.repair import restore_rows, saved_trial_ids, trial_entries
+from study.repair import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
 from study.settings import StudySettings, space_tasks, study_spaces, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
@@ -446,20 +446,47 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]) 
 
     folder = settings.study_dir / space.name
     if experiment_complete(folder, settings.num_samples):
+        close_optuna_trials(settings, space.name, folder)  # a driver lost before it did
         return
     trainable = _trainable(settings, data)
-    _fit(
-        settings,
-        folder,
-        trainable,
-        lambda: tune.Tuner(
+    try:
+        _fit(
+            settings,
+            folder,
             trainable,
-            tune_config=_tune_config(settings, space),
-            run_config=_run_config(settings, space),
-        ),
-        settings.num_samples,
-        reset=lambda: _drop_optuna_study(settings, space.name),  # its enqueued first trial
-    )
+            lambda: tune.Tuner(
+                trainable,
+                tune_config=_tune_config(settings, space),
+                run_config=_run_config(settings, space),
+            ),
+            settings.num_samples,
+            reset=lambda: _drop_optuna_study(settings, space.name),  # its enqueued first trial
+        )
+    except StudyInterrupted:
+        close_optuna_trials(settings, space.name, folder)  # the trials that did end
+        raise
+    close_optuna_trials(settings, space.name, folder)
+
+
+def close_optuna_trials(settings: StudySettings, name: str, folder: Path) -> None:
+    """After a search experiment: every Optuna trial whose Ray trial ended is closed with its
+    outcome, and once the experiment is complete, one that Ray never ran as FAIL
+    (study.search.close_ended_trials). Ray's own notice is lost when its searcher state was
+    older than its experiment state (a driver lost mid-save). A remote study's SQLite file
+    goes up again when anything was closed."""
+    import optuna
+
+    from study.search import close_ended_trials
+
+    if not settings.optuna_storage and not (settings.study_dir / OPTUNA_DB).exists():
+        return  # nothing to close (and no empty database to create)
+    try:
+        study = optuna.load_study(study_name=name, storage=location.optuna_url(settings))
+    except KeyError:
+        return  # no such study in the database
+    complete = experiment_complete(folder, settings.num_samples)
+    if close_ended_trials(study, ended_trials(folder), complete=complete):
+        location.upload_optuna_db(settings)
 
 
 def run_confirmation(
@@ -526,7 +553,7 @@ def unfinished_trials(folder: Path) -> int | None:
 
 
 def _not_ended(statuses: list[str]) -> int:
-    return sum(status not in ("TERMINATED", "ERROR") for status in statuses)
+    return sum(status not in ENDED for status in statuses)
 
 
 def _saved_statuses(folder: Path) -> list[str] | None:

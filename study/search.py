@@ -17,6 +17,15 @@
   database's count: with PostgreSQL it may hold a trial asked just before the loss that Ray
   never saved, and never runs.)
 
+- No Optuna trial stays RUNNING after its experiment: `tell_outcome` is the one place a trial's
+  end is told to Optuna, from `on_trial_complete` and from `close_ended_trials`, which the runner
+  calls after each search experiment with the trials Ray's experiment state records as ended.
+  Ray's notice can be lost: with `max_concurrent_trials` Tune wraps this searcher in its
+  ConcurrencyLimiter, whose saved `live_trials` can be as stale as the searcher's state, and
+  it drops the completion of a trial it does not list. Once the experiment is complete, a
+  RUNNING trial that Ray never ran (asked just before a loss, never saved) is closed as FAIL
+  with an `abandoned` user attribute, as Optuna's own `fail_stale_trials` marks such trials.
+
 Each Optuna trial also records its Ray trial id (`ray_trial_id`), linking the database to the
 trial folders. (Ray's OptunaSearch already reports every epoch's score to Optuna as an
 intermediate value, so the Optuna dashboard shows learning curves.)
@@ -36,6 +45,7 @@ Kept apart from `runner.py` because it subclasses Ray classes at import time.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -46,8 +56,16 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from names import RESULT_FILE
+from names import RESULT_FILE, SCORE
 from study.settings import _without_password
+
+RAY_TRIAL_ID = "ray_trial_id"  # user attribute: the Ray trial an Optuna trial is
+ABANDONED = "abandoned"  # user attribute: why a trial Ray never ran was closed
+ABANDONED_WHY = (
+    "asked by a driver lost before Ray saved the trial; Ray never ran it and its experiment "
+    "has ended"
+)
+_logger = logging.getLogger(__name__)
 
 
 class StudyStorage(RDBStorage):
@@ -91,7 +109,7 @@ class StudySearch(OptunaSearch):
     def _catch_up(self) -> None:
         """Every Optuna trial that names a Ray trial is this searcher's, finished or not."""
         for frozen in self._ot_study.get_trials(deepcopy=False):
-            ray_id = frozen.user_attrs.get("ray_trial_id")
+            ray_id = frozen.user_attrs.get(RAY_TRIAL_ID)
             if ray_id is None:
                 continue
             if ray_id not in self._ot_trials:
@@ -113,7 +131,7 @@ class StudySearch(OptunaSearch):
             self._suggest_from_define_by_run_func(self._space, ot_trial)
         else:
             ot_trial = self._ot_study.ask(fixed_distributions=self._space)
-        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        ot_trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         self._ot_trials[trial_id] = ot_trial
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
@@ -130,7 +148,7 @@ class StudySearch(OptunaSearch):
         self._asked_here = asked
         config = super().suggest(trial_id)
         if trial_id in self._ot_trials:
-            self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
+            self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ID, trial_id)
         return config
 
     def on_trial_complete(
@@ -140,18 +158,71 @@ class StudySearch(OptunaSearch):
         if trial_id not in self._ot_trials:
             return None  # no config to adopt it by: Optuna never hears of it
         if trial_id in self._completed_trials:
-            return super().on_trial_complete(trial_id, result, error)
-        ot_trial = self._ot_trials[trial_id]
-        if result and result.get("diverged"):
-            ot_trial.set_user_attr("diverged", True)
-            self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
-            self._completed_trials.add(trial_id)
-            return None
-        super().on_trial_complete(trial_id, result, error)
-        frozen = self._ot_study.get_trials(deepcopy=False)[ot_trial.number]
-        if frozen.state == TrialState.RUNNING:  # Optuna refused the value: close it anyway
-            self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+            return super().on_trial_complete(trial_id, result, error)  # Ray warns: told twice
+        tell_outcome(self._ot_study, self._ot_trials[trial_id], self.metric, result, error)
+        self._completed_trials.add(trial_id)
         return None
+
+
+def tell_outcome(
+    study: optuna.Study,
+    trial: optuna.trial.Trial,
+    metric: str,
+    result: Mapping[str, Any] | None,
+    error: bool,
+) -> TrialState:
+    """Tell Optuna how a RUNNING trial ended, from its last result (Tune's `on_trial_complete`
+    arguments: an errored trial comes with no result); returns the state it ends in.
+
+    Ray's OptunaSearch rules, plus ours: diverged -> PRUNED with the user attribute `diverged`;
+    a score -> COMPLETE with it; no score -> FAIL after an error, else PRUNED (stopped before
+    its first score); a score Optuna refuses (NaN) -> FAIL, never left RUNNING."""
+    if result and result.get("diverged"):
+        trial.set_user_attr("diverged", True)
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialState.PRUNED
+    value = result.get(metric) if result else None
+    if value is not None:
+        state = TrialState.COMPLETE
+    else:
+        state = TrialState.FAIL if error else TrialState.PRUNED
+    try:
+        study.tell(trial, value, state=state)
+    except Exception as exc:  # as Ray's OptunaSearch does: logged, then closed below
+        _logger.info("Optuna refused the end of trial %d: %s", trial.number, exc)
+    if study.get_trials(deepcopy=False)[trial.number].state == TrialState.RUNNING:
+        study.tell(trial, state=TrialState.FAIL)  # refused: closed anyway
+        return TrialState.FAIL
+    return state
+
+
+def close_ended_trials(
+    study: optuna.Study,
+    ended: Mapping[str, tuple[Mapping[str, Any] | None, bool]],
+    complete: bool,
+    metric: str = SCORE,
+) -> dict[int, TrialState]:
+    """Close every RUNNING trial of `study` that Ray has ended, as `tell_outcome` does;
+    `ended`: {Ray trial id: (last result, errored)} (study.repair.ended_trials). When the
+    experiment is `complete` (all its trials exist and ended), a RUNNING trial it does not hold
+    was abandoned: FAIL, with the user attribute `abandoned` saying why. Trials already
+    finished, and those still running in Ray, are left as they are, so calling it again
+    changes nothing. Returns {Optuna trial number: the state it was closed in}."""
+    closed = {}
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        ray_id = frozen.user_attrs.get(RAY_TRIAL_ID)
+        if ray_id not in ended and not complete:
+            continue  # still running in Ray, or not run yet
+        trial = optuna.trial.Trial(study, frozen._trial_id)
+        if ray_id in ended:
+            last, errored = ended[ray_id]
+            result = None if errored else last  # Ray tells an errored trial no result
+            closed[frozen.number] = tell_outcome(study, trial, metric, result, errored)
+        else:
+            trial.set_user_attr(ABANDONED, ABANDONED_WHY)
+            study.tell(trial, state=TrialState.FAIL)
+            closed[frozen.number] = TrialState.FAIL
+    return closed
 
 
 def _config_params(result: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""study.repair: the last result row a lost driver never saved, restored before a resume."""
+"""study.repair: the last result row a lost driver never saved, restored before a resume; the
+trials an experiment state records as ended."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from services import s3_server_in_env
 
 from names import RESULT_FILE
 from study import storage
-from study.repair import lost_last_rows, restore_rows
+from study.repair import ended_trials, lost_last_rows, restore_rows
 
 
 def _row(epoch: int) -> dict:
@@ -78,3 +79,51 @@ def test_a_study_in_object_storage_is_repaired_in_the_store(tmp_path: Path, torn
         stored = storage.read_text(loc.child("trial_lost", RESULT_FILE))
         assert [json.loads(line)["training_iteration"] for line in stored.splitlines()] == [1, 2]
         assert stored == (cache / "trial_lost" / RESULT_FILE).read_text()
+
+
+def _states(folder: Path, trials: dict[str, tuple[str, int]], name: str = "00-00-00") -> Path:
+    """An experiment state (as Ray writes it) of trials by id: (status, epoch of last result)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = [
+        [
+            json.dumps({"trial_id": t, "status": s}),
+            json.dumps({"last_result": _row(e) if e else {}}),
+        ]
+        for t, (s, e) in trials.items()
+    ]
+    path = folder / f"experiment_state-2026-11-30_{name}.json"
+    path.write_text(json.dumps({"trial_data": data, "runner_data": {}}))
+    return path
+
+
+def test_the_ended_trials_are_those_terminated_or_errored(tmp_path: Path) -> None:
+    folder = tmp_path / "multi"
+    _states(folder, {"old": ("RUNNING", 1)}, name="00-00-00")  # an older state: not read
+    path = _states(
+        folder,
+        {
+            "done": ("TERMINATED", 3),
+            "failed": ("ERROR", 2),
+            "early": ("TERMINATED", 0),  # stopped before its first result
+            "running": ("RUNNING", 1),
+            "paused": ("PAUSED", 2),
+            "pending": ("PENDING", 0),
+        },
+        name="00-00-10",
+    )
+    assert ended_trials(folder) == {
+        "done": (_row(3), False),
+        "failed": (_row(2), True),
+        "early": (None, False),
+    }
+    state = json.loads(path.read_text())
+    state["trial_data"].append(["{not json", "{}"])  # one entry that does not parse: left out
+    path.write_text(json.dumps(state))
+    assert set(ended_trials(folder)) == {"done", "failed", "early"}
+
+
+def test_no_readable_experiment_state_means_no_ended_trials(tmp_path: Path) -> None:
+    assert ended_trials(tmp_path / "missing") == {}
+    path = _states(tmp_path / "multi", {"done": ("TERMINATED", 3)})
+    path.write_text(path.read_text()[:40])  # torn mid-write
+    assert ended_trials(tmp_path / "multi") == {}

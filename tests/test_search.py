@@ -1,19 +1,30 @@
 """StudyASHA on real Ray Trial objects: the baseline is never stopped, and a resumed scheduler's
-rungs equal those of the uninterrupted one."""
+rungs equal those of the uninterrupted one. StudySearch on a real Optuna database: a restored
+searcher catches up with it, and no trial Ray ended (or never ran) stays RUNNING there."""
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
 from names import RESULT_FILE, TRIAL_PREFIX
-from study.search import StudyASHA, StudySearch, StudyStorage
+from study.search import (
+    ABANDONED,
+    RAY_TRIAL_ID,
+    StudyASHA,
+    StudySearch,
+    StudyStorage,
+    close_ended_trials,
+)
 
 BASELINE = {"lr": 1e-3, "optimizer": "adam"}
 MAX_T = 9  # rungs at epochs 1 and 3 (grace 1, reduction factor 3)
@@ -198,3 +209,129 @@ def test_a_trial_only_the_database_knows_does_not_count(tmp_path):
         assert restored.suggest("t3") == StudySearch.FINISHED
     finally:
         StudySearch.restored = frozenset()
+
+
+def _trials(url: str) -> dict[str, optuna.trial.FrozenTrial]:
+    """The Optuna trials of study "m" by Ray trial id (by number for one without an id)."""
+    trials = optuna.load_study(study_name="m", storage=url).trials
+    return {t.user_attrs.get(RAY_TRIAL_ID, f"#{t.number}"): t for t in trials}
+
+
+def _limited(url: str) -> SearchGenerator:
+    """What Tune runs with `max_concurrent_trials=2`: its ConcurrencyLimiter over the searcher."""
+    return SearchGenerator(ConcurrencyLimiter(_searcher(url), max_concurrent=2))
+
+
+def test_a_stale_concurrency_limiter_drops_a_completion_that_closing_ended_trials_tells(
+    tmp_path,
+):
+    """A driver lost mid-save: the searcher's state (with the limiter's `live_trials`) is older
+    than the experiment state, which holds t2. Ray's ConcurrencyLimiter drops t2's completion
+    (its Optuna trial stays RUNNING); close_ended_trials, fed Ray's ended trials, closes it."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    state_dir = tmp_path / "exp"
+    state_dir.mkdir()
+    gen = _limited(url)
+    gen.searcher.suggest("t1")
+    gen.save_to_dir(str(state_dir), session_str="early")  # the state that reached the store
+    gen.searcher.suggest("t2")  # ... then the database went on
+
+    restored = _limited(url)
+    restored.restore_from_dir(str(state_dir))
+    assert restored.searcher.live_trials == {"t1"}  # Ray's own, stale
+    last = {"score": 0.75, "training_iteration": 3}
+    restored.on_trial_result("t2", {"score": 0.5, "training_iteration": 2})
+    restored.on_trial_complete("t2", result=last)  # dropped by the limiter
+    restored.on_trial_complete("t1", result={"score": 0.5})  # a live trial: told
+    trials = _trials(url)
+    assert trials["t2"].state == TrialState.RUNNING  # the gap, with Ray's code
+    assert (trials["t1"].state, trials["t1"].value) == (TrialState.COMPLETE, 0.5)
+
+    study = optuna.load_study(study_name="m", storage=url)
+    ended = {"t1": ({"score": 0.1}, False), "t2": (last, False)}
+    assert close_ended_trials(study, ended, complete=True) == {
+        trials["t2"].number: TrialState.COMPLETE
+    }
+    trials = _trials(url)
+    assert (trials["t2"].state, trials["t2"].value) == (TrialState.COMPLETE, 0.75)
+    assert trials["t2"].intermediate_values == {2: 0.5}
+    assert trials["t1"].value == 0.5  # already finished: untouched
+    assert close_ended_trials(study, ended, complete=True) == {}  # idempotent
+
+
+# How Tune ends a trial (its `on_trial_complete` arguments) and the last result Ray saved of it.
+ENDINGS = {
+    "scored": ({"score": 0.7, "training_iteration": 3}, False),
+    "diverged": ({"score": 0.0, "diverged": True, "training_iteration": 2}, False),
+    "nan": ({"score": math.nan, "training_iteration": 2}, False),  # Optuna refuses it
+    "errored": ({"score": 0.6, "training_iteration": 2}, True),  # Tune tells no result
+    "unscored": (None, False),  # stopped before its first result
+}
+
+
+def _outcomes(url: str) -> dict[str, tuple]:
+    return {
+        k: (t.state, t.value, {a: v for a, v in t.user_attrs.items() if a != RAY_TRIAL_ID})
+        for k, t in _trials(url).items()
+    }
+
+
+def test_closing_an_ended_trial_tells_what_tune_would_have(tmp_path):
+    """Each way a trial ends, told by Tune to the searcher in one database and by
+    close_ended_trials (from Ray's saved last result) in another: the same outcome."""
+    told, closed = (f"sqlite:///{tmp_path / name}.db" for name in ("told", "closed"))
+    searchers = {url: _searcher(url) for url in (told, closed)}
+    for searcher in searchers.values():
+        for trial_id in ENDINGS:
+            searcher.suggest(trial_id)
+            searcher.on_trial_result(trial_id, {"score": 0.3, "training_iteration": 1})
+    for trial_id, (last, errored) in ENDINGS.items():  # as Tune tells the searcher
+        searchers[told].on_trial_complete(trial_id, None if errored else last, error=errored)
+    study = optuna.load_study(study_name="m", storage=closed)
+    closed_now = close_ended_trials(study, ENDINGS, complete=False)
+
+    outcomes = _outcomes(closed)
+    assert outcomes == _outcomes(told)
+    assert {k: o[0] for k, o in outcomes.items()} == {
+        "scored": TrialState.COMPLETE,
+        "diverged": TrialState.PRUNED,
+        "nan": TrialState.FAIL,
+        "errored": TrialState.FAIL,
+        "unscored": TrialState.PRUNED,
+    }
+    assert outcomes["diverged"][2] == {"diverged": True}
+    assert outcomes["unscored"][1] == 0.3  # Optuna: a pruned trial's last intermediate value
+    assert sorted(closed_now.values()) == sorted(o[0] for o in outcomes.values())
+
+
+def test_a_trial_ray_never_ran_is_failed_once_its_experiment_is_complete(tmp_path):
+    """With PostgreSQL the database can hold a trial asked just before the driver was lost that
+    Ray never saved: closed as FAIL (saying why) only when no trial of the experiment is left
+    to run; a trial still running in Ray is never touched."""
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    searcher = _searcher(url)
+    for trial_id in ("t1", "lost", "t2"):
+        searcher.suggest(trial_id)
+    study = optuna.load_study(study_name="m", storage=url)
+    study.ask()  # asked, lost before it got its Ray trial id
+
+    ended = {"t1": ({"score": 0.4}, False)}  # t2 still runs in Ray
+    assert list(close_ended_trials(study, ended, complete=False).values()) == [TrialState.COMPLETE]
+    states = {k: t.state for k, t in _trials(url).items()}
+    assert states == {
+        "t1": TrialState.COMPLETE,
+        "lost": TrialState.RUNNING,
+        "t2": TrialState.RUNNING,
+        "#3": TrialState.RUNNING,
+    }
+    ended["t2"] = ({"score": 0.6}, False)  # the experiment is complete: t1 and t2 ended
+    closed = close_ended_trials(study, ended, complete=True)
+    trials = _trials(url)
+    assert closed == {
+        trials["lost"].number: TrialState.FAIL,
+        trials["t2"].number: TrialState.COMPLETE,
+        trials["#3"].number: TrialState.FAIL,
+    }
+    assert ABANDONED in trials["lost"].user_attrs and ABANDONED in trials["#3"].user_attrs
+    assert ABANDONED not in trials["t2"].user_attrs and trials["t2"].value == 0.6
+    assert close_ended_trials(study, ended, complete=True) == {}
