@@ -9,15 +9,18 @@ where the fixed costs show; both with `--limit-val 500`; the flags override it; 
 alone: confirmation runs are trials of the same kind) as a subprocess and times it; then reads
 every `<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums
 `time_this_iter_s`: the trials' own training time. Prints one JSON line per run with
-`efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores,
-each trial takes 1 of them) and a breakdown of where the rest of the wall time went, taken from
-the timestamps of the runner's output lines and of the trials' files.
+`efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores, or
+`--cpus`, which the study then gets as its `--num-cpus`; each trial takes 1 of them) and a
+breakdown of where the rest of the wall time went, taken from the timestamps of the runner's
+output lines and of the trials' files.
 
 `--s3` runs the same study alternately with its storage in a local folder and in S3 (moto's
 server on 127.0.0.1, started here as the tests start it: `tests/services.s3_server`; the driver's
 cache under the run's folder), `--rounds` times each, and ends with a summary line whose
 `s3_overhead` is the median S3 wall time over the median local one, minus 1 (goal: at most
 `S3_GOAL`, 10 %). The S3 run's trial results are read from the store (synced down after it ends).
+Each S3 record has `store_cpu_s`, the server's own CPU time: on this host it shares the cores with
+the study, which a real store on other machines does not; `--cpus 1` on 2 cores gives it one.
 
 `--before DIR` runs the same study from another checkout (e.g. a worktree of main) alternately
 with this one, `--rounds` times each, and ends with a summary line: per checkout, every run's
@@ -61,6 +64,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from benchmarks.common import emit, loadavg, log, median, rotated
 from names import MULTI_SPACE
 from tests.services import environ, s3_server
@@ -88,6 +93,16 @@ def study_args(preset: str, overrides: dict[str, int | None]) -> list[str]:
     """The study's command line after `python -m`: the preset's values, then the overrides."""
     values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
     return [*STUDY, *(f"--{k.replace('_', '-')}={v}" for k, v in values.items())]
+
+
+def study_command(args: argparse.Namespace) -> tuple[list[str], int]:
+    """The study's command line (see `study_args`) and the cores it may use: `--cpus`, passed
+    on as its `--num-cpus` (every trial takes 1), else all of this machine's."""
+    overrides = {k: getattr(args, k) for k in ("num_samples", "max_epochs", "limit_train")}
+    study = study_args(args.preset, overrides)
+    if args.cpus:
+        study.append(f"--num-cpus={args.cpus}")
+    return study, args.cpus or os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -215,9 +230,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-train", type=int, help="training images per task (the preset's)")
     p.add_argument(
         "--cpus",
-        type=float,
-        default=float(os.cpu_count() or 1),
-        help="CPU cores the study may use (default: all here)",
+        type=int,
+        help="CPU cores the study may use: its `--num-cpus`, so as many trials at once (default: "
+        "all here); with --s3, 1 of 2 leaves the S3 server a core of its own, as a real store has",
     )
     p.add_argument(
         "--before",
@@ -246,9 +261,9 @@ def measure(
         where = ["--storage", store.uri(folder.name), "--storage-endpoint", store.endpoint]
         where += ["--cache-dir", str(folder / "cache")]
         env = store.env
-    load_before = loadavg()
+    load_before, store_cpu = loadavg(), _cpu_s(store)
     start_unix, wall, lines, status = run_study(arm.code, where, env, ray_tmp, study)
-    load_after = loadavg()
+    load_after, store_cpu = loadavg(), _cpu_s(store) - store_cpu
     (folder / "study_output.log").write_text("".join(f"{t:8.2f}  {line}\n" for t, line in lines))
     if status != 0:
         log("\n".join(line for _, line in lines[-40:]))
@@ -276,7 +291,19 @@ def measure(
         "loadavg": [load_before, load_after],
         "clean": load_before < CLEAN_LOAD,
         "breakdown": breakdown(trials, start_unix, wall, slots, lines),
+        # the S3 server's own CPU time during the run (0 without one): on this host it shares
+        # the cores with the study, which a real object store does not
+        "store_cpu_s": store_cpu,
+        "store_cpu_share": store_cpu / (os.cpu_count() or 1) / wall,
     }
+
+
+def _cpu_s(store: Any) -> float:
+    """CPU seconds (user + system) the S3 server process has used so far; 0 without one."""
+    if store is None:
+        return 0.0
+    times = psutil.Process(store.proc.pid).cpu_times()
+    return times.user + times.system
 
 
 def _download(store: Any, folder: Path) -> Path:
@@ -334,8 +361,7 @@ def arms(args: argparse.Namespace) -> dict[str, Arm]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    overrides = {k: getattr(args, k) for k in ("num_samples", "max_epochs", "limit_train")}
-    study = study_args(args.preset, overrides)
+    study, cpus = study_command(args)
     runs = arms(args)
     storage = Path(args.storage or tempfile.mkdtemp(prefix="bench-study-")).resolve()
     ray_tmp = Path(tempfile.mkdtemp(prefix="rb", dir="/tmp"))  # short: Ray's socket paths
@@ -349,9 +375,7 @@ def main(argv: list[str] | None = None) -> None:
                     (storage / run).mkdir(parents=True)
                     (ray_tmp / run).mkdir()
                     s3 = store if runs[label].s3 else None
-                    record = measure(
-                        runs[label], storage / run, ray_tmp / run, study, args.cpus, s3
-                    )
+                    record = measure(runs[label], storage / run, ray_tmp / run, study, cpus, s3)
                     records[label].append(record)
                     emit({"preset": args.preset, "run": run, **record})
             if len(runs) > 1 or args.rounds > 1:

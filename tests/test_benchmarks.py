@@ -13,7 +13,7 @@ import pytest
 from helpers import ROOT, run_module
 
 from benchmarks.packing import summarize
-from benchmarks.study import PRESETS, _parser, arms, compare, study_args
+from benchmarks.study import PRESETS, _parser, arms, compare, study_args, study_command
 
 GIB = 2**30
 
@@ -118,6 +118,17 @@ def test_study_presets_build_the_measured_command(preset):
     for key, value in values.items():
         assert f"--{key.replace('_', '-')}={value}" in args
     assert args[:1] == ["study.run"] and "--confirm-seeds" in args
+
+
+def test_study_cpus_limit_the_study_itself():
+    """`--cpus` is what the study may use (its Ray gets that many), not only the efficiency's
+    denominator; without it the study takes the whole machine."""
+    from study.run import build_parser
+
+    study, cpus = study_command(_parser().parse_args(["--cpus", "1"]))
+    assert cpus == 1 and build_parser().parse_args(study[1:]).num_cpus == 1
+    study, cpus = study_command(_parser().parse_args([]))
+    assert cpus == os.cpu_count() and build_parser().parse_args(study[1:]).num_cpus is None
 
 
 def test_study_small_preset_is_the_six_trial_study():
