@@ -44,6 +44,7 @@ def confirm_experiment(space: str) -> str:
 SETTINGS_FILE = "study.json"  # the study's settings; what --resume reads back
 TASKS_FILE = "tasks.json"  # class names and sizes of each task
 OPTUNA_DB = "optuna.db"  # Optuna's SQLite storage, one Optuna study per space
+RAY_TRIAL_ID = "ray_trial_id"  # user attribute: the Ray trial an Optuna trial became
 LOCK_FILE = ".lock"  # held (flock) by the driver running the study
 REPORT_FILE = "report.html"  # analysis.report's default output
 CONFIRM_PLAN_FILE = "confirmation.json"  # the confirmation stage's planned runs, written once

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from names import OPTUNA_DB
+from names import OPTUNA_DB, RAY_TRIAL_ID
 
-RAY_TRIAL_ID = "ray_trial_id"  # the user attribute study.search writes on each Optuna trial
 ENQUEUED = "fixed_params"  # Optuna's system attribute of an enqueued trial
 COLUMNS = ["space", "number", "state", "value", "is_baseline", RAY_TRIAL_ID]
 

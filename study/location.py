@@ -21,7 +21,13 @@ from pathlib import Path
 
 from names import OPTUNA_DB, SETTINGS_FILE
 from study import storage
-from study.settings import StudySettings, _check_split_recorded, check_resumable
+from study.settings import (
+    StudySettings,
+    _check_split_recorded,
+    _without_password,
+    check_resumable,
+    study_spaces,
+)
 from trainables.errors import UserError
 
 MODEL_WEIGHTS = storage.MODEL_WEIGHTS
@@ -54,6 +60,20 @@ def check_new(settings: StudySettings) -> None:
         )
     if settings.optuna_storage:
         storage.check_database_url(settings.optuna_storage)
+        _check_database_free(settings)
+
+
+def _check_database_free(settings: StudySettings) -> None:
+    """A new study's Optuna studies are named after its spaces: a database that holds one of
+    those names holds another study's search, which this one would join (and mislead)."""
+    taken = set(storage.optuna_study_names(settings.optuna_storage))
+    clash = sorted(taken & {space.name for space in study_spaces(settings)})
+    if clash:
+        raise UserError(
+            f"--optuna-storage {_without_password(settings.optuna_storage)} already holds the "
+            f"Optuna {'studies' if len(clash) > 1 else 'study'} {', '.join(clash)} of another "
+            "study; give each study its own database (CREATE DATABASE ...)"
+        )
 
 
 def resumable(args: argparse.Namespace) -> StudySettings:

@@ -56,10 +56,9 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
-from names import RESULT_FILE, SCORE
+from names import RAY_TRIAL_ID, RESULT_FILE, SCORE
 from study.settings import _without_password
 
-RAY_TRIAL_ID = "ray_trial_id"  # user attribute: the Ray trial an Optuna trial is
 ABANDONED = "abandoned"  # user attribute: why a trial Ray never ran was closed
 ABANDONED_WHY = (
     "asked by a driver lost before Ray saved the trial; Ray never ran it and its experiment "

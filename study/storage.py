@@ -378,3 +378,20 @@ def check_database_url(url: str, connect: bool = True) -> str:
                 f"({_first_line(exc.orig or exc)})"
             ) from None
     return url
+
+
+def optuna_study_names(url: str) -> list[str]:
+    """The Optuna studies the database at `url` holds, read without writing (no schema is
+    created in a database that has none: then there are none)."""
+    import optuna
+
+    try:
+        store = optuna.storages.RDBStorage(url, skip_table_creation=True)
+    except Exception:  # an empty database: Optuna's schema check fails before any table exists
+        return []
+    try:
+        return [study.study_name for study in store.get_all_studies()]
+    except Exception:  # no `studies` table
+        return []
+    finally:
+        store.engine.dispose()

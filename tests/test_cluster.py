@@ -9,9 +9,12 @@ import stat
 
 import optuna
 import pytest
+import ray
+import sqlalchemy
 from services import postgres_server, ray_cluster
 
 from study import cluster, storage
+from study.run import main as run_main
 from trainables.errors import UserError
 
 
@@ -62,9 +65,13 @@ def test_malformed_or_unreachable_database_url_is_one_line() -> None:
         assert words in message and "\n" not in message and "secret" not in message
 
 
-def test_optuna_study_in_postgres_is_seen_by_load_study() -> None:
+def test_optuna_study_in_postgres_is_seen_by_load_study(tmp_path, monkeypatch, capsys) -> None:
+    """...and a new study refuses a database that already holds a search of its spaces (it
+    would join it), in one line before Ray starts; reading that writes nothing."""
     with postgres_server() as pg:
         assert storage.check_database_url(pg.url) == pg.url
+        assert storage.optuna_study_names(pg.url) == []
+        assert sqlalchemy.inspect(sqlalchemy.create_engine(pg.url)).get_table_names() == []
         study = optuna.create_study(
             study_name="multi",
             storage=optuna.storages.RDBStorage(pg.url),
@@ -76,6 +83,13 @@ def test_optuna_study_in_postgres_is_seen_by_load_study() -> None:
         assert [t.params for t in seen.trials] == [t.params for t in study.trials]
         assert len(seen.trials) == 5 and seen.best_value == study.best_value
         optuna.storages.RDBStorage(pg.url).engine.dispose()
+        monkeypatch.chdir(tmp_path)
+        args = ["--quick", "--space", "multi", "--storage", str(tmp_path / "studies")]
+        assert run_main([*args, "--optuna-storage", pg.url]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "already holds the Optuna study multi" in err, err
+        assert list(tmp_path.iterdir()) == [] and not ray.is_initialized()
+        assert storage.optuna_study_names(pg.url) == ["multi"]
 
 
 @pytest.fixture(scope="module")
