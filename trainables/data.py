@@ -516,17 +516,31 @@ def make_synthetic(arg: str, data_root: Path, *, seed: int = 0) -> Splits:
         y = y[torch.randperm(n, generator=g)]
         other = (y + torch.randint(1, k, (n,), generator=g)) % k  # always a different class
         own = 0.4 + 0.6 * torch.rand(n, 1, 1, 1, generator=g)
-        x = own * protos[y] + (1 - own) * protos[other]
         dy, dx = torch.randint(0, canvas - IMAGE_SIZE + 1, (2, n, 1), generator=g)
-        x = _gather_crops(x, dy, dx, torch.zeros(n, 1, dtype=torch.bool), IMAGE_SIZE, IMAGE_SIZE)
-        x = x * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=g))  # contrast jitter
-        x = x + 0.3 * torch.randn(x.shape, generator=g)  # pixel noise
-        x = ((x * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        # the same arithmetic as blending whole patterns and then cropping, on the windows only
+        # and in place: the same images for about half the CPU time (every synthetic study
+        # makes them before Ray starts)
+        x = _windows(protos, y, dy, dx).mul_(own)
+        x.add_(_windows(protos, other, dy, dx).mul_(1 - own))
+        x.mul_(0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=g))  # contrast jitter
+        x.add_(torch.randn(x.shape, generator=g).mul_(0.3))  # pixel noise
+        x = x.mul_(0.5).add_(0.5).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
         return x.numpy(), y.numpy().astype(np.int64)
 
     train_x, train_y = sample(n_train)
     test_x, test_y = sample(n_test)
     return train_x, train_y, test_x, test_y, classes
+
+
+def _windows(
+    patterns: torch.Tensor, which: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor
+) -> torch.Tensor:
+    """Image i: the IMAGE_SIZE x IMAGE_SIZE window at (dy[i], dx[i]) of pattern which[i], as
+    `_gather_crops(patterns[which], ...)` reads it, without a copy of every whole pattern."""
+    rows = dy + torch.arange(IMAGE_SIZE)  # N x H
+    cols = dx + torch.arange(IMAGE_SIZE)  # N x W
+    out = patterns.permute(0, 2, 3, 1)[which[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)  # N x 3 x H x W, channels_last strides
 
 
 # ---------------------------------------------------------------------------------------------
