@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
+from fake_study import FR
 from helpers import SMALL_STUDY, experiment_rows, kill_tree, run_cli, start_cli, wait_for
 
-from trainables.checkpoint import checkpoint_epoch
+from names import CONFIRM_PLAN_FILE, EVAL_SPLIT, TEST, confirm_experiment, eval_metric
+from trainables.checkpoint import CorruptCheckpoint, checkpoint_epoch, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -136,35 +140,67 @@ def _one_done_one_midway(snapshot: dict) -> bool:
     return 3 in lengths and any(0 < n < 3 for n in lengths)
 
 
+def _newest_complete(trial: Path) -> int:
+    """The epoch of a trial's newest checkpoint that loads (0: none), as restore_newest ranks
+    them: a kill while Ray copies a checkpoint into the trial folder can leave its meta file
+    beside a partial state.pt, and the resume then falls back to the one before."""
+    loads = []
+    for folder in trial.glob("checkpoint_*"):
+        try:
+            load_checkpoint(folder)
+        except CorruptCheckpoint:
+            continue
+        loads.append(checkpoint_epoch(folder))
+    return max(loads, default=0)
+
+
+def _kill_once(proc, experiment: Path) -> None:
+    """kill -9 of `proc` and its Ray once a run of `experiment` finished and another is mid-way."""
+    wait_for(lambda: _one_done_one_midway(experiment_rows(experiment)), proc)
+    kill_tree(proc)
+
+
 @pytest.fixture(scope="module")
 def killed_study(tmp_path_factory) -> dict:
-    """A multi study of 3 trials: while it runs, started again and resumed by two other drivers
-    (both refused); then kill -9 of the driver and Ray once a trial finished and another has a
-    checkpoint at epoch >= 1; then --resume. Returns the refused runs, the trials' epochs and
-    newest checkpoints at the kill, and the resumed run with the trials' epochs after it."""
+    """A multi study of 3 trials with its confirmation stage (baseline and tuned-1, 2 seeds):
+    while it runs, started again and resumed by two other drivers (both refused); kill -9 of
+    the driver and Ray once a trial finished and another has a checkpoint at epoch >= 1;
+    --resume, killed the same way once a confirmation run finished and another is mid-way;
+    --resume to the end; --resume once more (nothing to do). Returns the refused runs, the
+    search's epochs and newest checkpoints at the first kill and at the second, the plan, the
+    confirmation's epochs after the last two resumes, and those resumes' output."""
     tmp = tmp_path_factory.mktemp("killed")
     args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp)]
-    experiment = tmp / "k" / "multi"
+    args += ["--confirm-seeds", "2", "--limit-test", "64"]
+    experiment, confirm = tmp / "k" / "multi", tmp / "k" / confirm_experiment("multi")
     with open(tmp / "killed.log", "w") as log:
         proc = start_cli(*args, "--name", "k", cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
         wait_for(experiment.exists, proc)  # it holds the study now
         again = run_cli(*args, "--name", "k", cwd=tmp)
         resume = run_cli("--resume", str(tmp / "k"), cwd=tmp)
-        wait_for(lambda: _one_done_one_midway(experiment_rows(experiment)), proc)
-        kill_tree(proc)
-    newest = {
-        t.name: max((checkpoint_epoch(c) for c in t.glob("checkpoint_*")), default=0)
-        for t in experiment.glob("trial_*")
-    }
+        _kill_once(proc, experiment)
+    newest = {t.name: _newest_complete(t) for t in experiment.glob("trial_*")}
     before = experiment_rows(experiment)  # results recorded up to the kill
+    with open(tmp / "resumed.log", "w") as log:
+        proc = start_cli("--resume", str(tmp / "k"), cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+        _kill_once(proc, confirm)  # the search has ended: the confirmation stage runs
+    searched = experiment_rows(experiment)
     out = run_cli("--resume", str(tmp / "k"), cwd=tmp)
+    confirmed = experiment_rows(confirm)
     return {
         "again": again,
         "refused_resume": resume,
         "before": before,
         "newest": newest,
+        "searched": searched,
+        "plan": json.loads((tmp / "k" / CONFIRM_PLAN_FILE).read_text())["multi"],
         "out": out,
         "after": experiment_rows(experiment),
+        "confirmed": confirmed,
+        "params": [json.loads((t / "params.json").read_text()) for t in confirm.glob("trial_*")],
+        "done": run_cli("--resume", str(tmp / "k"), cwd=tmp),  # all done: no Ray started
+        "done_confirmed": experiment_rows(confirm),
+        "dir": tmp / "k",
     }
 
 
@@ -174,7 +210,7 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
     continuing at its newest checkpoint's epoch + 1 (even if Ray's snapshot is older)."""
     before, newest, out = killed_study["before"], killed_study["newest"], killed_study["out"]
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    after = killed_study["after"]
+    after = killed_study["searched"]  # the resume's search ended; it was killed in confirmation
     assert len(after) == 3
     for name, rows in before.items():
         if len(rows) == 3:
@@ -189,6 +225,31 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
             assert not trained and after[name][-1].get("restored"), after[name]
         epochs = sorted({r["epoch"] for r in after[name]})
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
+
+
+def test_a_kill_during_confirmation_resumes_exactly_the_planned_runs(killed_study):
+    """kill -9 of the driver and Ray mid-confirmation, then --resume: every planned run ends
+    once with its test figures; no search trial runs again; a last --resume starts no Ray."""
+    out, plan = killed_study["out"], killed_study["plan"]
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    search_before = killed_study["searched"]
+    assert killed_study["after"] == search_before  # the search: untouched
+    runs = killed_study["confirmed"]
+    assert len(runs) == len(plan) == 4
+    for rows in runs.values():
+        assert sorted({r["epoch"] for r in rows}) == [1, 2, 3]
+        last = rows[-1]
+        assert last[EVAL_SPLIT] == TEST and eval_metric("acc", FR, TEST) in last
+    ran = sorted((p["run"]["label"], p["run"]["seed"]) for p in killed_study["params"])
+    assert ran == sorted((r["label"], r["seed"]) for r in plan)
+    for rows in search_before.values():  # the search never saw test data
+        assert all(not any(k.startswith("test_") for k in r) for r in rows)
+    again = killed_study["done"]
+    assert again.returncode == 0 and "complete: nothing to do" in again.stdout
+    assert f"python -m analysis.table {killed_study['dir']}" in again.stdout
+    assert "Ray" not in again.stderr and killed_study["done_confirmed"] == runs
+    for trial in killed_study["dir"].glob("*/trial_*"):  # Ray's CSV: the same keys in every row
+        assert len(pd.read_csv(trial / "progress.csv")) >= 1  # raises on a ragged row
 
 
 def test_two_drivers_never_share_a_study(killed_study):
