@@ -225,6 +225,13 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
             assert not trained and after[name][-1].get("restored"), after[name]
         epochs = sorted({r["epoch"] for r in after[name]})
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again
+    # Optuna heard how every trial ended: none left RUNNING by the kill
+    seen = optuna.load_study(
+        study_name="multi", storage=f"sqlite:///{killed_study['dir']}/optuna.db"
+    )
+    states = [t.state for t in seen.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 3, states
+    assert optuna.trial.TrialState.RUNNING not in states, states
 
 
 def test_a_kill_during_confirmation_resumes_exactly_the_planned_runs(killed_study):

@@ -35,6 +35,7 @@ def test_resume_finishes_exactly_the_requested_trials(resumed_study):
     study = optuna.load_study(study_name="multi", storage=storage)
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) == 4, states
+    assert optuna.trial.TrialState.RUNNING not in states, states
     # each epoch's validation score reached Optuna (its dashboard draws learning curves)
     for trial in study.trials:
         rows = after[f"trial_{trial.user_attrs['ray_trial_id']}"]
