@@ -48,6 +48,12 @@ def optuna_url(settings: StudySettings) -> str:
     return settings.optuna_storage or f"sqlite:///{settings.study_dir / OPTUNA_DB}"
 
 
+def has_optuna_db(settings: StudySettings) -> bool:
+    """Whether the study has an Optuna database to open: its URL, or the SQLite file (never
+    create an empty one by opening it)."""
+    return bool(settings.optuna_storage) or (settings.study_dir / OPTUNA_DB).exists()
+
+
 def check_new(settings: StudySettings) -> None:
     """Before anything runs: the storage answers, its bucket exists, the name is free there,
     and the database URL (when given) connects."""

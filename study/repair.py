@@ -39,45 +39,43 @@ def trial_entries(folder: Path) -> list | None:
         return None
 
 
-def saved_trial_ids(folder: Path) -> frozenset[str]:
-    """The trials Ray will restore from the experiment state at `folder`."""
-    ids = set()
+def _parsed(folder: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each trial entry of the newest experiment state as (metadata with `trial_id` and
+    `status`, runtime state with `last_result`); an entry that does not parse is left out."""
+    parsed = []
     for entry in trial_entries(folder) or []:
         try:
-            ids.add(json.loads(entry[0])["trial_id"])
-        except (ValueError, KeyError, TypeError, IndexError):
+            meta, runtime = json.loads(entry[0]), json.loads(entry[1])
+            if isinstance(meta, dict) and isinstance(runtime, dict) and "trial_id" in meta:
+                parsed.append((meta, runtime))
+        except (ValueError, TypeError, IndexError):
             continue
-    return frozenset(ids)
+    return parsed
+
+
+def saved_trial_ids(folder: Path) -> frozenset[str]:
+    """The trials Ray will restore from the experiment state at `folder`."""
+    return frozenset(meta["trial_id"] for meta, _ in _parsed(folder))
 
 
 def ended_trials(folder: Path) -> dict[str, tuple[dict[str, Any] | None, bool]]:
     """{Ray trial id: (its last result, None before its first; whether it errored)} for each
     trial the newest experiment state at `folder` records as ended; empty when there is none
     or it is unreadable (an entry that does not parse is left out)."""
-    ended = {}
-    for entry in trial_entries(folder) or []:
-        try:
-            meta = json.loads(entry[0])
-            trial_id, status = meta["trial_id"], meta["status"]
-            last = json.loads(entry[1]).get("last_result") or None
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
-            continue
-        if status in ENDED:
-            ended[trial_id] = (last, status == ERRORED)
-    return ended
+    return {
+        meta["trial_id"]: (runtime.get("last_result") or None, meta.get("status") == ERRORED)
+        for meta, runtime in _parsed(folder)
+        if meta.get("status") in ENDED
+    }
 
 
 def lost_last_rows(folder: Path) -> dict[str, dict[str, Any]]:
     """{trial folder: its last result} for each trial of the experiment at `folder` (a local
     copy) whose result file ends one epoch before the last result of its experiment state."""
     lost = {}
-    for entry in trial_entries(folder) or []:
-        try:
-            trial_id = json.loads(entry[0])["trial_id"]
-            last = json.loads(entry[1]).get("last_result") or {}
-        except (ValueError, KeyError, TypeError, IndexError):
-            continue
-        name = f"{TRIAL_PREFIX}{trial_id}"
+    for meta, runtime in _parsed(folder):
+        last = runtime.get("last_result") or {}
+        name = f"{TRIAL_PREFIX}{meta['trial_id']}"
         rows = _iterations(folder / name / RESULT_FILE)
         if rows is not None and last.get(ITERATION) == max(rows, default=0) + 1:
             lost[name] = last

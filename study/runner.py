@@ -19,7 +19,6 @@ from typing import Any
 from names import (
     ASHA_REDUCTION_FACTOR,
     CONFIRM_PLAN_FILE,
-    OPTUNA_DB,
     RUN_KEY,
     SCORE,
     SCORE_MODE,
@@ -445,26 +444,24 @@ def run_space(settings: StudySettings, space: Space, data: dict[str, TaskData]) 
     from ray import tune
 
     folder = settings.study_dir / space.name
-    if experiment_complete(folder, settings.num_samples):
-        close_optuna_trials(settings, space.name, folder)  # a driver lost before it did
-        return
-    trainable = _trainable(settings, data)
-    try:
-        _fit(
-            settings,
-            folder,
-            trainable,
-            lambda: tune.Tuner(
+    if not experiment_complete(folder, settings.num_samples):  # else a lost driver's: close
+        trainable = _trainable(settings, data)
+        try:
+            _fit(
+                settings,
+                folder,
                 trainable,
-                tune_config=_tune_config(settings, space),
-                run_config=_run_config(settings, space),
-            ),
-            settings.num_samples,
-            reset=lambda: _drop_optuna_study(settings, space.name),  # its enqueued first trial
-        )
-    except StudyInterrupted:
-        close_optuna_trials(settings, space.name, folder)  # the trials that did end
-        raise
+                lambda: tune.Tuner(
+                    trainable,
+                    tune_config=_tune_config(settings, space),
+                    run_config=_run_config(settings, space),
+                ),
+                settings.num_samples,
+                reset=lambda: _drop_optuna_study(settings, space.name),  # its enqueued trial
+            )
+        except StudyInterrupted:
+            close_optuna_trials(settings, space.name, folder)  # the trials that did end
+            raise
     close_optuna_trials(settings, space.name, folder)
 
 
@@ -478,7 +475,7 @@ def close_optuna_trials(settings: StudySettings, name: str, folder: Path) -> Non
 
     from study.search import close_ended_trials
 
-    if not settings.optuna_storage and not (settings.study_dir / OPTUNA_DB).exists():
+    if not location.has_optuna_db(settings):
         return  # nothing to close (and no empty database to create)
     try:
         study = optuna.load_study(study_name=name, storage=location.optuna_url(settings))
@@ -567,7 +564,7 @@ def _saved_statuses(folder: Path) -> list[str] | None:
 def _drop_optuna_study(settings: StudySettings, name: str) -> None:
     import optuna
 
-    if not settings.optuna_storage and not (settings.study_dir / OPTUNA_DB).exists():
+    if not location.has_optuna_db(settings):
         return
     storage = optuna.storages.RDBStorage(location.optuna_url(settings))
     try:
