@@ -59,6 +59,7 @@ TRIAL_PREFIX = "trial_"
 TRIAL_CONFIG_FILE = "trial_config.json"  # the resolved TrialConfig, written by the trainable
 PARAMS_FILE = "params.json"  # Ray's: the config the searcher suggested plus the constants
 RESULT_FILE = "result.json"  # Ray's: one JSON object per reported epoch
+PROGRESS_FILE = "progress.csv"  # Ray's: one CSV row per reported epoch, under a header
 ERROR_FILES = ("error.txt", "error.pkl")  # Ray's: the trial raised past its retries
 NODE_KEY = "node_id"  # in every result row: the Ray node the trial ran on (a cluster's)
 CHECKPOINT_GLOB = "checkpoint_*"  # Ray's checkpoint folders inside a trial folder

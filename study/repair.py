@@ -8,7 +8,14 @@ restores that trial after epoch n and never reports n again, so the study would 
 epoch short, as if it had stopped early. The experiment state keeps each trial's last result:
 `lost_last_rows` finds the trials whose result file lacks exactly that row, and `restore_rows`
 appends it (to the study's storage, and to the local copy it was read from), before Ray
-downloads the result files to restore the experiment. Nothing else is ever rewritten.
+downloads the result files to restore the experiment.
+
+The same loss can cut a trial's log short mid-line: the driver writes `result.json` and
+`progress.csv` in its own staging folder and copies them to the study's storage, and a copy cut
+short ends with part of a row. Ray restores the file as it finds it and appends the next row to
+that fragment, which leaves a line no reader can parse (pandas refuses the whole `progress.csv`).
+`restore_rows` therefore cuts such a fragment first (`whole_lines`); the row it was a copy of is
+the lost last row above, or is reported again by the trial. Nothing else is ever rewritten.
 
 This module is the one reader of Ray's experiment state (`trial_entries`): the trials it
 restores (`saved_trial_ids`) and those that ended (`ended_trials`, whose outcome the runner
@@ -21,12 +28,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from names import RESULT_FILE, TRIAL_PREFIX
+from names import PROGRESS_FILE, RESULT_FILE, TRIAL_PREFIX
 from study import storage
 
 ITERATION = "training_iteration"  # Ray's epoch counter in every result
 ENDED = ("TERMINATED", "ERROR")  # Ray's statuses of a trial that will not run again
 ERRORED = "ERROR"
+TRIAL_LOGS = (RESULT_FILE, PROGRESS_FILE)  # appended by the driver, a line per epoch
 
 
 def trial_entries(folder: Path) -> list | None:
@@ -93,19 +101,45 @@ def _iterations(path: Path) -> list[int] | None:
         try:
             found.append(int(json.loads(line)[ITERATION]))
         except (ValueError, KeyError, TypeError):
-            continue  # a torn line: the next sync rewrites the file whole
+            continue  # a fragment: restore_rows cuts it
     return found
 
 
+def whole_lines(text: str, name: str) -> str:
+    """`text` of a trial log `name` without a last line that a copy cut short: a last line
+    without its newline is kept (the newline added) only when it is a whole row of
+    `result.json` (a JSON object); any other is a fragment and is cut."""
+    head, _, tail = text.rpartition("\n")
+    if not tail:
+        return text
+    if name == RESULT_FILE and isinstance(_json_or_none(tail), dict):
+        return text + "\n"
+    return head + "\n" if head else ""
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
 def restore_rows(folder: Path, loc: storage.Location) -> list[str]:
-    """Append each lost last row (see `lost_last_rows`) to its trial's result file in the
-    experiment's storage `loc` and in the local copy `folder`; the trials it repaired."""
-    repaired = lost_last_rows(folder)
-    for name, last in repaired.items():
-        local = folder / name / RESULT_FILE
-        text = local.read_text()
-        text += ("" if not text or text.endswith("\n") else "\n") + json.dumps(last) + "\n"
-        storage.write_text(loc.child(name, RESULT_FILE), text)
-        if not loc.is_local:
-            local.write_text(text)
-    return sorted(repaired)
+    """Mend each trial's logs in the experiment's storage `loc` and in the local copy `folder`:
+    cut a fragment at their end (`whole_lines`), then append each lost last row (see
+    `lost_last_rows`) to its result file. Returns the trials whose row was appended."""
+    lost = lost_last_rows(folder)
+    for trial in sorted(folder.glob(f"{TRIAL_PREFIX}*")):
+        for name in TRIAL_LOGS:
+            try:
+                text = (trial / name).read_text()
+            except OSError:
+                continue
+            mended = whole_lines(text, name)
+            if name == RESULT_FILE and trial.name in lost:
+                mended += json.dumps(lost[trial.name]) + "\n"
+            if mended != text:
+                storage.write_text(loc.child(trial.name, name), mended)
+                if not loc.is_local:
+                    (trial / name).write_text(mended)
+    return sorted(lost)

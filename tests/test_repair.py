@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from services import s3_server_in_env
 
-from names import RESULT_FILE
+from names import PROGRESS_FILE, RESULT_FILE
 from study import storage
-from study.repair import ended_trials, lost_last_rows, restore_rows
+from study.repair import ended_trials, lost_last_rows, restore_rows, whole_lines
 
 
 def _row(epoch: int) -> dict:
@@ -63,6 +63,39 @@ def test_a_local_experiment_gets_its_row_back_once(tmp_path: Path) -> None:
     for name, text in before.items():
         if name != "trial_lost":
             assert (folder / name / RESULT_FILE).read_text() == text
+
+
+def test_whole_lines_keeps_every_complete_row_of_a_copy_cut_anywhere() -> None:
+    """For every point a copy of a log can stop at, the mended text is the original's longest
+    prefix of whole rows: nothing complete is lost, nothing partial is kept."""
+    rows = [json.dumps(_row(e)) for e in (1, 2, 3)]
+    logs = {RESULT_FILE: rows, PROGRESS_FILE: ["training_iteration,score", "1,0.1", "2,0.2"]}
+    for name, lines in logs.items():
+        text = "".join(line + "\n" for line in lines)
+        for cut in range(len(text) + 1):
+            mended = whole_lines(text[:cut], name)
+            assert text.startswith(mended) and (mended == "" or mended.endswith("\n"))
+            whole = text[: text.rfind("\n", 0, cut) + 1]  # the rows the copy holds whole
+            complete_json = name == RESULT_FILE and cut < len(text) and text[cut] == "\n"
+            assert mended == (text[: cut + 1] if complete_json else whole), (name, cut)
+
+
+@pytest.mark.parametrize("state_epoch", [2, 3])
+def test_a_result_file_cut_mid_row_is_mended_before_ray_appends(tmp_path: Path, state_epoch: int):
+    """A copy cut short in epoch 3's row: the fragment goes; the row comes back from the
+    experiment state when it holds it (else the trial reports it again), and every line parses."""
+    folder = tmp_path / "multi"
+    _experiment(folder, {"cut": ([1, 2, 3], state_epoch)})
+    path = folder / "trial_cut" / RESULT_FILE
+    path.write_text(path.read_text()[:-20])  # ends with part of epoch 3's row
+    progress = folder / "trial_cut" / PROGRESS_FILE
+    progress.write_text("training_iteration,score\n1,0.1\n2,0.2\n3,0.")
+    restore_rows(folder, storage.resolve(str(folder)))
+    assert _epochs(path) == [1, 2, 3][:state_epoch]
+    assert progress.read_text() == "training_iteration,score\n1,0.1\n2,0.2\n"
+    whole = path.read_text()
+    assert restore_rows(folder, storage.resolve(str(folder))) == []  # a second resume: as is
+    assert path.read_text() == whole
 
 
 @pytest.mark.parametrize("torn", [False, True])
