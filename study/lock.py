@@ -51,6 +51,11 @@ HEARTBEAT_S = 10.0
 # then finds the new owner and it stops (`lost`).
 STALE_AFTER_S = 60.0
 MISSED_BEATS = 2  # a heartbeat older than this many periods: its holder has missed beats
+LOCK_LOST_STATUS = 3  # study.run's exit status when another driver took the study over
+
+
+class LockLost(Exception):
+    """Another driver took this study's lock over; the message names it (one line)."""
 
 
 class Backend:

@@ -23,13 +23,7 @@ from typing import Any, ClassVar
 
 from ray.tune import Callback
 
-from study.lock import StudyLock
-
-LOCK_LOST_STATUS = 3  # study.run's exit status when another driver took the study over
-
-
-class LockLost(Exception):
-    """Another driver took this study's lock over; the message names it (one line)."""
+from study.lock import LockLost, StudyLock
 
 
 def bind(lock: StudyLock | None) -> None:

@@ -8,7 +8,7 @@ A study searches each space on validation data, then (unless `--confirm-seeds 0`
 baseline and the best configurations with several seeds and scores them on test data.
 User errors end with exit status 2 and one line on stderr, before Ray starts or files are written.
 A study taken over by another driver (its lock: study.lock) stops at once: one line naming that
-driver, exit status `study.lockwatch.LOCK_LOST_STATUS`, nothing more written.
+driver, exit status `study.lock.LOCK_LOST_STATUS`, nothing more written.
 Every line names a study in object storage by its URI (`location.shown_path`), and the commands
 printed for it carry `--storage-endpoint` when it has one (`location.store_flags`).
 """
@@ -63,15 +63,16 @@ def execute(
 ) -> int:
     """Prepare the data, print the plan, then run the study's stages under its lock; 130 when
     interrupted (Ctrl-C: one line on what was saved and the resume command)."""
-    from study import progress, runner  # imports torch and Ray: kept out of --help
-    from study.lockwatch import LOCK_LOST_STATUS, LockLost
+    from study import interrupts, preload, runner  # imports torch: kept out of --help
+    from study.lock import LOCK_LOST_STATUS, LockLost
 
     where, flags = location.shown_path(settings), location.store_flags(settings)
     if not new and runner.study_complete(settings):
         print(f"{where}: complete: nothing to do (no trial left to run)\n")
         print(summary(settings.study_dir, where, flags))
         return 0
-    progress.catch_interrupts()
+    preload.start()  # Ray Tune's, the trainable's and Optuna's imports overlap the data preparation
+    interrupts.catch_interrupts()
     folder = None
     try:
         data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
@@ -81,6 +82,8 @@ def execute(
             runner.check_experiments(settings)
             runner.check_recorded_tasks(settings, data)
         with runner.locked(settings):
+            from study import progress  # Ray Tune: imported by study.preload meanwhile
+
             slots = runner.init_ray(settings, address, num_cpus, num_gpus, dashboard, verbose)
             print(progress.plan_text(settings, tasks, slots, resumed=not new), flush=True)
             progress.watch(settings, tasks, slots)
@@ -92,7 +95,12 @@ def execute(
     except LockLost as exc:
         print(f"stopped: {exc}", file=sys.stderr, flush=True)
         return LOCK_LOST_STATUS
-    print(summary(folder, where, flags))
+    stopping = None if verbose else runner.stop_ray()  # Ray stops while the summary is made
+    try:
+        print(summary(folder, where, flags))
+    finally:
+        if stopping is not None:
+            stopping.join()
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -192,6 +193,18 @@ def init_ray(
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
     _check_fits(settings, [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")])
     return slots
+
+
+def stop_ray() -> threading.Thread:
+    """Shut Ray down (its processes stop, or a cluster's driver disconnects) in a thread, while
+    the driver writes what needs no Ray (the summary); join it before the process ends. Ray's
+    own exit hook would do it later, after a 0.5 s pause for the trials' log lines, which go
+    to their log files here (unless --verbose, when the pause is kept)."""
+    import ray
+
+    thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+    thread.start()
+    return thread
 
 
 def _quiet_tune(verbose: bool) -> None:
@@ -400,8 +413,8 @@ def _fit(
     StudyInterrupted when it stops with trials not ended, or after a Ctrl-C."""
     from ray import tune
 
+    from study.interrupts import fitting, interrupted
     from study.lockwatch import check
-    from study.progress import fitting, interrupted
 
     check()  # between experiments: taken over since the last one ended
     loc = location.location(settings).child(folder.name)
