@@ -65,14 +65,15 @@ def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, **popen) ->
     )
 
 
-# a small multi-task search on synthetic data: seconds per epoch, two trials at once, no
-# confirmation stage (tests of that stage add --confirm-seeds)
+# a small multi-task search on synthetic data: 2-4 s per epoch, two trials at once, no
+# confirmation stage (tests of that stage add --confirm-seeds). A test that stops a study
+# gracefully (Ctrl-C) and needs a trial still mid-way when the stop lands takes longer epochs
 SMALL_STUDY = (
     "--quick",
     "--confirm-seeds",
     "0",
     "--limit-train",
-    "320",
+    "128",
     "--limit-val",
     "64",
     "--max-epochs",

@@ -21,7 +21,7 @@ import pytest
 from helpers import REPORT_TRIAL_ROWS, ROOT, SMALL_STUDY, cli_env, experiment_rows, kill_tree
 
 SPACE = "multi"
-TRIALS = 4
+TRIALS = 3  # two at once: the third starts as the first ends, the one Ctrl-C catches mid-way
 # epochs of a few seconds: Ray's graceful stop must land before a trial caught after its first
 # epoch ends its last
 LIMIT_TRAIN = 480
@@ -173,8 +173,8 @@ def _resume(folder: Path, first_out: str, env: dict[str, str]) -> dict:
 
 @pytest.fixture(scope="session")
 def interrupted_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A `multi` study of 4 trials x 3 epochs (synthetic, FIFO, 2 at once) run at a terminal
-    beside `analysis.report --watch`, interrupted with Ctrl-C once a trial had finished and
+    """A `multi` study of 3 trials (`TRIALS`) x 3 epochs (synthetic, FIFO, 2 at once) run at a
+    terminal beside `analysis.report --watch`, interrupted with Ctrl-C once a trial had finished and
     another was mid-way; resumed and interrupted twice at once; then resumed to completion.
     Returns the study folder, each run's output and exit status, the watcher's record, and the
     trials' epochs when interrupted (`before`) and at the end (`after`)."""
@@ -194,5 +194,6 @@ def interrupted_study(tmp_path_factory: pytest.TempPathFactory) -> dict:
         **record,
         "dir": folder,
         "limit_train": LIMIT_TRAIN,
+        "trials": TRIALS,
         "after": experiment_rows(folder / SPACE),
     }

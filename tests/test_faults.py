@@ -6,7 +6,10 @@ real retry and divergence paths run.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import signal
 import subprocess
 from pathlib import Path
 
@@ -160,6 +163,22 @@ def _kill_once(proc, experiment: Path) -> None:
     kill_tree(proc)
 
 
+def _refused(*argv: str) -> subprocess.CompletedProcess:
+    """`python -m study.run <argv>` run in this process (a driver other than the study's: its
+    own PID, the same host), as a completed process. A refusal comes before Ray and costs no
+    interpreter start, so it lands while the study still holds its lock however fast that runs.
+    Restores this process's SIGINT handler, which a resume installs before it is refused."""
+    from study.run import main
+
+    handler, out, err = signal.getsignal(signal.SIGINT), io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(list(argv))
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="module")
 def killed_study(tmp_path_factory) -> dict:
     """A multi study of 3 trials with its confirmation stage (baseline and tuned-1, 2 seeds):
@@ -176,8 +195,8 @@ def killed_study(tmp_path_factory) -> dict:
     with open(tmp / "killed.log", "w") as log:
         proc = start_cli(*args, "--name", "k", cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
         wait_for(experiment.exists, proc)  # it holds the study now
-        again = run_cli(*args, "--name", "k", cwd=tmp)
-        resume = run_cli("--resume", str(tmp / "k"), cwd=tmp)
+        again = _refused(*args, "--name", "k")
+        resume = _refused("--resume", str(tmp / "k"))
         _kill_once(proc, experiment)
     newest = {t.name: _newest_complete(t) for t in experiment.glob("trial_*")}
     before = experiment_rows(experiment)  # results recorded up to the kill

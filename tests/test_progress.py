@@ -250,15 +250,17 @@ def test_a_study_at_a_terminal_interrupted_and_resumed(interrupted_study):
     import pandas as pd
 
     folder, out = interrupted_study["dir"], interrupted_study["first_out"]
+    trials = interrupted_study["trials"]
     assert interrupted_study["first_status"] == 130, out[-3000:]
     assert not _noise(out)
     assert f"Study {folder}" in out
     assert f"cifar10 (SYNTHETIC): {interrupted_study['limit_train']} train / 64 validation" in out
-    assert "4 trials x up to 3 epochs per space (FIFO" in out
+    assert f"{trials} trials x up to 3 epochs per space (FIFO" in out
     assert "resources:    1 CPU per trial" in out
     _assert_progress(out, folder, ("multi",))
     tail = out[out.index("stopping: saving") :].splitlines()
-    assert re.match(r"interrupted: multi: [1-3] of 4 trials ended", tail[1]), tail
+    ended = rf"interrupted: multi: [1-{trials - 1}] of {trials} trials ended"
+    assert re.match(ended, tail[1]), tail
     assert len(tail) == 3, tail  # what was saved, then the resume command, nothing else
     resume = interrupted_study["resume_command"]
     assert resume and resume.split()[-1] == str(folder), out[-2000:]
@@ -273,7 +275,7 @@ def test_a_study_at_a_terminal_interrupted_and_resumed(interrupted_study):
     assert not _noise(text)
     assert "[multi] finished in " in text and "table:   python -m analysis.table" in text
     csvs = list((folder / "multi").glob("trial_*/progress.csv"))
-    assert len(csvs) == 4
+    assert len(csvs) == trials
     for csv in csvs:
         table = pd.read_csv(csv)  # one header, the same fields in every row
         assert table["epoch"].max() == 3 and not table["score"].isna().any(), csv

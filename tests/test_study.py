@@ -19,7 +19,7 @@ pytest_plugins = ["interrupted_study"]
 
 @pytest.fixture(scope="module")
 def resumed_study(interrupted_study) -> dict:
-    """A multi study of 4 trials interrupted (Ctrl-C) once a trial finished and another was
+    """A multi study of 3 trials interrupted (Ctrl-C) once a trial finished and another was
     mid-way, then resumed with `--resume` (the session's `interrupted_study`, whose terminal
     output test_progress checks)."""
     assert interrupted_study["first_status"] == 130, interrupted_study["first_out"][-3000:]
@@ -28,13 +28,13 @@ def resumed_study(interrupted_study) -> dict:
 
 
 def test_resume_finishes_exactly_the_requested_trials(resumed_study):
-    after = resumed_study["after"]
-    assert len(after) == 4
+    after, trials = resumed_study["after"], resumed_study["trials"]
+    assert len(after) == trials
     assert all([r["epoch"] for r in rows] == [1, 2, 3] for rows in after.values()), after
     storage = f"sqlite:///{resumed_study['dir'] / 'optuna.db'}"
     study = optuna.load_study(study_name="multi", storage=storage)
     states = [t.state for t in study.trials]
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 4, states
+    assert states.count(optuna.trial.TrialState.COMPLETE) == trials, states
     assert optuna.trial.TrialState.RUNNING not in states, states
     # each epoch's validation score reached Optuna (its dashboard draws learning curves)
     for trial in study.trials:
@@ -81,9 +81,11 @@ def test_ctrl_c_prints_the_exact_resume_command(resumed_study):
 
 def test_summary_follows_the_tables_rules(resumed_study):
     """One best trial per space (one trial, its best epoch) and the checkpoint of that epoch."""
-    out, study_dir = resumed_study["out"], resumed_study["dir"]
+    out, study_dir, trials = resumed_study["out"], resumed_study["dir"], resumed_study["trials"]
     assert "(synthetic data)" in out
-    line = next(x for x in out.splitlines() if x.strip().startswith("multi: 4 trials; best:"))
+    line = next(
+        x for x in out.splitlines() if x.strip().startswith(f"multi: {trials} trials; best:")
+    )
     found = re.search(r"trial (\w+), validation score [\d.]+% at epoch (\d+)", line)
     assert found, line
     trial, epoch = found.groups()
