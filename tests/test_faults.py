@@ -60,16 +60,21 @@ def run(tmp_path, fault: str, max_failures: int):
         env={"MTL_STUDY_FAULT": fault},
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    experiment = tmp_path / "f" / "single-fashionrgb"
+    return (out.stdout, *_outcome(tmp_path / "f"))
+
+
+def _outcome(folder: Path) -> tuple[dict, list]:
+    """A single-fashionrgb study's {"baseline" | "other": (trial folder, epochs)} and its
+    Optuna trials."""
     trials = {}
-    for trial in experiment.glob("trial_*"):
+    for trial in (folder / "single-fashionrgb").glob("trial_*"):
         params = json.loads((trial / "params.json").read_text())
         rows = [json.loads(x) for x in (trial / "result.json").read_text().splitlines()]
         trials["baseline" if params["lr"] == 0.001 else "other"] = (trial, rows)
     optuna_trials = optuna.load_study(
-        study_name="single-fashionrgb", storage=f"sqlite:///{tmp_path / 'f' / 'optuna.db'}"
+        study_name="single-fashionrgb", storage=f"sqlite:///{folder / 'optuna.db'}"
     ).trials
-    return out.stdout, trials, optuna_trials
+    return trials, optuna_trials
 
 
 @pytest.mark.parametrize(
@@ -108,11 +113,13 @@ def test_a_crash_is_retried_from_the_checkpoint(crash_and_divergence):
     assert not [t for t in optuna_trials if t.state == optuna.trial.TrialState.FAIL]
 
 
-def test_without_retries_the_trial_errors_and_the_study_goes_on(tmp_path):
-    out, trials, optuna_trials = run(tmp_path, f"raise@2:{BASELINE_TRIAL}", max_failures=0)
+def test_without_retries_the_trial_errors_and_the_study_goes_on(start_up_kill):
+    """No retry allowed (--max-failures 0; here the start-up-window study's resume): the
+    baseline's trial raises before epoch 2 and errors; the other trial runs to its end."""
+    out, trials, optuna_trials = start_up_kill
     _, rows = trials["baseline"]
     assert [r["epoch"] for r in rows] == [1]
-    assert [r["epoch"] for r in trials["other"][1]] == [1, 2, 3]
+    assert [r["epoch"] for r in trials["other"][1]] == [1, 2]
     assert "1 errored" in out
     states = sorted(t.state.name for t in optuna_trials)
     assert states == ["COMPLETE", "FAIL"]  # never left RUNNING
@@ -309,29 +316,46 @@ def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
     assert sorted(folder.rglob("*")) == listing
 
 
-def test_a_kill_in_the_start_up_window_resumes_the_full_study(tmp_path):
-    """Killed after Ray wrote tuner.pkl but before its first experiment snapshot: --resume
-    runs the requested study rather than a different, smaller one."""
+@pytest.fixture(scope="module")
+def start_up_kill(tmp_path_factory) -> tuple[str, dict, list]:
+    """A single-fashionrgb study of 2 trials x 2 epochs, no retries, killed after Ray wrote
+    tuner.pkl but before its first experiment snapshot, then resumed with the baseline's trial
+    raising before epoch 2 (`MTL_STUDY_FAULT`): the resume's output, its trials (as `run`'s)
+    and its Optuna trials. One study for two properties: the resume runs the requested study,
+    and a crash with no retry allowed errors that trial only."""
     from study.runner import create_study_dir, prepare_data
     from study.settings import StudySettings
 
+    tmp = tmp_path_factory.mktemp("start-up")
     settings = StudySettings(
         name="w",
         space="single-fashionrgb",
-        storage=str(tmp_path),
+        storage=str(tmp),
         num_samples=2,
-        max_epochs=1,
+        max_epochs=2,
         scheduler="fifo",
         data="synthetic",
         limit_train=64,
         limit_val=32,
         batch_size=32,
+        max_failures=0,
         confirm_seeds=0,
     )
-    experiment = tmp_path / "w" / "single-fashionrgb"
+    experiment = tmp / "w" / "single-fashionrgb"
     create_study_dir(settings, prepare_data(settings))  # what the runner writes before Ray
     experiment.mkdir()
     (experiment / "tuner.pkl").write_bytes(b"\x80\x04N.")  # all a start-up kill leaves behind
-    out = run_cli("--resume", str(tmp_path / "w"), cwd=tmp_path)
+    fault = {"MTL_STUDY_FAULT": f"raise@2:{BASELINE_TRIAL}"}
+    out = run_cli("--resume", str(tmp / "w"), cwd=tmp, env=fault)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert len(list(experiment.glob("trial_*/result.json"))) == 2
+    return (out.stdout, *_outcome(tmp / "w"))
+
+
+def test_a_kill_in_the_start_up_window_resumes_the_full_study(start_up_kill):
+    """Killed after Ray wrote tuner.pkl but before its first experiment snapshot: --resume
+    runs the requested study rather than a different, smaller one."""
+    out, trials, _ = start_up_kill
+    experiment = trials["baseline"][0].parent
+    assert len(list(experiment.glob("trial_*/result.json"))) == 2  # the requested trials
+    assert sorted(trials) == ["baseline", "other"]
+    assert "single-fashionrgb: 2 trials, 1 errored" in out
