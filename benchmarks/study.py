@@ -1,12 +1,13 @@
 """Study efficiency: how much of the CPUs' wall time a quick study spends inside trials' epochs.
 
-    python -m benchmarks.study [--preset standard|small] [--num-samples N] [--max-epochs E]
+    python -m benchmarks.study [--preset standard|small|fixed] [--num-samples N] [--max-epochs E]
         [--limit-train L] [--cpus 2] [--before DIR | --s3] [--rounds R] [--keep] [--storage DIR]
 
 Runs `python -m study.run --quick --space multi --scheduler fifo --confirm-seeds 0` with a
 preset's size (`standard`: 8 trials x 3 epochs x 2000 images per task; `small`: 6 x 3 x 1500,
-where the fixed costs show; both with `--limit-val 500`; the flags override it; the search stage
-alone: confirmation runs are trials of the same kind) as a subprocess and times it; then reads
+where the fixed costs show; both with `--limit-val 500`; `fixed`: 2 x 1 x 64, the fixed costs
+alone; the flags override it; the search stage alone: confirmation runs are trials of the same
+kind) as a subprocess and times it; then reads
 every `<tmp>/bench/multi/trial_*/result.json` (one JSON line per epoch) and sums
 `time_this_iter_s`: the trials' own training time. Prints one JSON line per run with
 `efficiency = trial_train_s_sum / cpus / wall_s` (target >= 0.8; cpus = the machine's cores, or
@@ -78,10 +79,13 @@ NAME = "bench"
 # the studies measured; the flags override a preset's values. `standard`: the quick preset's
 # data with trials long enough that Ray's fixed start-up stays small (the README's first figures
 # were measured on it). `small`: a study short enough that the fixed costs (Ray's start-up, the
-# trial processes' imports, data preparation, shutdown, the last trial's tail) show.
+# trial processes' imports, data preparation, shutdown, the last trial's tail) show. `fixed`:
+# those costs alone (2 trials of 1 epoch on 64 images: its efficiency means nothing; read
+# `wall_s` and `actor_first_trial_start_s`), free of the trials' own run-to-run spread.
 PRESETS = {
     "standard": {"num_samples": 8, "max_epochs": 3, "limit_train": 2000, "limit_val": 500},
     "small": {"num_samples": 6, "max_epochs": 3, "limit_train": 1500, "limit_val": 500},
+    "fixed": {"num_samples": 2, "max_epochs": 1, "limit_train": 64, "limit_val": 32},
 }
 DEFAULT_PRESET = "standard"
 # the search stage alone (the confirmation stage's trials are of the same kind)
