@@ -82,7 +82,18 @@ SCORE = "score"  # the study metric: mean validation accuracy over the trial's t
 SCORE_MODE = "max"
 TEST_SCORE = "test_score"  # a confirmation run's mean test accuracy, at its last epoch only
 EVAL_SPLIT = "eval_split"  # which split a row's evaluation metrics come from
+# steps: the task's optimizer steps this epoch; single_steps: the planned steps of the task's
+# single-task run over all epochs, the same in every row (the table's "4.8x single")
 PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
+PER_TASK_METRICS += ("single_steps",)
+
+# ---------------------------------------------------------------------------------------------
+# training budgets (their registry: trainables.budget.BUDGETS)
+
+BUDGET_KEY = "budget"  # in study.json and every trial config
+# the original project's rule (an epoch is the largest task's pass), and what a study or trial
+# config that records no budget ran under: they were written before budgets existed
+LEGACY_BUDGET = "epochs"
 
 
 def task_metric(metric: str, task: str) -> str:

@@ -27,9 +27,11 @@ import pandas as pd
 from analysis.files import flatten_params, metric_task, read_result_rows
 from names import (
     BASELINE_LABEL,
+    BUDGET_KEY,
     CONFIRM_PLAN_FILE,
     CONFIRM_PREFIX,
     ERROR_FILES,
+    LEGACY_BUDGET,
     PARAMS_FILE,
     RESULT_FILE,
     RUN_KEY,
@@ -50,7 +52,7 @@ RUN_STATUSES = {
     "incomplete": "fewer epochs, or no test metrics, and not running: resume the study",
 }
 LEAD = ["space", "label", "seed", "source_trial", "trial_id", "status", "epochs", "last_epoch"]
-LEAD += ["max_epochs"]
+LEAD += ["max_epochs", BUDGET_KEY]
 LEAD += ["batch_size", "tasks", TEST_SCORE]
 
 
@@ -85,12 +87,13 @@ def run_status(
 @dataclasses.dataclass
 class Confirmation:
     """`runs`: one row per confirmation run: space, label, seed, source_trial, trial_id,
-    status (`RUN_STATUSES`), epochs (reported), last_epoch, max_epochs, batch_size, tasks,
-    test_score (at the last epoch), and per task
-    `test_acc/<task>`, `test_loss/<task>`, `steps/<task>` (summed over the epochs reported) and
-    `images/<task>` (steps x batch_size); then the run's flattened config. `confusions`: the
-    test confusion matrices (rows = true class) by (space, trial_id) and task. `plan`: the
-    content of confirmation.json ({} when there is none)."""
+    status (`RUN_STATUSES`), epochs (reported), last_epoch, max_epochs, budget (`names.
+    LEGACY_BUDGET` for a config that names none), batch_size, tasks, test_score (at the last
+    epoch), and per task `test_acc/<task>`, `test_loss/<task>`, `steps/<task>` (summed over the
+    epochs reported), `images/<task>` (steps x batch_size) and `single_steps/<task>` (the planned
+    steps of the task's single-task run; NaN before budgets); then the run's flattened config.
+    `confusions`: the test confusion matrices (rows = true class) by (space, trial_id) and task.
+    `plan`: the content of confirmation.json ({} when there is none)."""
 
     runs: pd.DataFrame
     confusions: dict[tuple[str, str], dict[str, list[list[int]]]]
@@ -157,6 +160,7 @@ def _run_record(
         batch_size=batch,
         tasks=",".join(tasks),
     )
+    record[BUDGET_KEY] = config.get(BUDGET_KEY, LEGACY_BUDGET if config else None)
     record[TEST_SCORE] = last.get(TEST_SCORE, np.nan)
     for task in tasks:
         for metric in ("acc", "loss"):
@@ -164,6 +168,8 @@ def _run_record(
         steps = sum(float(r.get(task_metric("steps", task)) or 0) for r in rows)
         record[task_metric("steps", task)] = steps
         record[task_metric("images", task)] = steps * batch if batch else np.nan
+        single = last.get(task_metric("single_steps", task))  # none before budgets existed
+        record[task_metric("single_steps", task)] = np.nan if single is None else single
     has_test = bool(tasks) and all(last.get(eval_metric("acc", t, TEST)) is not None for t in tasks)
     record["status"] = run_status(
         errored=any((trial_dir / f).exists() for f in ERROR_FILES),

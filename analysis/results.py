@@ -32,9 +32,11 @@ from analysis.files import flatten_params, metric_task, read_result_rows
 from analysis.optuna_link import link_trials, load_optuna
 from analysis.status import stop_reasons, study_is_running
 from names import (
+    BUDGET_KEY,
     CONFIRM_PREFIX,
     ERROR_FILES,
     EVAL_SPLIT,
+    LEGACY_BUDGET,
     MULTI_SPACE,
     PARAMS_FILE,
     RESULT_FILE,
@@ -436,6 +438,9 @@ def _with_stats(
     trials["max_epochs"] = pd.to_numeric(trials["max_epochs"], errors="coerce").fillna(
         default if default is not None else np.nan
     )
+    budget = settings.get(BUDGET_KEY, LEGACY_BUDGET)  # none recorded: written before budgets
+    trials[BUDGET_KEY] = trials.get(BUDGET_KEY, pd.Series(np.nan, index=trials.index))
+    trials[BUDGET_KEY] = trials[BUDGET_KEY].astype(object).fillna(budget)
     trials["n_tasks"] = trials["space"].map(lambda s: len(space_tasks.get(s, ())))
     if "scheme" not in trials:
         trials["scheme"] = np.nan
@@ -473,6 +478,7 @@ def _trial_columns(trials: pd.DataFrame) -> list[str]:
         "stop_reason",
         "epochs",
         "max_epochs",
+        BUDGET_KEY,
         "best_score",
         "best_epoch",
         "last_score",

@@ -46,6 +46,8 @@ from analysis.search_table import SearchComparison, search_comparison
 from analysis.stats import CONFIDENCE, mean_interval, welch
 from names import (
     BASELINE_LABEL,
+    BUDGET_KEY,
+    LEGACY_BUDGET,
     MULTI_SPACE,
     SETTINGS_FILE,
     TEST,
@@ -56,6 +58,7 @@ from names import (
     single_space,
     task_metric,
 )
+from trainables.budget import BUDGETS  # the registry alone: numpy, no torch
 
 FASHIONS = {"single": "single-task", "multi": "multi-task"}
 SHOWN = (BASELINE_LABEL, TUNED_BEST)  # the labels the table shows; every label is in its CSV
@@ -73,7 +76,7 @@ DELTA_M = "Δm"
 CONFIG_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p")
 CONFIG_KEYS += ("temperature", "stem")
 SEED_COLUMNS = ["task", "row", "label", "fashion", "space", "seed", "trial_id", "source_trial"]
-SEED_COLUMNS += ["status", "epoch", "acc", "steps", "images", "counted"]
+SEED_COLUMNS += ["status", "epoch", "acc", "steps", "images", "single_steps", "counted"]
 
 
 def row_name(label: str, fashion: str) -> str:
@@ -175,6 +178,7 @@ def seed_frame(study: Study, tasks: Sequence[str]) -> pd.DataFrame:
                 "acc": pd.to_numeric(runs.get(eval_metric("acc", task, TEST)), errors="coerce"),
                 "steps": runs.get(task_metric("steps", task)),
                 "images": runs.get(task_metric("images", task)),
+                "single_steps": runs.get(task_metric("single_steps", task), np.nan),
             }
         )
         part["row"] = [row_name(lb, f) for lb, f in zip(part["label"], part["fashion"])]
@@ -235,6 +239,7 @@ def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd
                         "no_interval": est.why if est.n else None,  # none: "missing" says why
                         "steps": pd.to_numeric(counted["steps"]).mean(),
                         "images": pd.to_numeric(counted["images"]).mean(),
+                        "single_steps": pd.to_numeric(counted["single_steps"]).mean(),
                         "seeds": ",".join(str(s) for s in counted["seed"]),
                         "missing": _missing(study, space, label, part),
                     }
@@ -364,6 +369,32 @@ def _delta_m_cell(d: Mapping) -> str:
     )
 
 
+def _times(ratio: float) -> str:
+    """A multiple: "4.8×", "0.5×", "0.04×"."""
+    return f"{ratio:.1f}×" if ratio >= 1 else f"{ratio:.2g}×"
+
+
+def _steps_cell(r: Mapping, summary: pd.DataFrame) -> str:
+    """A row's mean optimizer steps of its task; on a multi-task row also as a multiple of the
+    task's single-task run's ("5,750 (4.8× single)"): the planned steps the run recorded, else
+    (a study from before budgets) the same label's single-task row's mean."""
+    if _text(r["missing"]):
+        return ""
+    if r["fashion"] != "multi":
+        return _count(r["steps"])
+    single = r.get("single_steps")
+    if _nan(single):
+        rival = summary[
+            (summary["task"] == r["task"])
+            & (summary["label"] == r["label"])
+            & (summary["fashion"] == "single")
+        ]
+        single = rival["steps"].iloc[0] if len(rival) else np.nan
+    if _nan(single) or not single or _nan(r["steps"]):
+        return _count(r["steps"])
+    return f"{_count(r['steps'])} ({_times(r['steps'] / single)} single)"
+
+
 def display_cells(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
     """The shown table: per task its four rows (baseline, then tuned; single, then multi; the
     difference on the multi-task row), then one Δm row per shown label."""
@@ -380,7 +411,7 @@ def display_cells(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) 
                 CELLS["diff"]: _diff_cell(
                     diff_of.get((r["task"], r["label"])) if is_multi else None
                 ),
-                CELLS["steps"]: "" if _text(r["missing"]) else _count(r["steps"]),
+                CELLS["steps"]: _steps_cell(r, summary),
                 CELLS["images"]: "" if _text(r["missing"]) else _count(r["images"]),
             }
         )
@@ -420,8 +451,17 @@ def _training_notes(study: Study, tasks: Sequence[str]) -> list[str]:
     return notes
 
 
+def study_budgets(study: Study) -> list[str]:
+    """The training budgets the study's confirmation runs name (their configs), else its
+    study.json's; a record written before budgets existed ran under names.LEGACY_BUDGET."""
+    runs = study.runs
+    if BUDGET_KEY in runs and runs[BUDGET_KEY].notna().any():
+        return sorted(str(b) for b in pd.unique(runs[BUDGET_KEY].dropna()))
+    return [str(study.settings.get(BUDGET_KEY, LEGACY_BUDGET))]
+
+
 def _budget_note(study: Study) -> str:
-    """The training every row got: data, epochs, batch size, seeds."""
+    """The training every row got: data, epochs, batch size, budget, seeds."""
     runs = study.runs
     values = {
         key: ", ".join(str(v) for v in sorted(pd.unique(runs[key].dropna())))
@@ -431,8 +471,26 @@ def _budget_note(study: Study) -> str:
     return (
         "training: every run from scratch on train + validation for "
         f"{values.get('max_epochs', '?')} epochs (no early stopping), batch size "
-        f"{values.get('batch_size', '?')} per task; seeds {values.get('seed', '?')} "
+        f"{values.get('batch_size', '?')} per task, {_budget_text(study_budgets(study))}; "
+        f"seeds {values.get('seed', '?')} "
         "(n in a cell: the seeds that finished; runs not counted are listed below)"
+    )
+
+
+def _budget_text(budgets: Sequence[str]) -> str:
+    """ "budget total: <what it means>"; several (a damaged study): each named."""
+    return "; ".join(
+        f"budget {b}: {BUDGETS[b].description if b in BUDGETS else 'unknown budget'}"
+        for b in budgets
+    )
+
+
+def _steps_note() -> str:
+    """What the optimizer-steps column holds."""
+    return (
+        "optimizer steps: steps the task took part in, summed over the run's epochs (mean over "
+        "seeds), and on a multi-task row as a multiple of the task's single-task run's steps "
+        '("4.8× single"); images seen = steps x batch size'
     )
 
 
@@ -463,8 +521,7 @@ def confirmation_notes(study: Study, tasks: Sequence[str]) -> list[str]:
         f"{DELTA_M} = mean over tasks of (multi - single) / single, in %, computed per seed by "
         "pairing seed r of the multi-task run with seed r of each single-task run; mean and "
         f"{conf} t-interval over those seed pairs",
-        "optimizer steps: steps the task took part in, summed over the run's epochs (mean over "
-        "seeds); images seen = steps x batch size",
+        _steps_note(),
         f"tuned = {TUNED_BEST}, the search's best configuration by validation score; the other "
         "tuned runs, and every seed's value, are in the CSV (--format csv)",
         _budget_note(study),

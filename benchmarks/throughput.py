@@ -171,7 +171,7 @@ def build_variants(args: argparse.Namespace, device: torch.device) -> Variants:
     baseline_opt = make_optimizer(baseline_model, device)
     loader = baseline_loader(cpu_task, bs, args.baseline_workers, pin_memory=device.type == "cuda")
     images = {
-        "engine": state.iters_per_epoch * bs,
+        "engine": state.plan.iters_per_epoch * bs,
         "bare": n_train,
         "baseline": len(loader.dataset),
     }

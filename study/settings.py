@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from names import (
+    BUDGET_KEY,
+    LEGACY_BUDGET,
     NAME_PATTERN,
     NAME_SEP,
     SETTINGS_FILE,
@@ -32,6 +34,7 @@ from names import (
 )
 from search_spaces import SPACES, Space, leaf_spaces
 from study.storage import cache_folder, is_remote, resolve
+from trainables.budget import BUDGETS, DEFAULT_BUDGET
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
 
@@ -82,6 +85,7 @@ class StudySettings:
     limit_test: int | None = None
     val_size: int | None = None  # validation images carved from train; None: names' default rule
     batch_size: int = 128
+    budget: str = DEFAULT_BUDGET  # trainables.budget.BUDGETS; a study.json without: LEGACY_BUDGET
     tasks: tuple[str, ...] | None = None  # the study's tasks (multi's; all's: one space each)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -116,6 +120,7 @@ class StudySettings:
             values = json.loads(path.read_text())
             if values.get("tasks"):
                 values["tasks"] = tuple(values["tasks"])
+            values.setdefault(BUDGET_KEY, LEGACY_BUDGET)  # written before budgets existed
             return cls(**values)
         except FileNotFoundError:
             raise UserError(f"{folder} is not a study: no {SETTINGS_FILE} in it") from None
@@ -184,6 +189,14 @@ def _search_flags(add: Callable[..., Any]) -> None:
         type=int,
         default=DEFAULTS["seed"],
         help=f"random seed of TPE, data order and init ({_default('seed')})",
+    )
+    add(
+        "--budget",
+        default=DEFAULTS["budget"],
+        metavar="|".join(BUDGETS),
+        help="the training each run gets, search and confirmation alike: "
+        + "; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values())
+        + f" ({_default('budget')}; {LEGACY_BUDGET} reproduces the original project)",
     )
     add(
         "--stem",
@@ -312,6 +325,8 @@ def _check_choices(args: argparse.Namespace) -> None:
         raise UserError(f"unknown --compile {args.compile!r}; expected one of {COMPILE_MODES}")
     if args.stem not in STEMS:
         raise UserError(f"unknown --stem {args.stem!r}; expected one of {STEMS}")
+    if args.budget not in BUDGETS:
+        raise UserError(f"unknown --budget {args.budget!r}; expected one of {tuple(BUDGETS)}")
     if args.confirm_seeds is not None and args.confirm_seeds < 0:
         raise UserError(
             f"--confirm-seeds must be >= 0 (0: no confirmation), got {args.confirm_seeds}"
@@ -425,6 +440,7 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             "max_failures": args.max_failures,
             "compile": args.compile,
             "stem": args.stem,
+            "budget": args.budget,
             "quick": args.quick,
             "storage_endpoint": args.storage_endpoint,
             "optuna_storage": args.optuna_storage,
@@ -499,6 +515,7 @@ def trial_constants(settings: StudySettings, space_name: str) -> dict[str, Any]:
         "val_size": settings.val_size,
         "max_epochs": settings.max_epochs,
         "batch_size": settings.batch_size,
+        BUDGET_KEY: settings.budget,
         "seed": settings.seed,
         "cpus": settings.cpus_per_trial,
         "gpus": settings.gpus_per_trial,

@@ -122,7 +122,9 @@ def test_run_epoch_names_the_split_it_evaluated(tiny, confirm):
     Without evaluation the same keys, the evaluation ones (and `eval_split`) None."""
     train_keys = {"epoch", "lr", "diverged", EVAL_SPLIT}
     train_keys |= {
-        f"{m}/{t}" for m in ("train_loss", "train_acc", "steps", "step_share") for t in TASKS
+        f"{m}/{t}"
+        for m in ("train_loss", "train_acc", "steps", "step_share", "single_steps")
+        for t in TASKS
     }
     keys = {
         split: {eval_metric(m, t, split) for m in ("acc", "loss", "confusion") for t in TASKS}

@@ -19,8 +19,20 @@ import pytest
 from fake_study import FR
 from helpers import SMALL_STUDY, experiment_rows, kill_tree, run_cli, start_cli, wait_for
 
-from names import CONFIRM_PLAN_FILE, EVAL_SPLIT, TEST, confirm_experiment, eval_metric
+from names import (
+    CONFIRM_PLAN_FILE,
+    EVAL_SPLIT,
+    SETTINGS_FILE,
+    TASKS_FILE,
+    TEST,
+    TRIAL_CONFIG_FILE,
+    confirm_experiment,
+    eval_metric,
+)
+from trainables.budget import DEFAULT_BUDGET, count_steps
 from trainables.checkpoint import CorruptCheckpoint, checkpoint_epoch, load_checkpoint
+from trainables.config import TrialConfig
+from trainables.engine import step_plan
 
 pytestmark = pytest.mark.slow
 
@@ -284,6 +296,33 @@ def test_a_kill_during_confirmation_resumes_exactly_the_planned_runs(killed_stud
     assert "Ray" not in again.stderr and killed_study["done_confirmed"] == runs
     for trial in killed_study["dir"].glob("*/trial_*"):  # Ray's CSV: the same keys in every row
         assert len(pd.read_csv(trial / "progress.csv")) >= 1  # raises on a ragged row
+
+
+def test_killed_and_resumed_runs_take_the_steps_their_budget_plans(killed_study):
+    """Every search trial and confirmation run, killed and resumed or not, took in each epoch
+    exactly the steps per task that the pure planner plans under the study's budget (the
+    default); search trials train on train, confirmation runs on train + validation."""
+    study = killed_study["dir"]
+    assert json.loads((study / SETTINGS_FILE).read_text())["budget"] == DEFAULT_BUDGET
+    tasks = json.loads((study / TASKS_FILE).read_text())
+    stages = [("multi", killed_study["after"], ("train_size",))]
+    stages += [(confirm_experiment("multi"), killed_study["confirmed"], ("train_size", "val_size"))]
+    for experiment, runs, splits in stages:
+        assert runs
+        for trial, rows in runs.items():
+            config = json.loads((study / experiment / trial / TRIAL_CONFIG_FILE).read_text())
+            cfg = TrialConfig.from_dict(config)
+            assert cfg.budget == DEFAULT_BUDGET
+            names = list(cfg.task_names)
+            sizes = [sum(tasks[n][split] for split in splits) for n in names]
+            planned = count_steps(step_plan(cfg, names, sizes)).tolist()
+            by_epoch = {r["epoch"]: r for r in rows if not r["diverged"]}  # a repeat: the same
+            assert by_epoch, (experiment, trial)
+            for epoch, row in by_epoch.items():
+                assert [row[f"steps/{n}"] for n in names] == planned[epoch - 1], (trial, epoch)
+                assert [row[f"single_steps/{n}"] for n in names] == [
+                    cfg.max_epochs * -(-size // cfg.batch_size) for size in sizes
+                ]
 
 
 def test_two_drivers_never_share_a_study(killed_study):

@@ -17,7 +17,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from names import task_name
+from names import LEGACY_BUDGET, task_name
+from trainables.budget import BUDGETS
 from trainables.errors import UserError
 from trainables.sampling import SCHEMES, Param, scheme_params
 
@@ -48,6 +49,9 @@ class TrialConfig:
     limit_test: int | None = None
     max_epochs: int = 10  # epochs; the LR schedule spans this many
     batch_size: int = 128  # images per task per step
+    # training budget (trainables.budget.BUDGETS); a study always names one (default total),
+    # so this default is the rule of a config that names none, written before budgets existed
+    budget: str = LEGACY_BUDGET
     optimizer: str = "adam"
     lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.0  # L2 (adam, sgd) or decoupled (adamw)
@@ -128,6 +132,9 @@ class TrialConfig:
         _need(self.stem in STEMS, f"stem must be one of {STEMS}, got {self.stem!r}")
         _need(
             self.scheme in SCHEMES, f"scheme must be one of {sorted(SCHEMES)}, got {self.scheme!r}"
+        )
+        _need(
+            self.budget in BUDGETS, f"budget must be one of {list(BUDGETS)}, got {self.budget!r}"
         )
         _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
         _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")

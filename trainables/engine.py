@@ -5,9 +5,10 @@ task's endlessly reshuffled batches), `setup` (model, optimizer, sampler for a c
 `train_epoch`, `evaluate` and `evaluation_metrics` (on each task's eval split: validation in a
 search trial, test in a confirmation run), and `run_epoch`, which is all the Ray adapter calls.
 
-An epoch is `ceil(largest training set / batch_size)` iterations; the task-sampling scheme decides
-which task(s) train in each. All randomness derives from (seed, epoch) or (seed, iteration), so a
-trial resumed from a checkpoint continues exactly as if it had not stopped.
+Which steps an epoch takes is the trial's budget's (`trainables.budget.StepPlan`: `total`,
+`per-task` or `epochs`) and its task-sampling scheme's; `train_epoch` trains exactly what the plan
+yields. All randomness derives from (seed, epoch) or (seed, iteration), so a trial resumed from a
+checkpoint continues exactly as if it had not stopped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from names import EVAL_SPLIT, SCORE, TEST, TEST_SCORE, VALIDATION, eval_metric, task_metric
+from trainables.budget import StepPlan
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
 from trainables.model import Classifier, MultiTaskNet, autocast, build_model
@@ -32,7 +34,8 @@ SCORE_KEYS = {VALIDATION: SCORE, TEST: TEST_SCORE}  # an eval split's mean accur
 
 
 def lr_factor(schedule: str, progress: float) -> float:
-    """Multiplier of the peak LR at `progress` in [0, 1] of the whole training budget."""
+    """Multiplier of the peak LR at `progress` in [0, 1] of the run's planned steps (see
+    `StepPlan.progress`)."""
     p = min(max(float(progress), 0.0), 1.0)
     if schedule == "step":  # the single-task baseline's: x0.1 at 50%, x0.01 at 75%
         return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
@@ -97,9 +100,9 @@ class TrialState:
     model: MultiTaskNet
     optimizer: torch.optim.Optimizer
     sampler: TaskSampler
+    plan: StepPlan  # the budget's steps, drawn from `sampler` (whose state is all it keeps)
     streams: list[BatchStream]
     stats: dict[str, tuple[torch.Tensor, torch.Tensor]]  # per-task normalization mean, std
-    iters_per_epoch: int
     epoch: int = 0  # epochs completed
 
     def state_dict(self) -> dict[str, Any]:
@@ -146,18 +149,25 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
     if config.compile != "off":  # in place: parameters and state_dict keys stay the model's own
         model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
+    plan = step_plan(config, names, sizes)
     return TrialState(
         config=config,
         device=device,
         model=model,
         optimizer=build_optimizer(config, model, device),
-        sampler=TaskSampler(
-            config.scheme, sizes, seed=config.seed, params=_sampler_params(config, names)
-        ),
+        sampler=plan.sampler,
+        plan=plan,
         streams=[BatchStream(n, config.seed, i, device) for i, n in enumerate(sizes)],
         stats={n: tuple(s.to(device) for s in tasks[n].channel_stats()) for n in names},
-        iters_per_epoch=math.ceil(max(sizes) / config.batch_size),
     )
+
+
+def step_plan(config: TrialConfig, names: list[str], sizes: list[int]) -> StepPlan:
+    """A fresh sampler and the budget's plan over it, for tasks `names` of training-set
+    `sizes` (in that order): no model needed, so tests can count a trial's steps."""
+    params = _sampler_params(config, names)
+    sampler = TaskSampler(config.scheme, sizes, seed=config.seed, params=params)
+    return StepPlan(sampler, sizes, config.batch_size, config.max_epochs, config.budget)
 
 
 def _sampler_params(config: TrialConfig, names: list[str]) -> dict[str, Any]:
@@ -181,18 +191,16 @@ def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, A
     cfg, model, opt, dev = state.config, state.model, state.optimizer, state.device
     names = list(tasks)
     weights = cfg.scheme_value("loss_weights")  # {task: weight}, 1 where none is given
-    total_iters = cfg.max_epochs * state.iters_per_epoch
     gen = torch.Generator(dev).manual_seed(cfg.seed * 1_000_003 + state.epoch)  # augmentation
     loss_sum = torch.zeros(len(names), device=dev)
     correct = torch.zeros(len(names), device=dev)
     seen = [0] * len(names)
     steps = [0] * len(names)
     model.train()
-    for it in range(state.iters_per_epoch):
-        progress = state.sampler.iteration / total_iters
+    for it, (progress, drawn) in enumerate(state.plan.epoch(state.epoch)):
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg.lr_schedule, progress)
-        for step in state.sampler.next(progress):
+        for step in drawn:
             _new_graph_step(cfg, dev)
             loss = 0.0
             for i in step:
@@ -291,6 +299,7 @@ def run_epoch(
     train = train_epoch(state, tasks)
     state.epoch += 1
     total_steps = sum(train[n]["steps"] for n in tasks) or 1
+    single = dict(zip(tasks, state.plan.single_task_steps))
     metrics: dict[str, Any] = {
         "epoch": state.epoch,
         "lr": state.optimizer.param_groups[0]["lr"],
@@ -303,6 +312,7 @@ def run_epoch(
             "train_acc": train[name]["acc"],
             "steps": train[name]["steps"],
             "step_share": train[name]["steps"] / total_steps,
+            "single_steps": single[name],
         }
         metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
     if evaluate:

@@ -93,6 +93,9 @@ class Scheme:
     description: str
     params: tuple[Param, ...] = ()  # what the scheme reads from the trial config
     plan: Plan | None = None  # None: one task per iteration, drawn from `probs`
+    # its steps sum several tasks' losses: under the per-task budget (trainables.budget) the
+    # tasks due in an iteration then share one step; otherwise each takes its own
+    shares_steps: bool = False
 
     def __post_init__(self) -> None:
         if self.plan is None:
@@ -204,6 +207,7 @@ SCHEMES: dict[str, Scheme] = {
                 ),
             ),
             plan=lambda rng, it, prog, sizes, prm: [tuple(range(len(sizes)))],
+            shares_steps=True,
         ),
     ]
 }
@@ -228,7 +232,10 @@ class TaskSampler:
     def next(self, progress: float) -> Steps:
         """Steps of the next iteration; `progress` in [0, 1] is the fraction of training done."""
         rng = np.random.default_rng([self.seed, self.iteration])
-        steps = self.scheme.plan(rng, self.iteration, progress, self.sizes, self.params)
+        return self.take(self.scheme.plan(rng, self.iteration, progress, self.sizes, self.params))
+
+    def take(self, steps: Steps) -> Steps:
+        """Record `steps` as the next iteration's (the per-task budget decides them itself)."""
         self.iteration += 1
         for step in steps:
             self.counts[list(step)] += 1
