@@ -133,9 +133,7 @@ class TrialConfig:
         _need(
             self.scheme in SCHEMES, f"scheme must be one of {sorted(SCHEMES)}, got {self.scheme!r}"
         )
-        _need(
-            self.budget in BUDGETS, f"budget must be one of {list(BUDGETS)}, got {self.budget!r}"
-        )
+        _need(self.budget in BUDGETS, f"budget must be one of {list(BUDGETS)}, got {self.budget!r}")
         _need(self.max_epochs >= 1, f"max_epochs must be >= 1, got {self.max_epochs}")
         _need(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         for name in ("limit_train", "limit_val", "limit_test", "val_size"):
