@@ -88,12 +88,24 @@ PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_sha
 PER_TASK_METRICS += ("single_steps",)
 
 # ---------------------------------------------------------------------------------------------
-# training budgets (their registry: trainables.budget.BUDGETS)
+# training budgets: what a multi-task run takes against its tasks' single-task runs (each
+# epochs x ceil(n_task / batch) steps); a task-step is one task's loss in one optimizer step.
+# Here (not beside the planner, trainables.budget) because the analysis states them too.
 
 BUDGET_KEY = "budget"  # in study.json and every trial config
-# the original project's rule (an epoch is the largest task's pass), and what a study or trial
-# config that records no budget ran under: they were written before budgets existed
+DEFAULT_BUDGET = "total"  # a new study's
+# the original project's rule, and what a study or trial config that records no budget ran
+# under: they were written before budgets existed
 LEGACY_BUDGET = "epochs"
+BUDGETS = {  # name -> what a multi-task run takes (`--help`, the table's notes)
+    DEFAULT_BUDGET: "as many task-steps in all as the single-task runs of its tasks together "
+    "(sum over tasks of epochs x ceil(n_task / batch)); the scheme shares them",
+    "per-task": "each task exactly its single-task steps, spread evenly over every epoch; the "
+    "scheme only groups them: one that sums the tasks' losses (joint) takes the tasks due in an "
+    "iteration in one step, and the one-task-per-step schemes all give the same run",
+    LEGACY_BUDGET: "the original project's rule: an epoch is ceil(largest n_task / batch) "
+    "iterations of the scheme, whatever each task's size",
+}
 
 
 def task_metric(metric: str, task: str) -> str:

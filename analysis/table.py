@@ -47,6 +47,7 @@ from analysis.stats import CONFIDENCE, mean_interval, welch
 from names import (
     BASELINE_LABEL,
     BUDGET_KEY,
+    BUDGETS,
     LEGACY_BUDGET,
     MULTI_SPACE,
     SETTINGS_FILE,
@@ -58,7 +59,6 @@ from names import (
     single_space,
     task_metric,
 )
-from trainables.budget import BUDGETS  # the registry alone: numpy, no torch
 
 FASHIONS = {"single": "single-task", "multi": "multi-task"}
 SHOWN = (BASELINE_LABEL, TUNED_BEST)  # the labels the table shows; every label is in its CSV
@@ -479,10 +479,7 @@ def _budget_note(study: Study) -> str:
 
 def _budget_text(budgets: Sequence[str]) -> str:
     """ "budget total: <what it means>"; several (a damaged study): each named."""
-    return "; ".join(
-        f"budget {b}: {BUDGETS[b].description if b in BUDGETS else 'unknown budget'}"
-        for b in budgets
-    )
+    return "; ".join(f"budget {b}: {BUDGETS.get(b, 'unknown budget')}" for b in budgets)
 
 
 def _steps_note() -> str:

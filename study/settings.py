@@ -19,6 +19,8 @@ from typing import Any
 
 from names import (
     BUDGET_KEY,
+    BUDGETS,
+    DEFAULT_BUDGET,
     LEGACY_BUDGET,
     NAME_PATTERN,
     NAME_SEP,
@@ -34,7 +36,7 @@ from names import (
 )
 from search_spaces import SPACES, Space, leaf_spaces
 from study.storage import cache_folder, is_remote, resolve
-from trainables.budget import BUDGETS, DEFAULT_BUDGET
+from trainables.budget import describe
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
 
@@ -85,7 +87,7 @@ class StudySettings:
     limit_test: int | None = None
     val_size: int | None = None  # validation images carved from train; None: names' default rule
     batch_size: int = 128
-    budget: str = DEFAULT_BUDGET  # trainables.budget.BUDGETS; a study.json without: LEGACY_BUDGET
+    budget: str = DEFAULT_BUDGET  # names.BUDGETS; a study.json without one: LEGACY_BUDGET
     tasks: tuple[str, ...] | None = None  # the study's tasks (multi's; all's: one space each)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -195,8 +197,8 @@ def _search_flags(add: Callable[..., Any]) -> None:
         default=DEFAULTS["budget"],
         metavar="|".join(BUDGETS),
         help="the training each run gets, search and confirmation alike: "
-        + "; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values())
-        + f" ({_default('budget')}; {LEGACY_BUDGET} reproduces the original project)",
+        + "; ".join(f"{name}: {describe(name)}" for name in BUDGETS)
+        + f" ({_default('budget')})",
     )
     add(
         "--stem",

@@ -18,9 +18,9 @@ from helpers import ROOT
 
 from analysis.results import load_study
 from analysis.table import comparison
-from names import LEGACY_BUDGET, MULTI_SPACE, SETTINGS_FILE, single_space
+from names import BUDGETS, DEFAULT_BUDGET, LEGACY_BUDGET, MULTI_SPACE, SETTINGS_FILE, single_space
 from study.settings import StudySettings, build_parser, settings_from_args, trial_constants
-from trainables.budget import BUDGETS, DEFAULT_BUDGET, StepPlan, count_steps, quotas
+from trainables.budget import StepPlan, count_steps, describe, quotas
 from trainables.checkpoint import load_checkpoint, save_checkpoint
 from trainables.config import TrialConfig
 from trainables.data import prepare_tasks
@@ -92,7 +92,7 @@ def test_per_task_one_task_schemes_coincide_and_joint_groups_the_due_tasks():
     groups = [step for epoch in range(2) for _, steps in joint.epoch(epoch) for step in steps]
     assert len(groups) == 2 * 32 and sum(len(g) == 2 for g in groups) == 2 * 4  # ... fewer steps
     for name in one_task + ["joint"]:  # the README and --help say which coincide
-        assert name in BUDGETS["per-task"].description
+        assert name in describe("per-task")
 
 
 @pytest.mark.parametrize("scheme", list(SCHEMES))

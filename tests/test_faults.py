@@ -21,6 +21,7 @@ from helpers import SMALL_STUDY, experiment_rows, kill_tree, run_cli, start_cli,
 
 from names import (
     CONFIRM_PLAN_FILE,
+    DEFAULT_BUDGET,
     EVAL_SPLIT,
     SETTINGS_FILE,
     TASKS_FILE,
@@ -29,7 +30,7 @@ from names import (
     confirm_experiment,
     eval_metric,
 )
-from trainables.budget import DEFAULT_BUDGET, count_steps
+from trainables.budget import count_steps
 from trainables.checkpoint import CorruptCheckpoint, checkpoint_epoch, load_checkpoint
 from trainables.config import TrialConfig
 from trainables.engine import step_plan

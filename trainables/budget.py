@@ -4,7 +4,8 @@ A multi-task run is compared with the single-task runs of its tasks; the budget 
 training that comparison is made. With n_t task t's own training set, B the batch size, E the
 epochs and q_t = ceil(n_t / B) (one pass over task t), a task's single-task run takes E * q_t
 steps. A task-step is one task's loss in one optimizer step (a `joint` step over two tasks is two
-task-steps). Registry `BUDGETS`, each entry carrying its description:
+task-steps). The budgets (`names.BUDGETS`, with their descriptions; the analysis states them
+too, so they live with the other shared facts):
 
   total     (default) the run takes sum_t E * q_t task-steps in all, as its tasks' single-task
             runs together; the scheme shares them among the tasks, as it always did
@@ -23,53 +24,22 @@ iterations, as before budgets.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from names import LEGACY_BUDGET
+from names import BUDGETS, DEFAULT_BUDGET, LEGACY_BUDGET
 from trainables.sampling import SCHEMES, Steps, TaskSampler
 
-DEFAULT_BUDGET = "total"  # a new study's; one that records none ran under names.LEGACY_BUDGET
 
-
-def _one_task_schemes() -> str:
-    return ", ".join(name for name, s in SCHEMES.items() if not s.shares_steps)
-
-
-def _grouping_schemes() -> str:
-    return ", ".join(name for name, s in SCHEMES.items() if s.shares_steps)
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    name: str
-    description: str
-
-
-BUDGETS: dict[str, Budget] = {
-    b.name: b
-    for b in [
-        Budget(
-            DEFAULT_BUDGET,
-            "as many task-steps in all as the single-task runs of the tasks together "
-            "(sum over tasks of epochs x ceil(n_task / batch)); the scheme shares them",
-        ),
-        Budget(
-            "per-task",
-            "each task exactly its single-task steps, spread evenly over every epoch; "
-            f"{_grouping_schemes()} sums the tasks due in an iteration in one step, and the "
-            f"one-task schemes ({_one_task_schemes()}) all coincide",
-        ),
-        Budget(
-            LEGACY_BUDGET,
-            "the original project's: an epoch is ceil(largest n_task / batch) iterations of "
-            "the scheme, whatever each task's size",
-        ),
-    ]
-}
+def describe(budget: str) -> str:
+    """A budget's description (`names.BUDGETS`); per-task's also names the schemes that give
+    the same run under it (every one-task-per-step scheme)."""
+    if budget != "per-task":
+        return BUDGETS[budget]
+    one_task = ", ".join(name for name, s in SCHEMES.items() if not s.shares_steps)
+    return f"{BUDGETS[budget]} ({one_task})"
 
 
 def quotas(sizes: Sequence[int], batch_size: int) -> np.ndarray:

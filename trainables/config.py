@@ -17,8 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from names import LEGACY_BUDGET, task_name
-from trainables.budget import BUDGETS
+from names import BUDGETS, LEGACY_BUDGET, task_name
 from trainables.errors import UserError
 from trainables.sampling import SCHEMES, Param, scheme_params
 
@@ -49,7 +48,7 @@ class TrialConfig:
     limit_test: int | None = None
     max_epochs: int = 10  # epochs; the LR schedule spans this many
     batch_size: int = 128  # images per task per step
-    # training budget (trainables.budget.BUDGETS); a study always names one (default total),
+    # training budget (names.BUDGETS); a study always names one (default total),
     # so this default is the rule of a config that names none, written before budgets existed
     budget: str = LEGACY_BUDGET
     optimizer: str = "adam"
