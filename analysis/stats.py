@@ -203,7 +203,9 @@ def paired(
     )
 
 
-def one_sample(values_by_seed: Mapping[object, float], confidence: float = CONFIDENCE) -> Difference:
+def one_sample(
+    values_by_seed: Mapping[object, float], confidence: float = CONFIDENCE
+) -> Difference:
     """The mean of per-seed values (e.g. Δm of each seed pair) against 0: `paired` against
     zeros, i.e. the one-sample t (as `scipy.stats.ttest_1samp`, n - 1 df)."""
     values = _by_seed(values_by_seed)

@@ -48,8 +48,16 @@ from analysis.confirmation import label_rank
 from analysis.results import AnalysisError, Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
-from analysis.stats import ALPHA, CONFIDENCE, POWER, Difference, holm, mean_interval
-from analysis.stats import one_sample, paired
+from analysis.stats import (
+    ALPHA,
+    CONFIDENCE,
+    POWER,
+    Difference,
+    holm,
+    mean_interval,
+    one_sample,
+    paired,
+)
 from names import (
     BASELINE_LABEL,
     MULTI_SPACE,
@@ -736,6 +744,19 @@ def table_tasks(study: Study) -> list[str]:
     return list(study.space_tasks.get(MULTI_SPACE, ())) or study.task_names
 
 
+def test_frames(
+    study: Study, seeds: pd.DataFrame, tasks: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The test figures of a study with confirmation runs: its summary (`summary_frame`), its
+    multi - single differences and its Δm, Holm-corrected as one family (`holm_family`)."""
+    summary = summary_frame(study, seeds, tasks)
+    refused = refused_tasks(study, tasks)
+    diffs, dm = holm_family(
+        difference_frame(seeds, summary, refused), delta_m_frame(seeds, summary, tasks, refused)
+    )
+    return summary, diffs, dm
+
+
 def comparison(study: Study) -> Comparison:
     """Build the comparison table of a loaded study."""
     tasks = table_tasks(study)
@@ -753,11 +774,7 @@ def comparison(study: Study) -> Comparison:
         return Comparison(
             title, empty, seeds, empty, empty, empty, notes, no_test, search, study.synthetic
         )
-    summary = summary_frame(study, seeds, tasks)
-    refused = refused_tasks(study, tasks)
-    diffs, dm = holm_family(
-        difference_frame(seeds, summary, refused), delta_m_frame(seeds, summary, tasks, refused)
-    )
+    summary, diffs, dm = test_frames(study, seeds, tasks)
     cells = display_cells(summary, diffs, dm)
     notes += confirmation_notes(study, tasks, summary, diffs, dm)
     return Comparison(title, cells, seeds, summary, diffs, dm, notes, None, search, study.synthetic)

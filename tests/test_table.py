@@ -19,6 +19,7 @@ from fake_study import (
     C,
     add_confirmation,
     best_row,
+    holm_ref,
     make_all_errored_study,
     make_confirmed_study,
     make_fake_study,
@@ -135,16 +136,6 @@ def power_at(mde: float, sd: float, n: int) -> float:
     """The paired t-test's power (two-sided 0.05) at a true difference `mde` (noncentral t)."""
     crit, nc = stats.t.ppf(0.975, n - 1), mde / (sd / math.sqrt(n))
     return stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
-
-
-def holm_ref(p: list[float]) -> list[float]:
-    """Holm's adjusted p-values, written out: sorted, times (m - i), running maximum, cap 1."""
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    out, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        out[i] = running
-    return out
 
 
 def check_table_against_raw(study_dir: Path, table) -> None:
