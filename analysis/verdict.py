@@ -458,7 +458,8 @@ def question_lines(v: Verdict) -> list[str]:
     """The first block as plain lines (head line first)."""
     if v.no_test:
         lines = [
-            f"Multi-task vs single-task: no answer yet. {v.no_test}",
+            f"Multi-task vs single-task: no answer yet, no {TEST} figures (the comparison "
+            "table says why, and how to get them)",
             f"  search stage ({SEARCH_CAVEAT}; one seed, no significance test):",
         ]
         for r in v.search.to_dict("records"):
