@@ -355,9 +355,11 @@ def not_compared(problem: str) -> str:
     return f"not compared ({problem})"
 
 
-def _by_seed(counted: pd.DataFrame) -> dict[int, float]:
-    """{seed: test accuracy in points} of one arm's counted runs (a repeated seed: the last)."""
-    return {int(s): float(a) * PCT for s, a in zip(counted["seed"], counted["acc"])}
+def arm_by_seed(counted: pd.DataFrame) -> dict[object, float]:
+    """{seed: test accuracy in points} of one arm's counted runs (a repeated seed: the last; a
+    run without a recorded seed pairs with nothing, so its arm is compared by Welch's test)."""
+    keys = [object() if _nan(s) else int(s) for s in counted["seed"]]  # unknown: unique
+    return {k: float(a) * PCT for k, a in zip(keys, counted["acc"])}
 
 
 def test_columns(d: Difference | None) -> dict[str, object]:
@@ -396,7 +398,7 @@ def difference_frame(
         why = _text(by.loc["multi", "missing"]) or _text(by.loc["single", "missing"])
         why = not_compared(refused[task]) if task in refused else why
         counted = seeds[seeds["counted"] & (seeds["task"] == task) & (seeds["label"] == label)]
-        arms = {f: _by_seed(counted[counted["fashion"] == f]) for f in FASHIONS}
+        arms = {f: arm_by_seed(counted[counted["fashion"] == f]) for f in FASHIONS}
         d = paired(arms["multi"], arms["single"])
         records.append(
             {

@@ -197,8 +197,10 @@ def verdict(study: Study) -> Verdict:
     no_test = table_mod.no_test_reason(study)
     search = pd.DataFrame()
     if no_test is None:
-        frames = _frames(study)
-        question, tuned = _question_rows(*frames[1:]), _test_rows(study, *frames)
+        tasks = table_mod.table_tasks(study)
+        seeds = table_mod.seed_frame(study, tasks)
+        summary, diffs, dm = table_mod.test_frames(study, seeds, tasks)
+        question, tuned = _question_rows(summary, diffs, dm), _test_rows(study, seeds, summary)
     else:
         question = pd.DataFrame(columns=QUESTION_COLUMNS)
         tuned = _search_frame(study)
@@ -217,12 +219,6 @@ def verdict_data(study: Study) -> pd.DataFrame:
     """The second block, one row per space and task (`COLUMNS`): test figures when the study has
     confirmation runs, else validation figures of the search (see the module's docstring)."""
     return verdict(study).tuned
-
-
-def _frames(study: Study) -> tuple[pd.DataFrame, ...]:
-    tasks = table_mod.table_tasks(study)
-    seeds = table_mod.seed_frame(study, tasks)
-    return (seeds, *table_mod.test_frames(study, seeds, tasks))
 
 
 def _question_rows(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
@@ -309,9 +305,7 @@ def _get(row: pd.Series | None, col: str) -> float:
     return math.nan if _blank(value) else float(value)
 
 
-def _test_rows(
-    study: Study, seeds: pd.DataFrame, summary: pd.DataFrame, *_: object
-) -> pd.DataFrame:
+def _test_rows(study: Study, seeds: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     """Per space and task: tuned-1 against the baseline, the table's summary numbers; the
     changes Holm-corrected as one family (the card's)."""
     rows = []
@@ -353,10 +347,9 @@ def _same(study: Study, run: pd.Series | None) -> bool:
     return bool(len(hit) and hit["is_baseline"].iloc[0])
 
 
-def _arm(seeds: pd.DataFrame, space: str, task: str, label: str) -> dict[int, float]:
+def _arm(seeds: pd.DataFrame, space: str, task: str, label: str) -> dict[object, float]:
     counted = seeds[seeds["counted"] & (seeds["space"] == space) & (seeds["task"] == task)]
-    counted = counted[counted["label"] == label]
-    return {int(s): float(a) * PCT for s, a in zip(counted["seed"], counted["acc"])}
+    return table_mod.arm_by_seed(counted[counted["label"] == label])
 
 
 def _test_row(

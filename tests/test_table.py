@@ -36,7 +36,9 @@ from scipy import stats
 
 from analysis.results import load_study
 from analysis.search_table import delta_m, format_change
+from analysis.stats import paired
 from analysis.table import (
+    arm_by_seed,
     comparison,
     csv_frame,
     format_acc,
@@ -382,6 +384,17 @@ def test_an_interval_past_100_percent_is_clipped(tmp_path: Path, monkeypatch) ->
     assert any(n.startswith("*: the interval's bound is clipped") for n in table.notes)
     for text in (to_text(table), to_markdown(table), to_html(table)):
         assert "100.0%*" in text and "± 57" not in text
+
+
+def test_runs_without_a_recorded_seed_are_not_paired() -> None:
+    """A run whose seed is unknown pairs with nothing: its comparison is Welch's."""
+    arm = lambda seeds: pd.DataFrame(  # noqa: E731
+        {"seed": pd.array(seeds, dtype="Int64"), "acc": [0.80, 0.82, 0.81]}
+    )
+    known, unknown = arm_by_seed(arm([1, 2, 3])), arm_by_seed(arm([1, None, 3]))
+    assert known == {1: 80.0, 2: 82.0, 3: 81.0} and len(unknown) == 3
+    assert paired(unknown, arm_by_seed(arm([1, None, 3]))).test == "Welch"
+    assert paired(known, arm_by_seed(arm([1, 2, 3]))).test == "paired t"
 
 
 def test_a_refused_row_exports_no_statistics(tmp_path: Path) -> None:
