@@ -462,6 +462,8 @@ def question_lines(v: Verdict) -> list[str]:
                     f"    {r['task']}: multi-task {multi:.1%} vs single-task {single:.1%}"
                     f" ({(multi - single) * PCT:+.1f} points)"
                 )
+        if len(lines) == 2:
+            lines.append("    none: no task has both a single- and a multi-task search figure")
         return lines
     family = int(v.question["p_holm"].notna().sum())
     lines = [

@@ -17,6 +17,7 @@ from fake_study import (
     add_confirmation,
     best_row,
     holm_ref,
+    make_all_errored_study,
     make_confirmed_study,
     make_fake_study,
     make_three_task_study,
@@ -251,3 +252,7 @@ def test_validation_only_makes_no_significance_claims(tmp_path: Path) -> None:
     for word in ("better", "worse", "no detectable difference", "Holm", "winner"):
         assert word not in text, word
     assert "best search trial: trial mF (validation, optimistic" in render_html(v, True)
+    errored = verdict(load_study(make_all_errored_study(tmp_path)))
+    assert "    none: no task has both a single- and a multi-task search figure" in render_text(
+        errored, True
+    )
