@@ -147,11 +147,11 @@ def format_acc(
     if _nan(low) or _nan(high):
         return f"{mean * PCT:.1f}% ({count}, {why or 'no spread'}: no interval)"
     if clipped:
-        return f"{mean * PCT:.1f}% [{_bound(low)}, {_bound(high)}] ({count})"
+        return f"{mean * PCT:.1f}% [{format_bound(low)}, {format_bound(high)}] ({count})"
     return f"{mean * PCT:.1f}% ± {_half((high - low) / 2 * PCT)} ({count})"
 
 
-def _bound(value: float) -> str:
+def format_bound(value: float) -> str:
     """An accuracy interval's bound, marked when it is a clipped one (exactly 0 or 1)."""
     return f"{value * PCT:.1f}%" + (CLIPPED if value in (0.0, 1.0) else "")
 

@@ -437,14 +437,14 @@ def _diff_text(diff: float, low: float, high: float, unit: str) -> str:
 
 
 def _acc_text(value: float, low: float, high: float, clipped: bool) -> str:
-    """ "86.0% [83.5%, 88.5%]", a clipped bound marked (`table.CLIPPED`)."""
+    """ "86.0% [83.5%, 88.5%]", a clipped bound marked (`table.format_bound`)."""
     if _blank(value):
         return "missing"
     if _blank(low) or _blank(high):
         return f"{value:.1%}"
-    mark = table_mod.CLIPPED if clipped else ""
-    bound = lambda x: f"{x:.1%}" + (mark if x in (0.0, 1.0) else "")  # noqa: E731
-    return f"{value:.1%} [{bound(low)}, {bound(high)}]"
+    if not clipped:
+        return f"{value:.1%} [{low:.1%}, {high:.1%}]"
+    return f"{value:.1%} [{table_mod.format_bound(low)}, {table_mod.format_bound(high)}]"
 
 
 def question_lines(v: Verdict) -> list[str]:
