@@ -668,9 +668,9 @@ def confirmation_notes(
         f"p-value adjusted by Holm's step-down method (a difference is significant when Holm p "
         f"< {ALPHA:g})",
         f"MDE: the smallest true difference the test would detect with {POWER:.0%} power at "
-        f"two-sided {ALPHA:g}, from the seeds' observed spread and their number (points; % "
-        f"for {DELTA_M}): a non-significant result rules out differences of about MDE or more, "
-        "not smaller ones",
+        f"two-sided {ALPHA:g}, estimated from the seeds' observed spread and their number "
+        f"(points; % for {DELTA_M}): after a non-significant result, a true difference of the "
+        "MDE or more would likely have shown; smaller ones easily go unseen",
         "optimizer steps: steps the task took part in, summed over the run's epochs (mean over "
         "seeds); images seen = steps x batch size",
         f"tuned = {TUNED_BEST}, the search's best configuration by validation score; the other "
