@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import remote
-from analysis.confirmation import label_rank
+from analysis.confirmation import FAILED_STATUSES, label_rank
 from analysis.results import AnalysisError, Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
@@ -88,7 +88,6 @@ CONFIG_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin
 CONFIG_KEYS += ("temperature", "stem")
 SEED_COLUMNS = ["task", "row", "label", "fashion", "space", "seed", "trial_id", "source_trial"]
 SEED_COLUMNS += ["status", "epoch", "acc", "steps", "images", "counted"]
-FAILED = ("diverged", "errored")  # run statuses that count as failed seeds
 CLIPPED = "*"  # marks an interval bound clipped to [0, 100] %
 
 
@@ -302,7 +301,7 @@ def seed_counts(study: Study, space: str, label: str, part: pd.DataFrame) -> dic
     what += [f"{absent} not started"] if absent else []
     return {
         "planned": len(planned | ran) if planned else len(part),
-        "failed": int(bad["status"].isin(FAILED).sum()),
+        "failed": int(bad["status"].isin(FAILED_STATUSES).sum()),
         "not_counted": ", ".join(what) or None,
     }
 
