@@ -137,7 +137,8 @@ def diff_ref(multi: dict, single: dict) -> tuple[str, tuple[float, float, float]
 def power_at(mde: float, sd: float, n: int) -> float:
     """The paired t-test's power (two-sided 0.05) at a true difference `mde` (noncentral t)."""
     crit, nc = stats.t.ppf(0.975, n - 1), mde / (sd / math.sqrt(n))
-    return stats.nct.sf(crit, n - 1, nc) + stats.nct.cdf(-crit, n - 1, nc)
+    lower = stats.nct.cdf(-crit, n - 1, nc)  # negligible here; scipy gives NaN for some nc
+    return stats.nct.sf(crit, n - 1, nc) + np.nan_to_num(lower)
 
 
 def check_table_against_raw(study_dir: Path, table) -> None:
