@@ -11,9 +11,10 @@ model and imports torch inside its functions only.
     status       why each trial stopped (`stop_reason`), whether the study runs now
     optuna_link  read optuna.db and link its trials to the trial folders (`ray_trial_id`)
     baseline     which trial of each space is its baseline (`is_baseline`)
-    stats        mean with its 95 % t-interval, Welch's difference and t-test (scipy.stats)
+    stats        mean with its 95 % t-interval; paired t (Welch's where seeds differ), Holm, MDE
     table        the comparison table: test accuracy over seeds (text, Markdown, CSV, HTML)
     search_table its search-stage section: best validation figures (optimistic)
+    verdict      the answer, worded by the Holm-adjusted tests (report card, study.run's end)
     confusion    confusion matrices: test (confirmation runs), validation (best trials)
     figures      extract (plain data) + render (plotly figure) pairs, in Optuna's style
     report       one self-contained HTML report: the list `SECTIONS`

@@ -51,6 +51,7 @@ RUN_STATUSES = {
     "running": "fewer epochs while the study is running now",
     "incomplete": "fewer epochs, or no test metrics, and not running: resume the study",
 }
+FAILED_STATUSES = ("diverged", "errored")  # a failed seed: counted as failed in the table's cells
 LEAD = ["space", "label", "seed", "source_trial", "trial_id", "status", "epochs", "last_epoch"]
 LEAD += ["max_epochs", BUDGET_KEY]
 LEAD += ["batch_size", "tasks", TEST_SCORE]

@@ -290,7 +290,7 @@ def _trials(study: Study, options: Options) -> list[Part]:
 
 
 def _verdict(study: Study, options: Options) -> list[Part]:
-    return [verdict_mod.render_html(verdict_mod.verdict_data(study), study.synthetic)]
+    return [verdict_mod.render_html(verdict_mod.verdict(study), study.synthetic)]
 
 
 def _importances(study: Study, options: Options) -> list[Part]:

@@ -11,11 +11,16 @@ scores every run once on test at its last epoch. Rows per task:
   tuned multi-task       confirm-multi, label `tuned-1`
 
 Each cell is the mean test accuracy over seeds ± the half-width of its 95 % Student-t interval
-("80.6% ± 1.2 (n=3)"; with one seed "80.6% (1 seed, no interval)"). Per task, multi - single for
-baseline and tuned, in points, with Welch's 95 % interval and p-value; Δm (mean over tasks of
-(multi - single) / single, in %) with an interval over seed pairs; optimizer steps and images
-seen per task and row. The other tuned runs (`tuned-2` ..) are in the CSV. Then, in a separate
-section, the search-stage selection figures (`search_table`: validation, optimistic).
+("80.6% ± 1.2 (n=3)"; with one seed "80.6% (1 seed, no interval)"; with a seed that did not
+count "80.6% ± 1.2 (n=2 of 3, 1 diverged)"; an interval reaching past 0 or 100 % is clipped
+there and marked "*": "58.3% [16.1%, 100.0%*] (n=2)"). Per task, multi - single for baseline
+and tuned, in points: the paired t over seed pairs when both arms have the same seeds (Welch's
+test otherwise), its 95 % interval, p-value, Holm-adjusted p-value and minimum detectable
+difference (80 % power); Δm (mean over tasks of (multi - single) / single, in %) with the same
+over seed pairs. The multi - single tests of the shown labels and their Δm are one Holm family.
+Optimizer steps and images seen per task and row. The other tuned runs (`tuned-2` ..) are in the
+CSV. Then, in a separate section, the search-stage selection figures (`search_table`:
+validation, optimistic).
 
 A row without a finished run says why ("missing (no single-fashionrgb run)"); a study without
 confirmation runs says that it has no test figures and how to get them. A task is compared only
@@ -39,11 +44,20 @@ import numpy as np
 import pandas as pd
 
 from analysis import remote
-from analysis.confirmation import label_rank
+from analysis.confirmation import FAILED_STATUSES, label_rank
 from analysis.results import AnalysisError, Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
-from analysis.stats import CONFIDENCE, mean_interval, welch
+from analysis.stats import (
+    ALPHA,
+    CONFIDENCE,
+    POWER,
+    Difference,
+    holm,
+    mean_interval,
+    one_sample,
+    paired,
+)
 from names import (
     BASELINE_LABEL,
     BUDGET_KEY,
@@ -77,6 +91,7 @@ CONFIG_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin
 CONFIG_KEYS += ("temperature", "stem")
 SEED_COLUMNS = ["task", "row", "label", "fashion", "space", "seed", "trial_id", "source_trial"]
 SEED_COLUMNS += ["status", "epoch", "acc", "steps", "images", "single_steps", "counted"]
+CLIPPED = "*"  # marks an interval bound clipped to [0, 100] %
 
 
 def row_name(label: str, fashion: str) -> str:
@@ -111,31 +126,94 @@ def format_p(p: float) -> str:
     return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
-def format_acc(mean: float, n: int, low: float, high: float, why: str | None = None) -> str:
+def format_acc(
+    mean: float,
+    n: int,
+    low: float,
+    high: float,
+    why: str | None = None,
+    planned: int | None = None,
+    not_counted: str | None = None,
+    clipped: bool = False,
+) -> str:
     """Mean test accuracy over n seeds (fractions): "80.6% ± 1.2 (n=3)", "80.6% (1 seed, no
-    interval)", or "80.6% (n=3, all 3 seeds equal: no interval)"."""
+    interval)", "80.6% (n=3, all 3 seeds equal: no interval)"; with seeds that did not count
+    (`planned` > n, `not_counted` says why) "80.6% ± 1.2 (n=2 of 3, 1 diverged)"; an interval
+    `clipped` to [0, 1] shows its bounds, the clipped one marked: "58.3% [16.1%, 100.0%*] (n=2)"."""
+    count = f"n={n}"
+    if planned and planned > n:
+        count = f"n={n} of {planned}" + (f", {not_counted}" if not_counted else "")
     if n == 1:
-        return f"{mean * PCT:.1f}% (1 seed, no interval)"
+        one = "1 seed" if count == "n=1" else count
+        return f"{mean * PCT:.1f}% ({one}, no interval)"
     if _nan(low) or _nan(high):
-        return f"{mean * PCT:.1f}% (n={n}, {why or 'no spread'}: no interval)"
-    return f"{mean * PCT:.1f}% ± {_half((high - low) / 2 * PCT)} (n={n})"
+        return f"{mean * PCT:.1f}% ({count}, {why or 'no spread'}: no interval)"
+    if clipped:
+        return f"{mean * PCT:.1f}% [{format_bound(low)}, {format_bound(high)}] ({count})"
+    return f"{mean * PCT:.1f}% ± {_half((high - low) / 2 * PCT)} ({count})"
 
 
-def format_difference(diff: float, low: float, high: float, p: float, why: str | None) -> str:
-    """multi - single in points: "-2.5 ± 2.6 (p=0.060)" or "-2.5 (an arm has 1 seed: no
-    interval, p undefined)"."""
+def format_bound(value: float) -> str:
+    """An accuracy interval's bound, marked when it is a clipped one (exactly 0 or 1)."""
+    return f"{value * PCT:.1f}%" + (CLIPPED if value in (0.0, 1.0) else "")
+
+
+def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
+    """An accuracy interval (fractions) clipped to [0, 1], and whether it was."""
+    if _nan(low) or _nan(high):
+        return low, high, False
+    clipped = (max(0.0, low), min(1.0, high))
+    return clipped[0], clipped[1], clipped != (low, high)
+
+
+def _test_text(test: str | None, p: float, p_holm: float | None, mde: float | None) -> str:
+    """ "paired t, p=0.012, Holm p=0.048, MDE 2.1" (the parts that are given)."""
+    parts = [test] if test else []
+    parts.append(format_p(p))
+    if not _nan(p_holm):
+        parts.append("Holm " + format_p(p_holm))
+    if not _nan(mde):
+        parts.append(f"MDE {mde:.1f}")
+    return ", ".join(parts)
+
+
+def format_difference(
+    diff: float,
+    low: float,
+    high: float,
+    p: float,
+    why: str | None,
+    test: str | None = None,
+    p_holm: float | None = None,
+    mde: float | None = None,
+) -> str:
+    """multi - single in points: "-2.5 ± 2.6 (p=0.060)", with its test, Holm-adjusted p and
+    minimum detectable difference where given: "-2.5 ± 2.6 (paired t, p=0.060, Holm p=0.180,
+    MDE 3.4)"; or "-2.5 (an arm has 1 seed: no interval, p undefined)"."""
     if _nan(low) or _nan(high) or _nan(p):
         return f"{diff:+.1f} ({why or 'undefined'}: no interval, p undefined)"
-    return f"{diff:+.1f} ± {_half((high - low) / 2)} ({format_p(p)})"
+    return f"{diff:+.1f} ± {_half((high - low) / 2)} ({_test_text(test, p, p_holm, mde)})"
 
 
-def format_delta_m(value: float, n: int, low: float, high: float, why: str | None) -> str:
-    """Δm in %: "-3.1% ± 1.9 (n=3 seed pairs)" or "-3.1% (1 seed pair, no interval)"."""
+def format_delta_m(
+    value: float,
+    n: int,
+    low: float,
+    high: float,
+    why: str | None,
+    p: float | None = None,
+    p_holm: float | None = None,
+    mde: float | None = None,
+) -> str:
+    """Δm in %: "-3.1% ± 1.9 (n=3 seed pairs)", with its p-value, Holm-adjusted p and minimum
+    detectable Δm where given: "-3.1% ± 1.9 (n=3 seed pairs, p=0.021, Holm p=0.084, MDE 2.4)";
+    or "-3.1% (1 seed pair, no interval)"."""
     if n == 1:
         return f"{value:+.1f}% (1 seed pair, no interval)"
     if _nan(low) or _nan(high):
         return f"{value:+.1f}% (n={n} seed pairs, {why or 'no spread'}: no interval)"
-    return f"{value:+.1f}% ± {_half((high - low) / 2)} (n={n} seed pairs)"
+    test = f", {_test_text(None, p, p_holm, mde)}" if not _nan(p) else ""
+    return f"{value:+.1f}% ± {_half((high - low) / 2)} (n={n} seed pairs{test})"
 
 
 def _count(value: float) -> str:
@@ -210,10 +288,34 @@ def _missing(study: Study, space: str, label: str, part: pd.DataFrame) -> str | 
     return f"missing ({label} of {space}: no run finished; {_status_counts(part)})"
 
 
+def seed_counts(study: Study, space: str, label: str, part: pd.DataFrame) -> dict[str, object]:
+    """The seeds of a row (`part`: its runs of one task): `planned` (the plan's seeds, or the
+    runs' when there is no plan), `failed` (diverged or errored runs) and `not_counted`, what
+    became of the seeds that do not count ("1 diverged, 1 not started"; None when all count)."""
+    plan = study.plan.get(space, [])
+    planned = {r.get("seed") for r in plan if r.get("label") == label} - {None}
+    ran = set(part["seed"].dropna())
+    bad = part[~part["counted"]]
+    statuses = [
+        st if st != "finished" else "no test accuracy" for st in bad["status"].fillna("unknown")
+    ]
+    counts = pd.Series(statuses, dtype=object).value_counts()
+    what = [f"{n} {status}" for status, n in counts.items()]
+    absent = len(planned - ran)
+    what += [f"{absent} not started"] if absent else []
+    return {
+        "planned": len(planned | ran) if planned else len(part),
+        "failed": int(bad["status"].isin(FAILED_STATUSES).sum()),
+        "not_counted": ", ".join(what) or None,
+    }
+
+
 def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
     """One row per task, label and fashion (the shown labels always, other labels where they
     ran): n, mean test accuracy, its 95 % interval (ci_low, ci_high; NaN when none, with
-    `no_interval` saying why), mean steps and images, and `missing` (why there is no number)."""
+    `no_interval` saying why; clipped to [0, 1] and then `clipped`), mean steps and images, the
+    seeds `planned`, `failed` and `not_counted` (`seed_counts`) and `missing` (why there is no
+    number)."""
     labels = sorted(set(SHOWN) | set(seeds["label"]), key=label_rank)
     records = []
     for task in tasks:
@@ -226,6 +328,8 @@ def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd
                     continue
                 counted = part[part["counted"]]
                 est = mean_interval(counted["acc"])
+                bounds = est.bounds()
+                low, high, clipped = clip_interval(bounds["ci_low"], bounds["ci_high"])
                 records.append(
                     {
                         "task": task,
@@ -235,12 +339,15 @@ def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd
                         "space": space,
                         "n": est.n,
                         "mean": est.mean,
-                        **est.bounds(),
+                        "ci_low": low,
+                        "ci_high": high,
+                        "clipped": clipped,
                         "no_interval": est.why if est.n else None,  # none: "missing" says why
                         "steps": pd.to_numeric(counted["steps"]).mean(),
                         "images": pd.to_numeric(counted["images"]).mean(),
                         "single_steps": pd.to_numeric(counted["single_steps"]).mean(),
                         "seeds": ",".join(str(s) for s in counted["seed"]),
+                        **seed_counts(study, space, label, part),
                         "missing": _missing(study, space, label, part),
                     }
                 )
@@ -252,12 +359,40 @@ def not_compared(problem: str) -> str:
     return f"not compared ({problem})"
 
 
+def arm_by_seed(counted: pd.DataFrame) -> dict[object, float]:
+    """{seed: test accuracy in points} of one arm's counted runs (a repeated seed: the last; a
+    run without a recorded seed pairs with nothing, so its arm is compared by Welch's test)."""
+    keys = [object() if _nan(s) else int(s) for s in counted["seed"]]  # unknown: unique
+    return {k: float(a) * PCT for k, a in zip(keys, counted["acc"])}
+
+
+def test_columns(d: Difference | None) -> dict[str, object]:
+    """A comparison's statistics as frame columns (`ci_low`, `ci_high`, `no_interval`, `test`,
+    `p_value`, `df`, `mde`, `mde_why`); all empty for None (a comparison not made)."""
+    if d is None:
+        return dict.fromkeys(["ci_low", "ci_high", "p_value", "df", "mde"], np.nan) | {
+            "no_interval": None,
+            "test": None,
+            "mde_why": None,
+        }
+    return {
+        **d.bounds(),
+        "test": d.test,
+        "p_value": np.nan if d.p is None else d.p,
+        "df": np.nan if d.df is None else d.df,
+        "mde": np.nan if d.mde is None else d.mde,
+        "mde_why": d.mde_why,
+    }
+
+
 def difference_frame(
     seeds: pd.DataFrame, summary: pd.DataFrame, refused: Mapping[str, str] | None = None
 ) -> pd.DataFrame:
-    """Per task and label: multi - single test accuracy in points (difference of the means),
-    Welch's 95 % interval (ci_low, ci_high), degrees of freedom and two-sided p-value. A task in
-    `refused` (task -> why its single and multi runs are different sources) gets no number."""
+    """Per task and label: multi - single test accuracy in points (difference of the means) and
+    its test (`test_columns`: the paired t over seed pairs when both arms have the same seeds,
+    else Welch's; 95 % interval, two-sided p-value, minimum detectable difference); `p_holm`
+    is set by `holm_family`. A row with a missing arm, or a task in `refused` (task -> why its
+    single and multi runs are different sources), gets no number and no statistics."""
     refused = refused or {}
     records = []
     for (task, label), rows in summary.groupby(["task", "label"], sort=False):
@@ -267,8 +402,8 @@ def difference_frame(
         why = _text(by.loc["multi", "missing"]) or _text(by.loc["single", "missing"])
         why = not_compared(refused[task]) if task in refused else why
         counted = seeds[seeds["counted"] & (seeds["task"] == task) & (seeds["label"] == label)]
-        arms = {f: counted.loc[counted["fashion"] == f, "acc"] * PCT for f in FASHIONS}
-        d = welch(arms["multi"], arms["single"])
+        arms = {f: arm_by_seed(counted[counted["fashion"] == f]) for f in FASHIONS}
+        d = paired(arms["multi"], arms["single"])
         records.append(
             {
                 "task": task,
@@ -276,13 +411,27 @@ def difference_frame(
                 "n_multi": d.n_a,
                 "n_single": d.n_b,
                 "diff_pts": np.nan if why else d.diff,
-                **d.bounds(),
-                "p_value": np.nan if d.p is None else d.p,
-                "df": np.nan if d.df is None else d.df,
+                **test_columns(None if why else d),
+                "p_holm": np.nan,
                 "missing": why,
             }
         )
     return pd.DataFrame.from_records(records)
+
+
+def holm_family(diffs: pd.DataFrame, dm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table's family of tests, Holm-corrected together: multi - single of every task for
+    each shown label, and Δm of each shown label (the verdict's first block claims all of them).
+    Sets `p_holm` of those rows; other labels' rows (`tuned-2` ..) keep NaN."""
+    diffs, dm = diffs.copy(), dm.copy()
+    shown = diffs["label"].isin(SHOWN) if len(diffs) else pd.Series(dtype=bool)
+    pvalues = list(diffs.loc[shown, "p_value"]) + list(dm.get("p_value", []))
+    adjusted = holm(pvalues)
+    if len(diffs):
+        diffs.loc[shown, "p_holm"] = adjusted[: int(shown.sum())]
+    if len(dm):
+        dm["p_holm"] = adjusted[int(shown.sum()) :]
+    return diffs, dm
 
 
 def paired_delta_m(seeds: pd.DataFrame, label: str, tasks: Sequence[str]) -> dict[int, float]:
@@ -314,8 +463,10 @@ def delta_m_frame(
     tasks: Sequence[str],
     refused: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Per shown label: Δm in % (mean over seed pairs), its 95 % t-interval over the pairs,
-    the seeds paired, and why it is missing (also: a task in `refused`, see difference_frame)."""
+    """Per shown label: Δm in % (mean over seed pairs), its test against 0 over the pairs
+    (`test_columns` of `stats.one_sample`: 95 % t-interval, p-value, minimum detectable Δm),
+    the seeds paired, and why it is missing (also: a task in `refused`, see difference_frame);
+    `p_holm` is set by `holm_family`."""
     refused = refused or {}
     records = []
     for label in SHOWN:
@@ -332,8 +483,9 @@ def delta_m_frame(
                 "label": label,
                 "n": est.n,
                 "delta_m_pct": est.mean,
-                **est.bounds(),
+                **test_columns(None if why else one_sample(pairs)),
                 "no_interval": est.why if est.n else None,
+                "p_holm": np.nan,
                 "seeds": ",".join(map(str, pairs)),
                 "missing": why,
             }
@@ -348,7 +500,16 @@ def delta_m_frame(
 def _acc_cell(r: Mapping) -> str:
     if _text(r["missing"]):
         return r["missing"]
-    return format_acc(r["mean"], int(r["n"]), r["ci_low"], r["ci_high"], _text(r["no_interval"]))
+    return format_acc(
+        r["mean"],
+        int(r["n"]),
+        r["ci_low"],
+        r["ci_high"],
+        _text(r["no_interval"]),
+        planned=int(r["planned"]),
+        not_counted=_text(r["not_counted"]),
+        clipped=bool(r["clipped"]),
+    )
 
 
 def _diff_cell(d: Mapping | None) -> str:
@@ -357,7 +518,14 @@ def _diff_cell(d: Mapping | None) -> str:
     if _text(d["missing"]):
         return "n/a " + d["missing"].removeprefix("missing ")
     return format_difference(
-        d["diff_pts"], d["ci_low"], d["ci_high"], d["p_value"], _text(d["no_interval"])
+        d["diff_pts"],
+        d["ci_low"],
+        d["ci_high"],
+        d["p_value"],
+        _text(d["no_interval"]),
+        _text(d["test"]),
+        d["p_holm"],
+        d["mde"],
     )
 
 
@@ -365,7 +533,14 @@ def _delta_m_cell(d: Mapping) -> str:
     if _text(d["missing"]):
         return "n/a " + d["missing"].removeprefix("missing ")
     return format_delta_m(
-        d["delta_m_pct"], int(d["n"]), d["ci_low"], d["ci_high"], _text(d["no_interval"])
+        d["delta_m_pct"],
+        int(d["n"]),
+        d["ci_low"],
+        d["ci_high"],
+        _text(d["no_interval"]),
+        d["p_value"],
+        d["p_holm"],
+        d["mde"],
     )
 
 
@@ -506,18 +681,50 @@ def _run_notes(study: Study) -> list[str]:
     return notes
 
 
-def confirmation_notes(study: Study, tasks: Sequence[str]) -> list[str]:
-    """The notes under the test table."""
+def _clipped_note(summary: pd.DataFrame) -> list[str]:
+    if not summary["clipped"].any():
+        return []
+    return [
+        f"{CLIPPED}: the interval's bound is clipped to [0, 100] % (the t-interval of so few or "
+        "so spread seeds reaches past a possible accuracy); the CSV's `clipped` column marks it"
+    ]
+
+
+def _family_size(differences: pd.DataFrame, delta_m: pd.DataFrame) -> int:
+    p_holm = pd.concat([differences.get("p_holm"), delta_m.get("p_holm")])
+    return int(p_holm.notna().sum())
+
+
+def confirmation_notes(
+    study: Study,
+    tasks: Sequence[str],
+    summary: pd.DataFrame,
+    differences: pd.DataFrame,
+    delta_m: pd.DataFrame,
+) -> list[str]:
+    """The notes under the test table (`summary`, `differences`, `delta_m`: its frames)."""
     conf = f"{CONFIDENCE:.0%}"
     notes = [
         f"split: {TEST} (each task's held-out test set), scored once per run at its {SELECTION}; "
         f"every choice (trials, epochs, configurations) was made on {VALIDATION} before",
-        f"± = half-width of the {conf} Student-t confidence interval over seeds (scipy.stats)",
-        f"multi - single: difference of the mean test accuracies in points, with Welch's {conf} "
-        "interval and Welch's t-test p-value (independent runs, unequal variances)",
+        f"± = half-width of the {conf} Student-t confidence interval over seeds (scipy.stats); "
+        f"n=2 of 3: a planned seed did not count (diverged, errored, not started: listed below)",
+        *_clipped_note(summary),
+        f"multi - single: difference of the mean test accuracies in points; seed r of the "
+        "multi- and single-task runs share their initialisation, so when both arms have the "
+        f"same seeds it is a paired t-test over the seed pairs (n - 1 df, {conf} interval), "
+        "else Welch's (the test is named in each cell)",
         f"{DELTA_M} = mean over tasks of (multi - single) / single, in %, computed per seed by "
-        "pairing seed r of the multi-task run with seed r of each single-task run; mean and "
-        f"{conf} t-interval over those seed pairs",
+        "pairing seed r of the multi-task run with seed r of each single-task run; mean, "
+        f"{conf} t-interval and t-test against 0 over those seed pairs",
+        f"Holm: the multi - single tests of every task and the {DELTA_M} tests, baseline and "
+        f"tuned ({_family_size(differences, delta_m)} tests), are one family; Holm p is each "
+        f"p-value adjusted by Holm's step-down method (a difference is significant when Holm p "
+        f"< {ALPHA:g})",
+        f"MDE: the smallest true difference the test would detect with {POWER:.0%} power at "
+        f"two-sided {ALPHA:g}, estimated from the seeds' observed spread and their number "
+        f"(points; % for {DELTA_M}): after a non-significant result, a true difference of the "
+        "MDE or more would likely have shown; smaller ones easily go unseen",
         _steps_note(),
         f"tuned = {TUNED_BEST}, the search's best configuration by validation score; the other "
         "tuned runs, and every seed's value, are in the CSV (--format csv)",
@@ -592,6 +799,19 @@ def table_tasks(study: Study) -> list[str]:
     return list(study.space_tasks.get(MULTI_SPACE, ())) or study.task_names
 
 
+def test_frames(
+    study: Study, seeds: pd.DataFrame, tasks: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The test figures of a study with confirmation runs: its summary (`summary_frame`), its
+    multi - single differences and its Δm, Holm-corrected as one family (`holm_family`)."""
+    summary = summary_frame(study, seeds, tasks)
+    refused = refused_tasks(study, tasks)
+    diffs, dm = holm_family(
+        difference_frame(seeds, summary, refused), delta_m_frame(seeds, summary, tasks, refused)
+    )
+    return summary, diffs, dm
+
+
 def comparison(study: Study) -> Comparison:
     """Build the comparison table of a loaded study."""
     tasks = table_tasks(study)
@@ -609,12 +829,9 @@ def comparison(study: Study) -> Comparison:
         return Comparison(
             title, empty, seeds, empty, empty, empty, notes, no_test, search, study.synthetic
         )
-    summary = summary_frame(study, seeds, tasks)
-    refused = refused_tasks(study, tasks)
-    diffs = difference_frame(seeds, summary, refused)
-    dm = delta_m_frame(seeds, summary, tasks, refused)
+    summary, diffs, dm = test_frames(study, seeds, tasks)
     cells = display_cells(summary, diffs, dm)
-    notes += confirmation_notes(study, tasks)
+    notes += confirmation_notes(study, tasks, summary, diffs, dm)
     return Comparison(title, cells, seeds, summary, diffs, dm, notes, None, search, study.synthetic)
 
 
@@ -708,8 +925,9 @@ def to_html(table: Comparison) -> str:
 # CSV: one long, machine-readable frame; every row names its split and selection
 
 CSV_COLUMNS = ["record", "split", "selection", "task", "row", "space", "label", "seed"]
-CSV_COLUMNS += ["trial_id", "status", "epoch", "n", "value", "unit", "ci_low", "ci_high"]
-CSV_COLUMNS += ["p_value", "steps", "images", "missing", "data"]
+CSV_COLUMNS += ["trial_id", "status", "epoch", "n", "planned", "failed", "value", "unit"]
+CSV_COLUMNS += ["ci_low", "ci_high", "clipped", "test", "p_value", "p_holm", "mde"]
+CSV_COLUMNS += ["steps", "images", "missing", "data"]
 SEARCH_SELECTION = "best trial by score, its best-score epoch"
 
 
@@ -771,7 +989,11 @@ def _search_records(table: Comparison) -> pd.DataFrame:
 def csv_frame(table: Comparison) -> pd.DataFrame:
     """Every number of the table in one long frame (`CSV_COLUMNS`): `record` is `seed` (one
     per confirmation run and task), `mean`, `multi - single`, `delta_m` or `search`; `value` is
-    an accuracy (fraction) unless `unit` says points or percent."""
+    an accuracy (fraction) unless `unit` says points or percent. A `mean` has the seeds
+    `planned` and `failed` (diverged or errored) beside its n, and `clipped` when its interval
+    was clipped to [0, 1]; a comparison has its `test`, raw `p_value`, `p_holm` (Holm within the
+    table's family) and `mde` (same unit as `value`); one not made (missing or "not compared")
+    has none of them."""
     parts = []
     if not table.no_test:
         parts += [_seed_records(table), _summary_records(table)]

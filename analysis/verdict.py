@@ -1,19 +1,30 @@
-"""The verdict: per space, which configuration won, with what hyperparameters, its score and
-its change against the baseline. The report's first card and the CLI summary's per-space lines.
+"""The verdict: the report's first card and the first lines of the end-of-study summary.
 
-Two sources, never mixed in one row:
+Two blocks, in this order:
 
-- **test** (the study has confirmation runs): the space's `tuned-1` against its `baseline`,
-  per task, the mean test accuracy over seeds with its 95 % interval, the table's own numbers
-  (`table.summary_frame`); the change is the difference of the two means with Welch's 95 %
-  interval and p-value (`stats.welch`) over the same counted seeds.
-- **validation** (no confirmation runs): the best search trial by the table's rules
-  (`search_table.best_trial`: one trial, its best-score epoch), per task its validation
-  accuracy at that epoch, against the space's baseline trial at its own best epoch. Optimistic:
-  selected on the same data it is scored on, one seed.
+1. **The question: multi-task vs single-task** (`question_data`). Per shown label (baseline,
+   tuned) and task, multi - single test accuracy in points, and Δm in %, at the study's training
+   budget (`settings["budget"]`, default `epochs`): the table's own numbers
+   (`table.test_frames`: the paired t over seed pairs where both arms have the same seeds, else
+   Welch's; Holm over the table's family of multi - single and Δm tests).
+2. **Tuned vs the baseline** (`verdict_data`), per space and task: `tuned-1` against the
+   space's `baseline`, mean test accuracy over seeds with its 95 % interval (the table's
+   summary), the difference by `stats.paired` (over the same counted seeds), Holm-corrected
+   over every row of this block (the card's family).
 
-`verdict_data(study)` is pure (a DataFrame, `COLUMNS`); `search_picks(study)` is the search
-pick of every space (also for the CLI); `render_html` draws the card.
+Wording (`wording`), the same in both blocks: "better" / "worse" only when the Holm-adjusted
+p-value is below `stats.ALPHA`; otherwise "no detectable difference", with the difference the
+comparison could have detected at 80 % power (`stats.mde`); "undetermined" where no test is
+defined (one seed, no spread). A comparison with a seed that did not count (diverged, errored,
+not started) says so beside its word, whatever the word.
+
+Without confirmation runs (validation only) the question block says there are no test figures
+and shows the search's per-task figures, and the second block each space's best search trial
+against its baseline trial (`search_picks`, `search_table.best_trial`: one trial, its best-score
+epoch), both labelled validation and optimistic, without any significance claim.
+
+`verdict(study)` extracts (pure DataFrames, `Verdict`); `render_html` (the card) and
+`render_text` (the CLI summary's lines) draw it.
 """
 
 from __future__ import annotations
@@ -28,8 +39,9 @@ import pandas as pd
 
 from analysis import table as table_mod
 from analysis.results import Study
-from analysis.search_table import best_trial
-from analysis.stats import CONFIDENCE, welch
+from analysis.search_table import best_trial, search_comparison
+from analysis.stats import ALPHA, CONFIDENCE, POWER, holm, paired
+from analysis.table import format_p
 from names import BASELINE_LABEL, TEST, TRIAL_PREFIX, TUNED_BEST, VALIDATION
 
 # the hyperparameters the card shows, in this order (others a space suggests follow, by name)
@@ -37,36 +49,30 @@ PARAM_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_
 PARAM_PREFIXES = ("loss_weights/",)
 SEARCH_CAVEAT = "validation, optimistic, selected on the same data"
 SCORE_ROW = "score (mean over tasks)"  # the study metric's row of a multi-task space
-COLUMNS = [
-    "space",
-    "task",
-    "split",
-    "selection",
-    "winner",
-    "trial_id",
-    "epoch",
-    "params",
-    "value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "baseline",
-    "baseline_value",
-    "baseline_ci_low",
-    "baseline_ci_high",
-    "baseline_n",
-    "change_pts",
-    "change_ci_low",
-    "change_ci_high",
-    "p_value",
-    "missing",
-]
+BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no detectable difference"
+UNDETERMINED, SEARCH_PICK = "undetermined", "search pick"
+DEFAULT_BUDGET = "epochs"  # a study recorded before `--budget`: an epoch = the largest task's pass
+BUDGETS = {  # what each training budget (study setting `budget`) holds equal
+    "total": "equal total task-steps (a multi-task run takes as many task-steps as the "
+    "single-task runs of its tasks together; the scheme shares them)",
+    "per-task": "equal steps per task (every task its single-task steps, spread over the run)",
+    "epochs": "equal epochs (an epoch is the largest task's pass, as in the original project; "
+    "a task may get more or fewer steps than alone: see the table's optimizer steps)",
+}
+QUESTION_COLUMNS = ["label", "task", "split", "unit", "diff", "ci_low", "ci_high", "test"]
+QUESTION_COLUMNS += ["p_value", "p_holm", "mde", "mde_why", "n_multi", "n_single", "failed"]
+QUESTION_COLUMNS += ["verdict", "says", "missing"]
+COLUMNS = ["space", "task", "split", "selection", "config", "trial_id", "epoch", "params"]
+COLUMNS += ["value", "ci_low", "ci_high", "clipped", "n", "planned", "baseline"]
+COLUMNS += ["baseline_value", "baseline_ci_low", "baseline_ci_high", "baseline_clipped"]
+COLUMNS += ["baseline_n", "baseline_planned", "change_pts", "change_ci_low", "change_ci_high"]
+COLUMNS += ["test", "p_value", "p_holm", "mde", "mde_why", "failed", "verdict", "says", "missing"]
 PCT = 100.0
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchPick:
-    """A space's search-stage winner (one trial, its best epoch) and its baseline trial."""
+    """A space's search-stage pick (one trial, its best epoch) and its baseline trial."""
 
     space: str
     trials: int
@@ -123,16 +129,135 @@ def _blank(value: object) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# the wording
+
+
+def wording(
+    diff: float,
+    p_holm: float | None,
+    mde: float | None,
+    unit: str,
+    why: str | None = None,
+    mde_why: str | None = None,
+) -> tuple[str, str]:
+    """The verdict on one comparison, and its phrase: `BETTER` / `WORSE` only when the
+    Holm-adjusted p < ALPHA; else `NO_DIFFERENCE` "(could have detected ≥ 6.5 points at 80 %
+    power)"; `UNDETERMINED` where there is no test (`why`)."""
+    if _blank(diff):
+        return "missing", why or "missing"
+    if _blank(p_holm):
+        return UNDETERMINED, f"{UNDETERMINED} ({why or 'no test'}: no interval, no p-value)"
+    if p_holm < ALPHA:
+        word = BETTER if diff > 0 else WORSE
+        return word, f"{word} (Holm {format_p(p_holm)})"
+    if _blank(mde):
+        return NO_DIFFERENCE, f"{NO_DIFFERENCE} (Holm {format_p(p_holm)}; {mde_why or 'no MDE'})"
+    could = f"could have detected ≥ {mde:.1f} {unit} at {POWER:.0%} power"
+    return NO_DIFFERENCE, f"{NO_DIFFERENCE} (Holm {format_p(p_holm)}; {could})"
+
+
+def _with_failures(says: str, failed: str | None) -> str:
+    return f"{says}; not every seed counted: {failed}" if failed else says
+
+
+def _failures(rows: pd.DataFrame) -> str | None:
+    """ "multi-task: n=2 of 3, 1 diverged" for the summary rows whose seeds did not all count."""
+    parts = [
+        f"{r['row']}: n={int(r['n'])} of {int(r['planned'])}, {r['not_counted']}"
+        for r in rows.to_dict("records")
+        if _text(r.get("not_counted"))
+    ]
+    return "; ".join(parts) or None
+
+
+def budget_text(study: Study) -> str:
+    """ "budget total: equal total task-steps (...)", from the study's setting."""
+    name = str(study.settings.get("budget", DEFAULT_BUDGET))
+    return f"budget {name}: {BUDGETS.get(name, 'as recorded in the study settings')}"
+
+
+# ---------------------------------------------------------------------------------------------
 # the extract
 
 
-def verdict_data(study: Study) -> pd.DataFrame:
-    """One row per space and task (`COLUMNS`): test figures when the study has confirmation
-    runs, else validation figures of the search (see the module's docstring)."""
-    if table_mod.no_test_reason(study) is None:
-        rows = _test_rows(study)
+@dataclasses.dataclass
+class Verdict:
+    """The two blocks (`question_data`, `verdict_data`), the study's training budget, and why
+    there are no test figures (None when there are: `question` is then empty)."""
+
+    question: pd.DataFrame
+    tuned: pd.DataFrame
+    budget: str
+    no_test: str | None
+    search: pd.DataFrame  # validation only: per task the search's best single and multi figures
+
+
+def verdict(study: Study) -> Verdict:
+    """Both blocks of the verdict of a loaded study."""
+    no_test = table_mod.no_test_reason(study)
+    search = pd.DataFrame()
+    if no_test is None:
+        tasks = table_mod.table_tasks(study)
+        seeds = table_mod.seed_frame(study, tasks)
+        summary, diffs, dm = table_mod.test_frames(study, seeds, tasks)
+        question, tuned = _question_rows(summary, diffs, dm), _test_rows(study, seeds, summary)
     else:
-        rows = [r for pick in search_picks(study) for r in _search_rows(study, pick)]
+        question = pd.DataFrame(columns=QUESTION_COLUMNS)
+        tuned = _search_frame(study)
+        search = search_comparison(study).frame
+    return Verdict(question, tuned, budget_text(study), no_test, search)
+
+
+def question_data(study: Study) -> pd.DataFrame:
+    """The first block (`QUESTION_COLUMNS`): per shown label and task, multi - single in points,
+    then Δm in %, each with its test, Holm-adjusted p, MDE, failed seeds and wording. Empty
+    without test figures."""
+    return verdict(study).question
+
+
+def verdict_data(study: Study) -> pd.DataFrame:
+    """The second block, one row per space and task (`COLUMNS`): test figures when the study has
+    confirmation runs, else validation figures of the search (see the module's docstring)."""
+    return verdict(study).tuned
+
+
+def _question_rows(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for label in table_mod.SHOWN:
+        part = diffs[diffs["label"] == label] if len(diffs) else diffs
+        for d in part.to_dict("records"):
+            arms = summary[(summary["task"] == d["task"]) & (summary["label"] == label)]
+            rows.append(_question_row(d, label, d["task"], "points", arms))
+            rows[-1].update(n_multi=d["n_multi"], n_single=d["n_single"])
+        for d in dm[dm["label"] == label].to_dict("records"):
+            row = _question_row(
+                d, label, table_mod.DELTA_M, "%", summary[summary["label"] == label]
+            )
+            rows.append(row | {"diff": d["delta_m_pct"], "n_multi": d["n"], "n_single": d["n"]})
+    return pd.DataFrame.from_records(rows, columns=QUESTION_COLUMNS)
+
+
+def _question_row(d: Mapping, label: str, task: str, unit: str, arms: pd.DataFrame) -> dict:
+    diff = d.get("diff_pts", d.get("delta_m_pct"))
+    why = _text(d["missing"]) or _text(d["no_interval"])
+    word, says = wording(diff, d["p_holm"], d["mde"], unit, why, _text(d["mde_why"]))
+    failed = _failures(arms)
+    return {
+        "label": label,
+        "task": task,
+        "split": TEST,
+        "unit": unit,
+        "diff": diff,
+        **{k: d[k] for k in ("ci_low", "ci_high", "test", "p_value", "p_holm", "mde", "mde_why")},
+        "failed": failed,
+        "verdict": "not compared" if why and why.startswith("not compared") else word,
+        "says": _with_failures(says, failed),
+        "missing": _text(d["missing"]),
+    }
+
+
+def _search_frame(study: Study) -> pd.DataFrame:
+    rows = [r for pick in search_picks(study) for r in _search_rows(study, pick)]
     return pd.DataFrame.from_records(rows, columns=COLUMNS)
 
 
@@ -146,11 +271,13 @@ def _search_rows(study: Study, pick: SearchPick) -> list[dict]:
         "the space's baseline trial at its best-score epoch",
         "n": 1,
         "baseline_n": 1,
+        "verdict": SEARCH_PICK,
+        "says": f"{SEARCH_PICK} ({SEARCH_CAVEAT}; one seed, no significance test)",
         "missing": None if best is not None else f"missing ({pick.space}: no finished epoch)",
     }
     if best is not None:
         common.update(
-            winner=f"trial {best['trial_id']}" + (" (the baseline)" if best["is_baseline"] else ""),
+            config=f"trial {best['trial_id']}" + (" (the baseline)" if best["is_baseline"] else ""),
             trial_id=str(best["trial_id"]),
             epoch=int(best["best_epoch"]),
             params=format_params(params_of(best, len(tasks))),
@@ -178,11 +305,9 @@ def _get(row: pd.Series | None, col: str) -> float:
     return math.nan if _blank(value) else float(value)
 
 
-def _test_rows(study: Study) -> list[dict]:
-    """Per space and task: tuned-1 against the baseline, the table's summary numbers."""
-    tasks = table_mod.table_tasks(study)
-    seeds = table_mod.seed_frame(study, tasks)
-    summary = table_mod.summary_frame(study, seeds, tasks)
+def _test_rows(study: Study, seeds: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per space and task: tuned-1 against the baseline, the table's summary numbers; the
+    changes Holm-corrected as one family (the card's)."""
     rows = []
     for space in study.spaces:
         runs = study.runs[study.runs["space"] == space] if len(study.runs) else study.runs
@@ -195,7 +320,22 @@ def _test_rows(study: Study) -> list[dict]:
             if TUNED_BEST not in by.index or BASELINE_LABEL not in by.index:
                 continue
             rows.append(_test_row(space, task, by, seeds, first, n_tasks, _same(study, first)))
-    return rows
+    frame = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    frame["p_holm"] = holm(frame["p_value"].tolist())
+    return _worded(frame)
+
+
+def _worded(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fills `verdict` and `says` of the tuned-vs-baseline rows from their Holm p-values."""
+    words, phrases = [], []
+    for r in frame.to_dict("records"):
+        why = _text(r["missing"]) or _text(r["mde_why"])
+        word, says = wording(r["change_pts"], r["p_holm"], r["mde"], "points", why, why)
+        words.append(word)
+        phrases.append(_with_failures(says, _text(r["failed"])))
+    return frame.assign(
+        verdict=pd.Series(words, dtype=object), says=pd.Series(phrases, dtype=object)
+    )
 
 
 def _same(study: Study, run: pd.Series | None) -> bool:
@@ -205,6 +345,11 @@ def _same(study: Study, run: pd.Series | None) -> bool:
     trials = study.space_trials(run["space"])
     hit = trials[trials["trial_id"].astype(str) == str(run["source_trial"])]
     return bool(len(hit) and hit["is_baseline"].iloc[0])
+
+
+def _arm(seeds: pd.DataFrame, space: str, task: str, label: str) -> dict[object, float]:
+    counted = seeds[seeds["counted"] & (seeds["space"] == space) & (seeds["task"] == task)]
+    return table_mod.arm_by_seed(counted[counted["label"] == label])
 
 
 def _test_row(
@@ -217,36 +362,32 @@ def _test_row(
     same: bool,
 ) -> dict:
     t, b = by.loc[TUNED_BEST], by.loc[BASELINE_LABEL]
-    counted = seeds[seeds["counted"] & (seeds["space"] == space) & (seeds["task"] == task)]
-    arms = {
-        lb: counted.loc[counted["label"] == lb, "acc"] * PCT for lb in (TUNED_BEST, BASELINE_LABEL)
-    }
-    d = welch(arms[TUNED_BEST], arms[BASELINE_LABEL])
+    d = paired(_arm(seeds, space, task, TUNED_BEST), _arm(seeds, space, task, BASELINE_LABEL))
     missing = _text(t["missing"]) or _text(b["missing"])
+    stats_ = table_mod.test_columns(None if missing else d)
     source = None if first is None else first.get("source_trial")
     return {
         "space": space,
         "task": task,
         "split": TEST,
         "selection": f"{TUNED_BEST} (best search configuration by validation score), "
-        f"retrained with {int(t['n'])} seed(s), scored once at its last epoch",
-        "winner": TUNED_BEST + _source_text(space, source, same),
+        f"retrained with {int(t['planned'])} seed(s), scored once at its last epoch",
+        "config": TUNED_BEST + _source_text(space, source, same),
         "trial_id": None if _blank(source) else str(source),
         "epoch": None,
         "params": "" if first is None else format_params(params_of(first, n_tasks)),
+        **{k: t[k] for k in ("ci_low", "ci_high", "clipped", "planned")},
         "value": t["mean"],
-        "ci_low": t["ci_low"],
-        "ci_high": t["ci_high"],
         "n": int(t["n"]),
         "baseline": f"{BASELINE_LABEL} configuration",
         "baseline_value": b["mean"],
-        "baseline_ci_low": b["ci_low"],
-        "baseline_ci_high": b["ci_high"],
+        **{f"baseline_{k}": b[k] for k in ("ci_low", "ci_high", "clipped", "planned")},
         "baseline_n": int(b["n"]),
         "change_pts": np.nan if missing else d.diff,
-        "change_ci_low": d.bounds()["ci_low"],
-        "change_ci_high": d.bounds()["ci_high"],
-        "p_value": math.nan if d.p is None else d.p,
+        "change_ci_low": stats_["ci_low"],
+        "change_ci_high": stats_["ci_high"],
+        **{k: stats_[k] for k in ("test", "p_value", "mde", "mde_why")},
+        "failed": _failures(by.loc[[TUNED_BEST, BASELINE_LABEL]].reset_index()),
         "missing": missing,
     }
 
@@ -267,70 +408,180 @@ def _text(value: object) -> str | None:
 # the render
 
 
-def _acc(value: float, low: float, high: float, n: int, bold: bool = False) -> str:
-    """ "<b>86.0%</b><br><small>[83.5%, 88.5%] n=3</small>" (HTML)."""
+def headline(rows: pd.DataFrame) -> str:
+    """A space's line of the tuned-vs-baseline block: "tuned-1 better than the baseline on
+    cifar10", "... worse ...", "no detectable difference ..."; a search pick; or why missing."""
+    first = rows.iloc[0]
+    if first["split"] != TEST:
+        pick = _text(first["config"])
+        return f"best search trial: {pick} ({SEARCH_CAVEAT})" if pick else str(first["missing"])
+    on = {w: [t for t, v in zip(rows["task"], rows["verdict"]) if v == w] for w in (BETTER, WORSE)}
+    parts = [f"{w} than the baseline on {', '.join(ts)}" for w, ts in on.items() if ts]
+    if parts:
+        text = f"{TUNED_BEST} " + "; ".join(parts)
+    elif rows["verdict"].eq(NO_DIFFERENCE).any():
+        text = f"{NO_DIFFERENCE} between {TUNED_BEST} and the baseline"
+    else:
+        text = next((m for m in rows["missing"] if _text(m)), f"{UNDETERMINED} (no test)")
+    failed = [f for f in rows["failed"] if _text(f)]
+    return text + (f" (not every seed counted: {failed[0]})" if failed else "")
+
+
+def _diff_text(diff: float, low: float, high: float, unit: str) -> str:
+    """ "-4.0 points [-9.0, +1.0]" (no interval: the number alone)."""
+    if _blank(diff):
+        return "n/a"
+    unit = "%" if unit == "%" else " points"
+    interval = "" if _blank(low) or _blank(high) else f" [{low:+.1f}, {high:+.1f}]"
+    return f"{diff:+.1f}{unit}{interval}"
+
+
+def _acc_text(value: float, low: float, high: float, clipped: bool) -> str:
+    """ "86.0% [83.5%, 88.5%]", a clipped bound marked (`table.format_bound`)."""
     if _blank(value):
         return "missing"
-    text = f"<b>{value:.1%}</b>" if bold else f"{value:.1%}"
-    small = [] if _blank(low) or _blank(high) else [f"[{low:.1%}, {high:.1%}]"]
-    small += [f"n={n}"] if n and n > 1 else []
-    return text + (f"<br><small>{' '.join(small)}</small>" if small else "")
+    if _blank(low) or _blank(high):
+        return f"{value:.1%}"
+    if not clipped:
+        return f"{value:.1%} [{low:.1%}, {high:.1%}]"
+    return f"{value:.1%} [{table_mod.format_bound(low)}, {table_mod.format_bound(high)}]"
 
 
-def _baseline_acc(r: Mapping) -> str:
-    return _acc(r["baseline_value"], r["baseline_ci_low"], r["baseline_ci_high"], r["baseline_n"])
+def question_lines(v: Verdict) -> list[str]:
+    """The first block as plain lines (head line first)."""
+    if v.no_test:
+        lines = [
+            f"Multi-task vs single-task: no answer yet, no {TEST} figures (the comparison "
+            "table says why, and how to get them)",
+            f"  search stage ({SEARCH_CAVEAT}; one seed, no significance test):",
+        ]
+        for r in v.search.to_dict("records"):
+            multi, single = r.get("multi_acc"), r.get("single_acc")
+            if not (_blank(multi) or _blank(single)):
+                lines.append(
+                    f"    {r['task']}: multi-task {multi:.1%} vs single-task {single:.1%}"
+                    f" ({(multi - single) * PCT:+.1f} points)"
+                )
+        if len(lines) == 2:
+            lines.append("    none: no task has both a single- and a multi-task search figure")
+        return lines
+    family = int(v.question["p_holm"].notna().sum())
+    lines = [
+        f"Multi-task vs single-task ({TEST}, multi - single, mean over seeds; {v.budget}; "
+        f"Holm over {family} tests, significant when Holm p < {ALPHA:g}):"
+    ]
+    for r in v.question.to_dict("records"):
+        what = _diff_text(r["diff"], r["ci_low"], r["ci_high"], r["unit"])
+        test = f", {r['test']}" if _text(r["test"]) and not _blank(r["p_value"]) else ""
+        kind = table_mod.KINDS.get(r["label"], r["label"])
+        lines.append(f"  {kind} {r['task']}: {what}{test}: {r['says']}")
+    return lines
 
 
-def _change(r: Mapping) -> str:
-    """ "+14.0 pts<br><small>[+9.8, +18.2] p=0.002</small>" (HTML)."""
-    if _blank(r["change_pts"]):
-        return "n/a"
-    small = []
-    if not (_blank(r["change_ci_low"]) or _blank(r["change_ci_high"])):
-        small.append(f"[{r['change_ci_low']:+.1f}, {r['change_ci_high']:+.1f}]")
-    if not _blank(r["p_value"]):
-        small.append(f"p={r['p_value']:.3f}")
-    text = f"{r['change_pts']:+.1f} pts"
-    return text + (f"<br><small>{' '.join(small)}</small>" if small else "")
-
-
-def render_html(data: pd.DataFrame, synthetic: bool) -> str:
-    """The verdict card: one block per space, its winner, hyperparameters and a row per task."""
-    if data.empty:
-        why = "no verdict yet: no trial finished an epoch"
-        return f'<div class="verdict"><p class="missing">{why}</p></div>'
-    blocks = []
-    for space, rows in data.groupby("space", sort=False):
-        first = rows.iloc[0]
-        cells = "".join(
-            f"<tr><td>{html.escape(str(r['task']))}</td>"
-            f"<td>{_acc(r['value'], r['ci_low'], r['ci_high'], r['n'], bold=True)}</td>"
-            f"<td>{_baseline_acc(r)}</td><td>{_change(r)}</td></tr>"
-            for r in rows.to_dict("records")
-        )
-        winner = html.escape(_text(first["winner"]) or _text(first["missing"]) or "none")
-        blocks.append(
-            f'<div class="verdict-space" data-space="{html.escape(space)}">'
-            f"<h3>{html.escape(space)}: {winner}</h3>"
-            f'<p class="params">{html.escape(_text(first["params"]) or "")}</p>'
-            '<div class="scroll"><table class="plain"><tr><th>task</th><th>winner</th>'
-            f"<th>baseline<br><small>{html.escape(_text(first['baseline']) or 'missing')}"
-            "</small></th>"
-            f"<th>change</th></tr>{cells}</table></div></div>"
-        )
-    first = data.iloc[0]
+def tuned_lines(v: Verdict) -> list[str]:
+    """The second block as plain lines."""
+    if v.tuned.empty:
+        return ["Tuned vs the baseline: no trial finished an epoch"]
+    first = v.tuned.iloc[0]
     if first["split"] == TEST:
-        what = (
-            f"{TEST} accuracy, mean over seeds [{CONFIDENCE:.0%} interval]; change: tuned "
-            f"minus baseline in points [Welch's {CONFIDENCE:.0%} interval] (p-value)"
+        family = int(v.tuned["p_holm"].notna().sum())
+        head = (
+            f"Tuned ({TUNED_BEST}) vs the baseline configuration, per space ({TEST}, mean over "
+            f"seeds; Holm over {family} tests):"
         )
     else:
-        what = f"accuracy: {SEARCH_CAVEAT} (one seed, no test figures yet); change in points"
-    head = f"<b>{html.escape(what)}</b>. {html.escape(str(first['selection']))}."
+        head = f"Search picks vs the baseline trial, per space ({SEARCH_CAVEAT}; one seed):"
+    lines = [head]
+    for space, rows in v.tuned.groupby("space", sort=False):
+        lines.append(f"  {space}: {headline(rows)}")
+        for r in rows.to_dict("records"):
+            tuned = _acc_text(r["value"], r["ci_low"], r["ci_high"], r["clipped"] is True)
+            base = _acc_text(
+                r["baseline_value"],
+                r["baseline_ci_low"],
+                r["baseline_ci_high"],
+                r["baseline_clipped"] is True,
+            )
+            change = _diff_text(r["change_pts"], r["change_ci_low"], r["change_ci_high"], "pts")
+            says = f": {r['says']}" if first["split"] == TEST else ""
+            lines.append(f"    {r['task']}: {tuned} vs {base}, {change}{says}")
+    return lines
+
+
+def render_text(v: Verdict, synthetic: bool) -> str:
+    """The verdict for a terminal: the question first, then tuned vs the baseline."""
+    note = ["(synthetic data: these numbers say nothing about real accuracy)"] if synthetic else []
+    return "\n".join(["Verdict", *note, *question_lines(v), "", *tuned_lines(v)])
+
+
+def _question_html(v: Verdict) -> str:
+    head, *rest = question_lines(v)
+    if v.no_test:
+        items = "".join(f"<li>{html.escape(x.strip())}</li>" for x in rest[1:])
+        return (
+            f'<div class="verdict-question"><h3>{html.escape(head)}</h3>'
+            f'<p class="meta">{html.escape(rest[0].strip())}</p><ul>{items}</ul></div>'
+        )
+    cells = "".join(
+        f"<tr><td>{html.escape(table_mod.KINDS.get(r['label'], r['label']))}</td>"
+        f"<td>{html.escape(str(r['task']))}</td>"
+        f"<td>{html.escape(_diff_text(r['diff'], r['ci_low'], r['ci_high'], r['unit']))}</td>"
+        f"<td>{html.escape(str(r['says']))}</td></tr>"
+        for r in v.question.to_dict("records")
+    )
+    return (
+        f'<div class="verdict-question"><h3>{html.escape(head)}</h3>'
+        '<div class="scroll"><table class="plain"><tr><th>configuration</th><th>task</th>'
+        f"<th>multi - single [{CONFIDENCE:.0%} interval]</th><th>verdict</th></tr>{cells}"
+        "</table></div></div>"
+    )
+
+
+def _space_row_html(r: Mapping, test: bool) -> str:
+    tuned = _acc_text(r["value"], r["ci_low"], r["ci_high"], r["clipped"] is True)
+    base = _acc_text(
+        r["baseline_value"],
+        r["baseline_ci_low"],
+        r["baseline_ci_high"],
+        r["baseline_clipped"] is True,
+    )
+    change = _diff_text(r["change_pts"], r["change_ci_low"], r["change_ci_high"], "pts")
+    cells = [str(r["task"]), tuned, base, change] + ([str(r["says"])] if test else [])
+    small = f" <small>n={r['n']}</small>" if test else ""
+    out = [f"<td>{html.escape(c)}</td>" for c in cells]
+    out[1] = out[1].removesuffix("</td>") + small + "</td>"
+    return "<tr>" + "".join(out) + "</tr>"
+
+
+def _space_html(space: str, rows: pd.DataFrame) -> str:
+    first = rows.iloc[0]
+    test = first["split"] == TEST
+    cells = "".join(_space_row_html(r, test) for r in rows.to_dict("records"))
+    heads = ["task", _text(first["config"]) or "pick", "baseline", "change"]
+    heads += ["verdict"] if test else []
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
+    return (
+        f'<div class="verdict-space" data-space="{html.escape(space)}">'
+        f"<h3>{html.escape(space)}: {html.escape(headline(rows))}</h3>"
+        f'<p class="params">{html.escape(_text(first["params"]) or "")}</p>'
+        f'<p class="meta">baseline: {html.escape(_text(first["baseline"]) or "missing")}</p>'
+        f'<div class="scroll"><table class="plain"><tr>{head}</tr>{cells}</table></div></div>'
+    )
+
+
+def render_html(v: Verdict, synthetic: bool) -> str:
+    """The verdict card: the question block, then one block per space (tuned vs baseline)."""
     note = " Synthetic data: these numbers say nothing about real accuracy." if synthetic else ""
+    if v.tuned.empty and v.question.empty:
+        why = "no verdict yet: no trial finished an epoch"
+        return f'<div class="verdict"><p class="missing">{why}</p></div>'
+    head, *_ = tuned_lines(v)
+    selection = html.escape(str(v.tuned.iloc[0]["selection"])) if len(v.tuned) else ""
     return (
         '<div class="verdict">'
-        f'<p class="meta">The winner of each space against its baseline: {head}{note}</p>'
-        + "".join(blocks)
+        f'<p class="meta">The answer first, then tuned against the baseline.{note}</p>'
+        + _question_html(v)
+        + f'<h3>{html.escape(head)}</h3><p class="meta">{selection}.</p>'
+        + "".join(_space_html(space, rows) for space, rows in v.tuned.groupby("space", sort=False))
         + "</div>"
     )

@@ -115,16 +115,20 @@ def _interrupted(folder: Path | None, saved: str, settings: StudySettings) -> in
 
 
 def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
-    """The verdict, by the table's rules: the comparison table (test data, when the study has a
-    confirmation stage), each space's best search trial with the checkpoint of the model behind
-    its number, then where the study is and the commands that show more (`where`: the study as
-    the user names it; `flags`: what those commands need to reach it, `location.store_flags`)."""
+    """The end of a study, by the table's rules: the verdict first (multi- vs single-task per
+    task and Δm, then tuned vs the baseline; `analysis.verdict`), the comparison table (test
+    data, when the study has a confirmation stage), each space's best search trial with the
+    checkpoint of the model behind its number, then where the study is and the commands that
+    show more (`where`: the study as the user names it; `flags`: what those commands need to
+    reach it, `location.store_flags`)."""
     from analysis.results import load_study
     from analysis.table import comparison, to_text
+    from analysis.verdict import render_text, verdict
 
     where = where or str(folder)  # a remote study: its URI (`folder` is its local cache)
     study = load_study(folder, shown=where + flags)
-    lines = [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
+    lines = [render_text(verdict(study), study.synthetic), ""]
+    lines += [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
     lines += [f"  {line}" for line in best_search_trials(study, where)]
     lines += [
         f"\nstudy directory: {where}",

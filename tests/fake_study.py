@@ -462,6 +462,16 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
     return x.mean(), x.mean() - half, x.mean() + half
 
 
+def holm_ref(p: list[float]) -> list[float]:
+    """Holm's adjusted p-values, written out: sorted, times (m - i), running maximum, cap 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # a study of three tasks (the multi-task space trains all three)
 

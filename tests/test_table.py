@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 from fake_study import (
     ALL_SPACES,
+    CONFIRM_ACC,
     FR,
     C,
     add_confirmation,
     best_row,
+    holm_ref,
     make_all_errored_study,
     make_confirmed_study,
     make_fake_study,
@@ -34,7 +36,9 @@ from scipy import stats
 
 from analysis.results import load_study
 from analysis.search_table import delta_m, format_change
+from analysis.stats import paired
 from analysis.table import (
+    arm_by_seed,
     comparison,
     csv_frame,
     format_acc,
@@ -116,6 +120,27 @@ def welch_ref(multi: list[float], single: list[float]) -> tuple[float, float, fl
     return ci.low, ci.high, ref.pvalue
 
 
+def diff_ref(multi: dict, single: dict) -> tuple[str, tuple[float, float, float], float]:
+    """The test, interval, p-value and SE x sqrt(n) (paired) of multi - single: scipy's paired
+    t over seed pairs when both have the same seeds, else Welch's (`welch_ref`)."""
+    if set(multi) != set(single):
+        return "Welch", welch_ref(list(multi.values()), list(single.values())), math.nan
+    seeds = sorted(multi)
+    x, y = np.array([multi[s] for s in seeds]), np.array([single[s] for s in seeds])
+    if len(seeds) < 2 or np.ptp(x - y) == 0:
+        return "paired t", (math.nan,) * 3, math.nan
+    ref = stats.ttest_rel(x, y)
+    ci = ref.confidence_interval(0.95)
+    return "paired t", (ci.low, ci.high, ref.pvalue), float(np.std(x - y, ddof=1))
+
+
+def power_at(mde: float, sd: float, n: int) -> float:
+    """The paired t-test's power (two-sided 0.05) at a true difference `mde` (noncentral t)."""
+    crit, nc = stats.t.ppf(0.975, n - 1), mde / (sd / math.sqrt(n))
+    lower = stats.nct.cdf(-crit, n - 1, nc)  # negligible here; scipy gives NaN for some nc
+    return stats.nct.sf(crit, n - 1, nc) + np.nan_to_num(lower)
+
+
 def check_table_against_raw(study_dir: Path, table) -> None:
     """Every shown cell, difference and Δm of `table` re-derived from the raw files."""
     summary = table.summary.set_index(["task", "row"])
@@ -128,21 +153,30 @@ def check_table_against_raw(study_dir: Path, table) -> None:
             mean, low, high = t_interval([v["acc"] for v in seeds.values()])
             got = summary.loc[(task, row)]
             assert got["n"] == len(seeds) and got["mean"] == pytest.approx(mean)
+            clipped = bool(low < 0 or high > 1)  # an accuracy: shown within [0, 1], marked
+            assert got["clipped"] == clipped
+            if clipped:
+                low, high = max(0.0, low), min(1.0, high)
             assert (got["ci_low"], got["ci_high"]) == pytest.approx((low, high), nan_ok=True)
             assert got["steps"] == pytest.approx(np.mean([v["steps"] for v in seeds.values()]))
             assert got["images"] == pytest.approx(np.mean([v["images"] for v in seeds.values()]))
             assert cells.loc[(task, row), IMAGES] == f"{got['images']:,.0f}"
-            if (high - low) / 2 >= 0.01:  # NaN (no interval) compares False
+            if (high - low) / 2 >= 0.01 and not clipped:  # NaN (no interval) compares False
                 expected = f"{mean * 100:.1f}% ± {(high - low) / 2 * 100:.1f} (n={len(seeds)})"
                 assert cells.loc[(task, row), ACC] == expected
         for label in ("baseline", "tuned-1"):
-            multi = [v["acc"] * 100 for v in raw_seeds(study_dir, task, label, "multi").values()]
-            single = [v["acc"] * 100 for v in raw_seeds(study_dir, task, label, "single").values()]
+            arms = {
+                f: {s: v["acc"] * 100 for s, v in raw_seeds(study_dir, task, label, f).items()}
+                for f in ("multi", "single")
+            }
             d = diffs.loc[(task, label)]
-            assert d["diff_pts"] == pytest.approx(np.mean(multi) - np.mean(single))
-            assert (d["ci_low"], d["ci_high"], d["p_value"]) == pytest.approx(
-                welch_ref(multi, single), nan_ok=True
-            )
+            diff = np.mean(list(arms["multi"].values())) - np.mean(list(arms["single"].values()))
+            assert d["diff_pts"] == pytest.approx(diff)
+            test, ref, sd = diff_ref(arms["multi"], arms["single"])
+            assert d["test"] == test
+            assert (d["ci_low"], d["ci_high"], d["p_value"]) == pytest.approx(ref, nan_ok=True)
+            if not math.isnan(sd):
+                assert power_at(d["mde"], sd, len(arms["multi"])) == pytest.approx(0.8, abs=1e-6)
     for label, kind in (("baseline", "baseline"), ("tuned-1", "tuned")):
         per_seed = {}
         raw = {
@@ -159,7 +193,16 @@ def check_table_against_raw(study_dir: Path, table) -> None:
         dm = table.delta_m.set_index("label").loc[label]
         assert dm["delta_m_pct"] == pytest.approx(mean) and dm["n"] == len(per_seed)
         assert (dm["ci_low"], dm["ci_high"]) == pytest.approx((low, high), nan_ok=True)
+        if not math.isnan(low):
+            ref = stats.ttest_1samp(list(per_seed.values()), 0.0).pvalue
+            assert dm["p_value"] == pytest.approx(ref)
         assert cells.loc[("Δm", kind), DIFF].startswith(f"{mean:+.1f}%")
+    # one Holm family: the shown labels' multi - single tests and the Δm tests
+    shown = table.differences[table.differences["label"].isin(["baseline", "tuned-1"])]
+    family = pd.concat([shown[["p_value", "p_holm"]], table.delta_m[["p_value", "p_holm"]]])
+    family = family[family["p_value"].notna()]
+    assert family["p_holm"].tolist() == pytest.approx(holm_ref(family["p_value"].tolist()))
+    assert table.differences.loc[~table.differences.index.isin(shown.index), "p_holm"].isna().all()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +223,17 @@ def test_cell_formats() -> None:
         "-2.5 (no spread in either arm: no interval, p undefined)"
     )
     assert format_delta_m(-3.1, 3, -5.0, -1.2, None) == "-3.1% ± 1.9 (n=3 seed pairs)"
+    assert format_difference(-2.5, -5.1, 0.1, 0.0601, None, "paired t", 0.18, 3.44) == (
+        "-2.5 ± 2.6 (paired t, p=0.060, Holm p=0.180, MDE 3.4)"
+    )
+    assert format_delta_m(-3.1, 3, -5.0, -1.2, None, 0.021, 0.084, 2.41) == (
+        "-3.1% ± 1.9 (n=3 seed pairs, p=0.021, Holm p=0.084, MDE 2.4)"
+    )
+    assert format_acc(0.806, 2, 0.794, 0.818, planned=3, not_counted="1 diverged") == (
+        "80.6% ± 1.2 (n=2 of 3, 1 diverged)"
+    )
+    assert format_acc(0.583, 2, 0.161, 1.0, clipped=True) == "58.3% [16.1%, 100.0%*] (n=2)"
+    assert format_acc(0.02, 2, 0.0, 0.3, clipped=True) == "2.0% [0.0%*, 30.0%] (n=2)"
 
 
 def test_table_cells_from_raw_files(confirmed: Path) -> None:
@@ -190,7 +244,10 @@ def test_table_cells_from_raw_files(confirmed: Path) -> None:
     cells = table.cells.set_index(["task", "row"])
     # the known numbers of fake_study.CONFIRM_ACC, written out once
     assert cells.loc[(C, "baseline single-task"), ACC] == "72.0% ± 5.0 (n=3)"
-    assert cells.loc[(C, "baseline multi-task"), DIFF] == "-4.0 ± 4.5 (p=0.070)"
+    # paired over seeds 1-3 (differences -4, -2, -6 points); Welch's was "-4.0 ± 4.5 (p=0.070)"
+    assert cells.loc[(C, "baseline multi-task"), DIFF] == (
+        "-4.0 ± 5.0 (paired t, p=0.074, Holm p=0.148, MDE 6.5)"
+    )
     assert cells.loc[(C, "baseline single-task"), DIFF] == ""  # the difference is on multi rows
     assert cells.loc[(C, "baseline single-task"), STEPS] == "48"
     assert not (table.cells == "").all(axis=None)
@@ -227,7 +284,7 @@ def test_one_seed_says_no_interval(tmp_path: Path) -> None:
     cells = table.cells.set_index(["task", "row"])
     assert cells.loc[(C, "baseline single-task"), ACC] == "70.0% (1 seed, no interval)"
     assert cells.loc[(C, "baseline multi-task"), DIFF] == (
-        "-4.0 (an arm has 1 seed: no interval, p undefined)"
+        "-4.0 (1 seed pair: no interval, p undefined)"  # the same seed in both arms: paired
     )
     assert cells.loc[("Δm", "tuned"), DIFF].endswith("(1 seed pair, no interval)")
     text = to_text(table)
@@ -255,7 +312,8 @@ def test_missing_rows_say_why(tmp_path: Path) -> None:
     assert cells.loc[(FR, "baseline single-task"), ACC] == "missing (no single-fashionrgb run)"
     assert cells.loc[(FR, "baseline multi-task"), DIFF] == "n/a (no single-fashionrgb run)"
     assert cells.loc[("Δm", "baseline"), DIFF] == "n/a (no single-fashionrgb run)"
-    assert cells.loc[(C, "tuned multi-task"), ACC] == "81.0% (1 seed, no interval)"  # seed 3
+    # seed 3; seeds 1 and 2 errored: counted, and said
+    assert cells.loc[(C, "tuned multi-task"), ACC] == "81.0% (n=1 of 3, 2 errored, no interval)"
     assert any(
         "multi tuned-1: not counted: seed 1 errored, seed 2 errored" in n for n in table.notes
     )
@@ -284,6 +342,91 @@ def test_no_run_finished_and_none_started(tmp_path: Path) -> None:
     assert cells.loc[(C, "tuned multi-task"), ACC] == (
         "missing (tuned-1 of multi: no run finished; 2 errored)"
     )
+
+
+def test_a_failed_seed_is_counted_and_said(tmp_path: Path) -> None:
+    """Seed 3 of the multi-task tuned-1 run diverged: its cells say "n=2 of 3, 1 diverged", the
+    CSV has the planned and failed seeds, and multi - single, its seeds now differing, is
+    Welch's test, named so."""
+    study = make_fake_study(tmp_path, eval_split=VALIDATION)
+    plan = planned_runs(study, MULTI_SPACE, 3, 1)
+    lost = next(r for r in plan if r["label"] == "tuned-1" and r["seed"] == 3)
+    add_confirmation(study, skip=[(MULTI_SPACE, run_trial_id(lost))])
+    write_run(study / confirm_experiment(MULTI_SPACE), "lost", lost, None, epochs=2, diverged=True)
+    table = comparison(load_study(study))
+    cells = table.cells.set_index(["task", "row"])
+    assert cells.loc[(C, "tuned multi-task"), ACC] == "81.0% ± 12.7 (n=2 of 3, 1 diverged)"
+    assert cells.loc[(FR, "tuned multi-task"), ACC].endswith("(n=2 of 3, 1 diverged)")
+    assert cells.loc[(C, "tuned single-task"), ACC] == "86.0% ± 2.5 (n=3)"
+    diff = table.differences.set_index(["task", "label"]).loc[(C, "tuned-1")]
+    assert diff["test"] == "Welch" and "(Welch, p=" in cells.loc[(C, "tuned multi-task"), DIFF]
+    assert diff["p_value"] == pytest.approx(welch_ref([80, 82], [85, 87, 86])[2])
+    assert table.delta_m.set_index("label").loc["tuned-1", "seeds"] == "1,2"
+    csv = pd.read_csv(io.StringIO(to_csv(table)))
+    means = csv[csv["record"] == "mean"].set_index(["task", "row"])
+    counts = means[["n", "planned", "failed"]].astype(int)
+    assert counts.loc[(C, "tuned multi-task")].tolist() == [2, 3, 1]
+    assert counts.loc[(C, "tuned single-task")].tolist() == [3, 3, 0]
+    assert "multi tuned-1: not counted: seed 3 diverged" in " ".join(table.notes)
+
+
+def test_an_interval_past_100_percent_is_clipped(tmp_path: Path, monkeypatch) -> None:
+    """Two seeds at 90 % and 99 %: the t-interval (1 df) reaches past 100 %; the cell shows
+    the clipped bounds, marked, the CSV the clipped values and `clipped`, a note says why."""
+    monkeypatch.setitem(CONFIRM_ACC, (single_space(FR), "tuned-1"), {FR: [0.90, 0.99]})
+    table = comparison(load_study(make_confirmed_study(tmp_path, seeds=2)))
+    low = 0.945 - stats.t.ppf(0.975, 1) * stats.sem([0.90, 0.99])
+    cells = table.cells.set_index(["task", "row"])
+    assert cells.loc[(FR, "tuned single-task"), ACC] == f"94.5% [{low:.1%}, 100.0%*] (n=2)"
+    csv = pd.read_csv(io.StringIO(to_csv(table)))
+    means = csv[csv["record"] == "mean"]
+    assert means["ci_low"].min() >= 0 and means["ci_high"].max() <= 1
+    means = means.assign(clipped=means["clipped"].astype(bool))
+    clipped = means[means["clipped"]]  # fashionrgb's baseline (88 %, 90 %) is clipped too
+    assert (FR, "tuned single-task") in set(zip(clipped["task"], clipped["row"]))
+    assert ((clipped["ci_low"] == 0) | (clipped["ci_high"] == 1)).all()
+    assert not means.loc[~means["clipped"], "ci_high"].eq(1).any()
+    assert any(n.startswith("*: the interval's bound is clipped") for n in table.notes)
+    for text in (to_text(table), to_markdown(table), to_html(table)):
+        assert "100.0%*" in text and "± 57" not in text
+    from analysis.verdict import render_text, verdict
+
+    card = verdict(load_study(tmp_path / "fake"))
+    row = card.tuned.set_index("space").loc[single_space(FR)]
+    assert row["ci_high"] == 1 and row["clipped"]
+    assert f"94.5% [{low:.1%}, 100.0%*]" in render_text(card, True)
+
+
+def test_runs_without_a_recorded_seed_are_not_paired() -> None:
+    """A run whose seed is unknown pairs with nothing: its comparison is Welch's."""
+    arm = lambda seeds: pd.DataFrame(  # noqa: E731
+        {"seed": pd.array(seeds, dtype="Int64"), "acc": [0.80, 0.82, 0.81]}
+    )
+    known, unknown = arm_by_seed(arm([1, 2, 3])), arm_by_seed(arm([1, None, 3]))
+    assert known == {1: 80.0, 2: 82.0, 3: 81.0} and len(unknown) == 3
+    assert paired(unknown, arm_by_seed(arm([1, None, 3]))).test == "Welch"
+    assert paired(known, arm_by_seed(arm([1, 2, 3]))).test == "paired t"
+
+
+def test_a_refused_row_exports_no_statistics(tmp_path: Path) -> None:
+    """fashionrgb's single- and multi-task runs trained different sources: its multi - single
+    rows and Δm in the CSV carry no interval, test, p-value or detectable difference."""
+    study = make_confirmed_study(tmp_path)
+    for params in (study / MULTI_SPACE).glob("trial_*/params.json"):
+        config = json.loads(params.read_text())
+        params.write_text(json.dumps({**config, "tasks": [C, "imagefolder:/data/FashionRGB"]}))
+    csv = pd.read_csv(io.StringIO(to_csv(comparison(load_study(study)))))
+    stat_cols = ["ci_low", "ci_high", "test", "p_value", "p_holm", "mde"]
+    refused = csv[(csv["record"] == "multi - single") & (csv["task"] == FR)]
+    assert len(refused) == 2 and refused["missing"].str.startswith("not compared").all()
+    assert refused[stat_cols].isna().all(axis=None) and refused["value"].isna().all()
+    dm = csv[csv["record"] == "delta_m"]
+    assert dm[stat_cols].isna().all(axis=None) and dm["missing"].str.contains("not compared").all()
+    compared = csv[(csv["record"] == "multi - single") & (csv["task"] == C)].set_index("label")
+    assert (compared["test"] == "paired t").all()
+    assert compared.loc["baseline", ["ci_low", "p_value", "p_holm", "mde"]].notna().all()
+    # tuned: -5 points at every seed, a paired difference without spread: no interval, no p
+    assert compared.loc["tuned-1", ["ci_low", "p_value", "mde"]].isna().all()
 
 
 def test_study_without_confirmation_has_no_test_figures(fake: Path) -> None:
