@@ -656,7 +656,7 @@ def to_html(table: Comparison) -> str:
 CSV_COLUMNS = ["record", "split", "selection", "task", "row", "space", "label", "seed"]
 CSV_COLUMNS += ["trial_id", "status", "epoch", "n", "value", "unit", "ci_low", "ci_high"]
 CSV_COLUMNS += ["p_value", "steps", "images", "missing", "data"]
-SEARCH_SELECTION = "best trial by score, its best-score epoch"
+SEARCH_SELECTION = "top trial by last-epoch score (ran all epochs), at its peak epoch"
 
 
 def _seed_records(table: Comparison) -> pd.DataFrame:

@@ -7,10 +7,11 @@ Two sources, never mixed in one row:
   per task, the mean test accuracy over seeds with its 95 % interval, the table's own numbers
   (`table.summary_frame`); the change is the difference of the two means with Welch's 95 %
   interval and p-value (`stats.welch`) over the same counted seeds.
-- **validation** (no confirmation runs): the best search trial by the table's rules
-  (`search_table.best_trial`: one trial, its best-score epoch), per task its validation
-  accuracy at that epoch, against the space's baseline trial at its own best epoch. Optimistic:
-  selected on the same data it is scored on, one seed.
+- **validation** (no confirmation runs): the search's top trial by the table's rules
+  (`search_table.best_trial`: the best validation score at the last epoch among trials that
+  ran all their epochs, the one a confirmation would retrain as tuned-1), per task its
+  validation accuracy at its best-score epoch (its peak), against the space's baseline trial
+  at its own peak. Optimistic: selected on the same data it is scored on, one seed, peak epoch.
 
 `verdict_data(study)` is pure (a DataFrame, `COLUMNS`); `search_picks(study)` is the search
 pick of every space (also for the CLI); `render_html` draws the card.
@@ -66,7 +67,8 @@ PCT = 100.0
 
 @dataclasses.dataclass(frozen=True)
 class SearchPick:
-    """A space's search-stage winner (one trial, its best epoch) and its baseline trial."""
+    """A space's search-stage top trial (`best_trial`; shown at its peak epoch) and its
+    baseline trial."""
 
     space: str
     trials: int
@@ -142,11 +144,14 @@ def _search_rows(study: Study, pick: SearchPick) -> list[dict]:
     common = {
         "space": pick.space,
         "split": VALIDATION,
-        "selection": "the best search trial by score (one trial, its best-score epoch), against "
-        "the space's baseline trial at its best-score epoch",
+        "selection": "the top search trial (best score at the last epoch among trials that ran "
+        "all their epochs) at its peak (best-score) epoch, against the space's baseline trial "
+        "at its peak",
         "n": 1,
         "baseline_n": 1,
-        "missing": None if best is not None else f"missing ({pick.space}: no finished epoch)",
+        "missing": None
+        if best is not None
+        else f"missing ({pick.space}: no trial ran all its epochs)",
     }
     if best is not None:
         common.update(

@@ -199,7 +199,7 @@ def test_confusions_name_their_split(tmp_path: Path) -> None:
     assert (single_space("cifar10"), "cifar10") in found and (MULTI_SPACE, "fashionrgb") in found
     items, _ = best_confusions(study)
     assert {c.split for c in items} == {VALIDATION}
-    assert "best trial at its best epoch" in items[0].title
+    assert "top trial at its peak epoch" in items[0].title
     assert "test images" in F.plot_confusion(tests[0]).layout.title.text
 
 
