@@ -160,14 +160,15 @@ def best_search_trials(study: Any, where: str | None = None) -> list[str]:
         versus = (
             "it is the baseline"
             if best["is_baseline"]
-            else f"{pick.change_pts:+.1f} points vs the baseline trial {pick.baseline['trial_id']}"
+            else f"peak {pick.change_pts:+.1f} points vs the baseline trial "
+            f"{pick.baseline['trial_id']}'s peak"
             if pick.baseline is not None
             else "no baseline trial to compare"
         )
         lines.append(
             f"{head}; top: trial {best['trial_id']}, validation score "
             f"{best['last_score']:.2%} at its last epoch, peak {best['best_score']:.2%} at epoch "
-            f"{epoch} ({versus}, peaks); its model: {model}"
+            f"{epoch} ({versus}); its model: {model}"
         )
     return lines
 
