@@ -235,3 +235,25 @@ def test_auto_needs_both_kinds_of_space_and_sane_numbers(tmp_path, capsys):
     only_multi = StudySettings(name="x", space=MULTI_SPACE, confirm_seeds=AUTO_SEEDS)
     with pytest.raises(UserError, match="needs single- and multi-task spaces"):
         check_confirmation(only_multi)
+
+
+def test_the_plan_block_states_the_rule_and_a_later_round_reports_as_its_space(tmp_path):
+    from study import progress
+    from study.progress import _stage, plan_text, study_stages, watch
+    from study.settings import build_parser, settings_from_args
+
+    argv = ["--quick", "--space", "all", "--storage", str(tmp_path), "--confirm-seeds", "auto"]
+    settings = settings_from_args(build_parser().parse_args([*argv, "--max-seeds", "6"]))
+    tasks = {n: {"train_size": 100, "val_size": 10, "test_size": 20} for n in (C, FR)}
+    plan = plan_text(settings, tasks, slots=2)
+    assert "2 runs (baseline, top 1) x 3 seeds (auto: more, up to 6, until every" in plan
+    assert "half-width is at most 1 points)" in plan
+    watch(settings, tasks, 2)
+    first = next(s for s in study_stages(settings, tasks) if s.name == "confirm-multi")
+    later = _stage(progress._CONTEXT, "confirm-multi-round-2", 6)
+    assert (later.name, later.trials, later.epochs, later.cost) == (
+        "confirm-multi-round-2",
+        6,
+        first.epochs,
+        first.cost,
+    )
