@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from names import AUTO_FIRST_SEEDS, CONFIRM_ROUNDS_FILE, TEST
+from names import AUTO_FIRST_SEEDS, CONFIRM_ROUNDS_FILE, MULTI_SPACE, TEST, single_space
 from study import location
 from study.settings import StudySettings
 
@@ -126,17 +126,21 @@ def round_seed_range(record: Record, k: int) -> range:
 
 def measure(study_dir: Path) -> list[dict[str, Any]]:
     """The table's multi - single half-widths now (test, points): one per task and
-    configuration label compared, None where the table has no interval; tasks the table
-    refuses to compare (different data under one name) are left out."""
+    configuration label planned in both its single-task space and `multi`, None where the
+    table has no interval; tasks the table refuses to compare (different data under one name)
+    and labels one side never planned (no trial of that space ran all its epochs) are left
+    out: no number of seeds would give them an interval."""
     from analysis.results import load_study
     from analysis.table import comparison, refused_tasks, table_tasks
 
     study = load_study(study_dir)
     diffs = comparison(study).differences
     refused = refused_tasks(study, table_tasks(study))
+    planned = {(space, r.get("label")) for space, runs in study.plan.items() for r in runs}
     out = []
     for row in diffs.to_dict("records") if len(diffs) else []:
-        if row["task"] in refused:
+        sides = {(single_space(row["task"]), row["label"]), (MULTI_SPACE, row["label"])}
+        if row["task"] in refused or not sides <= planned:
             continue
         half = (row["ci_high"] - row["ci_low"]) / 2
         finite = half is not None and not math.isnan(half)

@@ -629,10 +629,9 @@ def run_study(settings: StudySettings, data: StudyData, search: bool = True) -> 
     if not settings.confirm_seeds:
         return
     plan = load_or_write_plan(settings)
-    views = {s.name: {n: t.confirm() for n, t in data[s.name].items()} for s in leaves}
     if not is_auto(settings):
         for space in leaves:
-            run_confirmation(settings, space, plan[space.name], views[space.name])
+            run_confirmation(settings, space, plan[space.name], _confirm_views(data, space))
         return
     record = rounds.load_or_start(settings)
     while True:  # one round: its runs in every space, then the rule (study.rounds)
@@ -640,6 +639,12 @@ def run_study(settings: StudySettings, data: StudyData, search: bool = True) -> 
         plan = plan_for_seeds(settings, plan, record["rounds"][-1]["seeds"])
         for space in leaves:
             runs = _round_runs(settings, plan[space.name], record, k)
-            run_confirmation(settings, space, runs, views[space.name], k)
+            run_confirmation(settings, space, runs, _confirm_views(data, space), k)
         if rounds.finished(record) or rounds.close_round(settings, record).stop:
             return
+
+
+def _confirm_views(data: StudyData, space: Space) -> dict[str, TaskData]:
+    """A space's tasks as confirmation runs see them (train + validation, scored on test);
+    made per experiment, so one space's copies at a time are in memory."""
+    return {n: t.confirm() for n, t in data[space.name].items()}

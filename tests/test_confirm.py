@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from fake_study import (
     MULTI_SPACE,
     OTHER,
     C,
+    make_confirmed_study,
     make_fake_study,
     write_settings,
     write_trial,
@@ -24,6 +26,7 @@ from scipy import stats
 
 from analysis.results import load_study
 from analysis.search_table import search_comparison
+from analysis.table import comparison
 from names import (
     AUTO_SEEDS,
     BASELINE_LABEL,
@@ -257,3 +260,23 @@ def test_the_plan_block_states_the_rule_and_a_later_round_reports_as_its_space(t
         first.epochs,
         first.cost,
     )
+
+
+def test_the_rule_measures_the_tables_intervals_of_the_planned_comparisons(tmp_path):
+    """`rounds.measure` reads the table's own multi - single intervals, and leaves out a
+    comparison one side never planned (a space with no tuned-1: no trial ran all its epochs)."""
+    study = make_confirmed_study(tmp_path, seeds=3, top_k=1)
+    diffs = comparison(load_study(study)).differences.set_index(["task", "label"])
+    widths = {(w["task"], w["label"]): w["halfwidth"] for w in rounds.measure(study)}
+    assert set(widths) == {(t, lb) for t in (C, FR) for lb in (BASELINE_LABEL, tuned_label(1))}
+    for key, width in widths.items():
+        row = diffs.loc[key]
+        assert width == pytest.approx((row["ci_high"] - row["ci_low"]) / 2) and width > 0
+    plan = json.loads((study / CONFIRM_PLAN_FILE).read_text())
+    cut = single_space(C)
+    plan[cut] = [r for r in plan[cut] if r["label"] == BASELINE_LABEL]
+    (study / CONFIRM_PLAN_FILE).write_text(json.dumps(plan))
+    for folder in (study / f"confirm-{cut}").glob(f"trial_{tuned_label(1)}_s*"):
+        shutil.rmtree(folder)
+    widths = {(w["task"], w["label"]) for w in rounds.measure(study)}
+    assert widths == {(C, BASELINE_LABEL), (FR, BASELINE_LABEL), (FR, tuned_label(1))}
