@@ -33,9 +33,21 @@ def is_single_space(space: str) -> bool:
     return space.startswith(SINGLE_PREFIX)
 
 
-def confirm_experiment(space: str) -> str:
-    """The folder of a space's confirmation runs: `multi` -> `confirm-multi`."""
-    return f"{CONFIRM_PREFIX}{space}"
+def confirm_experiment(space: str, round_: int = 1) -> str:
+    """The folder of a space's confirmation runs: `multi` -> `confirm-multi`; the runs that a
+    later round of `--confirm-seeds auto` adds (Ray cannot grow an experiment) go beside it,
+    round 2 -> `confirm-multi-round-2` (task names hold no `-`, so no space ends that way)."""
+    suffix = f"{CONFIRM_ROUND_SEP}{round_}" if round_ > 1 else ""
+    return f"{CONFIRM_PREFIX}{space}{suffix}"
+
+
+def confirm_experiment_space(name: str) -> tuple[str, int]:
+    """The inverse of `confirm_experiment`: `confirm-multi-round-2` -> (`multi`, 2)."""
+    space = name.removeprefix(CONFIRM_PREFIX)
+    head, sep, tail = space.rpartition(CONFIRM_ROUND_SEP)
+    if sep and tail.isdigit():
+        return head, int(tail)
+    return space, 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,6 +61,11 @@ LOCK_FILE = ".lock"  # held (flock) by the driver running the study
 REPORT_FILE = "report.html"  # analysis.report's default output
 CONFIRM_PLAN_FILE = "confirmation.json"  # the confirmation stage's planned runs, written once
 CONFIRM_PREFIX = "confirm-"  # confirmation experiments: confirm-<space>/ beside <space>/
+CONFIRM_ROUND_SEP = "-round-"  # confirm-<space>-round-<k>/: round k's runs (`confirm_experiment`)
+CONFIRM_ROUNDS_FILE = "confirmation_rounds.json"  # --confirm-seeds auto: each round's seeds,
+# multi - single half-widths (test, points) and decision, in order
+AUTO_SEEDS = "auto"  # --confirm-seeds auto: seeds added until the intervals are narrow enough
+AUTO_FIRST_SEEDS = 3  # seeds per configuration of an auto confirmation's first round
 BASELINE_LABEL = "baseline"  # a confirmation run of the baseline configuration
 TUNED_PREFIX = "tuned-"  # tuned-1 .. tuned-K: the search's K best configurations, best first
 TUNED_BEST = f"{TUNED_PREFIX}1"  # the tuned run the table shows; the others are in its CSV

@@ -3,10 +3,12 @@
 After each space's search the study retrains, from scratch on train + validation, the baseline
 configuration (label `baseline`) and the search's top-K configurations (`tuned-1` .. `tuned-K`)
 with R seeds each, and scores every run once on test at its last epoch. Each space's runs are one
-Ray experiment, `confirm-<space>/trial_<id>/`, whose `params.json` is `{"run": {"label", "space",
-"source_trial", "seed", "config"}}` and whose `result.json` has one row per epoch (`steps/<task>`
-in every row; `test_acc/<task>`, `test_confusion/<task>` and `test_score` in the last). The plan
-is also in `confirmation.json` (`{space: [run, ...]}`). Names are `names.py`'s.
+Ray experiment, `confirm-<space>/trial_<id>/` (with `--confirm-seeds auto`, one per round: round
+k's added seeds in `confirm-<space>-round-<k>/`, all read here alike), whose `params.json` is
+`{"run": {"label", "space", "source_trial", "seed", "config"}}` and whose `result.json` has one
+row per epoch (`steps/<task>` in every row; `test_acc/<task>`, `test_confusion/<task>` and
+`test_score` in the last). The plan is also in `confirmation.json` (`{space: [run, ...]}`).
+Names are `names.py`'s.
 
 `load_confirmation(path)` reads them into one row per run (see `Confirmation.runs`); a study
 without them (written before the confirmation stage, or with `--confirm-seeds 0`) has none.
@@ -30,6 +32,7 @@ from names import (
     BUDGET_KEY,
     CONFIRM_PLAN_FILE,
     CONFIRM_PREFIX,
+    CONFIRM_ROUNDS_FILE,
     ERROR_FILES,
     LEGACY_BUDGET,
     PARAMS_FILE,
@@ -39,6 +42,7 @@ from names import (
     TEST_SCORE,
     TRIAL_PREFIX,
     TUNED_PREFIX,
+    confirm_experiment_space,
     eval_metric,
     task_metric,
     task_name,
@@ -52,8 +56,8 @@ RUN_STATUSES = {
     "incomplete": "fewer epochs, or no test metrics, and not running: resume the study",
 }
 FAILED_STATUSES = ("diverged", "errored")  # a failed seed: counted as failed in the table's cells
-LEAD = ["space", "label", "seed", "source_trial", "trial_id", "status", "epochs", "last_epoch"]
-LEAD += ["max_epochs", BUDGET_KEY]
+LEAD = ["space", "label", "seed", "source_trial", "trial_id", "experiment", "status", "epochs"]
+LEAD += ["last_epoch", "max_epochs", BUDGET_KEY]
 LEAD += ["batch_size", "tasks", TEST_SCORE]
 
 
@@ -88,11 +92,12 @@ def run_status(
 @dataclasses.dataclass
 class Confirmation:
     """`runs`: one row per confirmation run: space, label, seed, source_trial, trial_id,
-    status (`RUN_STATUSES`), epochs (reported), last_epoch, max_epochs, budget (`names.
-    LEGACY_BUDGET` for a config that names none), batch_size, tasks, test_score (at the last
-    epoch), and per task `test_acc/<task>`, `test_loss/<task>`, `steps/<task>` (summed over the
-    epochs reported), `images/<task>` (steps x batch_size) and `single_steps/<task>` (the planned
-    steps of the task's single-task run; NaN before budgets); then the run's flattened config.
+    experiment (its folder: `confirm-<space>`, or a later round's), status (`RUN_STATUSES`),
+    epochs (reported), last_epoch, max_epochs, budget (`names.LEGACY_BUDGET` for a config that
+    names none), batch_size, tasks, test_score (at the last epoch), and per task
+    `test_acc/<task>`, `test_loss/<task>`, `steps/<task>` (summed over the epochs reported),
+    `images/<task>` (steps x batch_size) and `single_steps/<task>` (the planned steps of the
+    task's single-task run; NaN before budgets); then the run's flattened config.
     `confusions`: the test confusion matrices (rows = true class) by (space, trial_id) and task.
     `plan`: the content of confirmation.json ({} when there is none)."""
 
@@ -148,13 +153,14 @@ def _run_record(
     record = flatten_params(config)
     batch = config.get("batch_size", settings.get("batch_size"))
     max_epochs = config.get("max_epochs", settings.get("max_epochs"))
-    space = run.get("space") or trial_dir.parent.name.removeprefix(CONFIRM_PREFIX)
+    space = run.get("space") or confirm_experiment_space(trial_dir.parent.name)[0]
     record.update(
         space=space,
         label=run.get("label"),
         seed=run.get("seed", config.get("seed")),
         source_trial=run.get("source_trial"),
         trial_id=trial_dir.name.removeprefix(TRIAL_PREFIX),
+        experiment=trial_dir.parent.name,
         epochs=len(rows),
         last_epoch=int(last.get("epoch", 0)) if rows else 0,
         max_epochs=max_epochs,
@@ -234,4 +240,36 @@ def load_confirmation(
                 confusions[(record["space"], record["trial_id"])] = matrices
         if skipped_total:
             notes.append(f"{folder.name}: skipped {skipped_total} unreadable result line(s)")
-    return Confirmation(_runs_frame(records, spaces), confusions, _read_plan(path, notes), notes)
+    plan = _read_plan(path, notes)
+    notes += _plan_notes(path, plan, settings)
+    return Confirmation(_runs_frame(records, spaces), confusions, plan, notes)
+
+
+def _plan_notes(
+    path: Path, plan: Mapping[str, list[dict[str, Any]]], settings: Mapping[str, Any]
+) -> list[str]:
+    """What the plan says beyond its runs: spaces confirming fewer tuned configurations than
+    `--confirm-top` (only search trials that ran all their epochs are confirmed), and the
+    rounds of `--confirm-seeds auto` (`CONFIRM_ROUNDS_FILE`)."""
+    top = settings.get("confirm_top")
+    notes = []
+    for space, runs in plan.items() if isinstance(top, int) else ():
+        tuned = {r.get("label") for r in runs if r.get("label") != BASELINE_LABEL}
+        if len(tuned) < top:
+            notes.append(
+                f"{space}: {len(tuned)} tuned configuration(s) confirmed, not {top} "
+                "(--confirm-top): only search trials that ran all their epochs are confirmed"
+            )
+    try:
+        record = json.loads((path / CONFIRM_ROUNDS_FILE).read_text())
+        done = [r for r in record["rounds"] if r.get("decision")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return notes
+    seeds = " -> ".join(str(r["seeds"]) for r in record["rounds"])
+    last = f"; stopped: {done[-1]['reason']}" if done and done[-1]["decision"] == "stop" else ""
+    notes.append(
+        f"seeds chosen by precision (--confirm-seeds auto, target multi - single half-width "
+        f"{record.get('target_halfwidth')} points on {TEST}, at most {record.get('max_seeds')} "
+        f"seeds): seeds per configuration by round {seeds}{last}"
+    )
+    return notes

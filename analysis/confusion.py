@@ -1,10 +1,11 @@
 """Confusion matrices per space and task, each labelled with its split and selection.
 
 Test (`confirmation_confusions`): each space's `tuned-1` confirmation run, its first finished
-seed, at its last epoch (counts over the test set). Validation (`best_confusions`): the best
-search trial (the highest score) at its best-score epoch, an optimistic selection on the very
-data it is scored on. Rows = true class, columns = predicted, with the class names of `tasks.json`.
-Row-normalized: each row divided by its class's count.
+seed, at its last epoch (counts over the test set). Validation (`best_confusions`): the search's
+top trial (`search_table.best_trial`, the one confirmed as tuned-1) at its best-score epoch (its
+peak), an optimistic selection on the very data it is scored on. Rows = true class, columns =
+predicted, with the class names of `tasks.json`. Row-normalized: each row divided by its
+class's count.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from analysis.results import Study
 from analysis.search_table import best_trial  # one definition of "best"
 from names import TEST, TUNED_BEST, VALIDATION
 
-SEARCH_SELECTION = "best trial at its best epoch"
+SEARCH_SELECTION = "top trial at its peak epoch"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,14 +61,14 @@ def normalize_rows(counts: np.ndarray) -> np.ndarray:
 
 
 def best_confusions(study: Study) -> tuple[list[Confusion], list[str]]:
-    """Per space and task, the best trial's matrix at its best-score epoch; plus notes on any
-    that could not be found (no scored trial, matrix not recorded)."""
+    """Per space and task, the top trial's matrix at its best-score epoch; plus notes on any
+    that could not be found (no trial ran all its epochs, matrix not recorded)."""
     out: list[Confusion] = []
     notes: list[str] = []
     for space, tasks in study.space_tasks.items():
         best = best_trial(study.space_trials(space))
         if best is None:
-            notes.append(f"{space}: no trial with a finished epoch")
+            notes.append(f"{space}: no trial ran all its epochs")
             continue
         for task in tasks:
             counts = study.confusion(space, best["trial_id"], int(best["best_epoch"]), task)

@@ -585,8 +585,9 @@ def pareto_data(study: Study, space: str = MULTI_SPACE) -> pd.DataFrame:
 
 
 def single_task_references(study: Study) -> dict[str, tuple[float, str]]:
-    """Per task with a single-task space: the validation accuracy of that space's best trial
-    (`search_table.best_trial`: one trial, its best-score epoch) and the trial's key."""
+    """Per task with a single-task space: the validation accuracy of that space's top trial
+    (`search_table.best_trial`, the one confirmed as tuned-1) at its peak epoch, and the
+    trial's key."""
     from analysis.search_table import best_trial
 
     out = {}

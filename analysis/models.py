@@ -7,7 +7,8 @@
 
 A row of the table (`table`) is a space's confirmation runs of one label (`baseline`,
 `tuned-1`, ...), one per seed; each keeps its final checkpoint in its trial folder
-(`confirm-<space>/trial_<id>/checkpoint_*`, the one whose `meta.json` holds the highest epoch).
+(`confirm-<space>/trial_<id>/checkpoint_*`, or a later round's `confirm-<space>-round-<k>/`;
+the one whose `meta.json` holds the highest epoch).
 The model is rebuilt from that folder alone by `trainables.checkpoint.load_model`, which also
 applies the normalization stored in the checkpoint.
 
@@ -88,7 +89,9 @@ def load_model(
 
     study = load_study(study_dir)
     run = find_run(study, space, label, seed)
-    trial_dir = Path(study_dir) / confirm_experiment(space) / f"{TRIAL_PREFIX}{run['trial_id']}"
+    experiment = run.get("experiment")  # its round's folder (`--confirm-seeds auto`)
+    experiment = experiment if isinstance(experiment, str) else confirm_experiment(space)
+    trial_dir = Path(study_dir) / experiment / f"{TRIAL_PREFIX}{run['trial_id']}"
     epoch = None if pd.isna(run["last_epoch"]) else int(run["last_epoch"])
     loaded = checkpoint.load_model(final_checkpoint(trial_dir, epoch), device=device)
     model = loaded[0] if isinstance(loaded, tuple) else loaded  # (model, config, stats) or model

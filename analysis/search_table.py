@@ -3,13 +3,20 @@ accuracy a search found, and its baseline trials'. Optimistic by construction: t
 epochs are selected on the very validation data they are reported on, with one seed. The
 comparison itself is `table`'s test figures; this is its separate, labelled section.
 
+Which trial: `ranked_trials`, the search's one ranking, which the confirmation stage
+retrains: among the trials that ran all their epochs, the best validation score at the last
+epoch (for `multi` the study metric, score = mean validation accuracy over its tasks). So the
+trial shown is the one confirmed as `tuned-1`.
+
+Which epoch: its best-score epoch, the peak, with the accuracy of every task at that one epoch
+(never per-task maxima from different trials or epochs). The peak is optimistic and is not what
+was confirmed: the confirmation retrains the configuration and scores its last epoch on test.
+
 Per task:
-  single-task  the best epoch (by score) of the best trial (by score) of `single-<task>`
-  multi-task   the best trial of `multi` by the study metric (score = mean validation accuracy
-               over its tasks), every task's accuracy at that trial's best-score epoch: one trial
-               and one epoch for all tasks, never per-task maxima from different trials
+  single-task  the top trial of `single-<task>`, at its peak
+  multi-task   the top trial of `multi`, every task at that trial's peak
   baseline     the baseline configuration's trial of each space (`names.baseline`, enqueued
-               first), at its best-score epoch
+               first), at its peak
 and the change multi vs single in absolute points ("80.6% (↓ 8.1)"), plus
 Δm = mean over tasks of (acc_multi - acc_single) / acc_single, in %.
 
@@ -79,19 +86,26 @@ def _nan(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-NEVER_CHOSEN = ("diverged", "errored")  # stop reasons of trials no selection picks
+RANKED = "finished"  # the stop reason of the trials ranked: they ran all their epochs
+RANKING = (
+    "ranked by validation score at the last epoch, among trials that ran all their epochs "
+    "(the confirmation's tuned-1, tuned-2, ...)"
+)
 
 
 def ranked_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """Scored trials, best validation score first (ties: the earlier trial); a trial that
-    diverged or errored is never chosen, whatever it scored before (its configuration fails)."""
-    scored = trials.dropna(subset=["best_score"])
-    scored = scored[~scored["stop_reason"].isin(NEVER_CHOSEN)]
-    return scored.sort_values(["best_score", "order"], ascending=[False, True], kind="stable")
+    """The search's ranking, which the confirmation stage retrains (`tuned-1` first): trials
+    that ran all their epochs (stop reason `finished`: neither stopped by ASHA nor interrupted,
+    diverged or errored), best validation score at their *last* epoch first (ties: the earlier
+    trial). Selection then matches confirmation, which scores a run at its last epoch: a trial
+    that peaked early and decayed is not preferred for its peak, and one that ASHA stopped
+    after a few epochs is never compared by an early score."""
+    ended = trials[trials["stop_reason"] == RANKED].dropna(subset=["last_score"])
+    return ended.sort_values(["last_score", "order"], ascending=[False, True], kind="stable")
 
 
 def best_trial(trials: pd.DataFrame) -> pd.Series | None:
-    """The first of `ranked_trials`, or None."""
+    """The first of `ranked_trials` (the search trial confirmed as `tuned-1`), or None."""
     ranked = ranked_trials(trials)
     return None if ranked.empty else ranked.iloc[0]
 
@@ -115,8 +129,12 @@ def _pick(study: Study, space: str, baseline: bool) -> tuple[pd.Series | None, s
         return None, f"missing ({what})"
     picked = best_trial(rows)
     if picked is None:
-        what = f"the baseline trial of {space}" if baseline else space
-        return None, f"missing ({what}: no finished epoch)"
+        what = (
+            f"the baseline trial of {space} did not run all its epochs"
+            if baseline
+            else f"{space}: no trial ran all its epochs"
+        )
+        return None, f"missing ({what})"
     return picked, None
 
 
@@ -215,9 +233,10 @@ def search_comparison(study: Study) -> SearchComparison:
         "separate validation data)"
     )
     notes.append(
-        f"split: {split}; accuracy at each trial's best-score epoch; trials and epochs are "
-        "selected on this same data with one seed, so these figures are optimistic "
-        "selection figures, not the comparison"
+        f"split: {split}; trials {RANKING}; accuracy at each trial's best-score epoch, its "
+        "peak, not the last epoch that was confirmed; trials and epochs are selected on this "
+        "same data with one seed, so these figures are optimistic selection figures, not the "
+        "comparison"
     )
     notes.append(
         "change in points vs single-task; Δm = mean over tasks of (multi - single) / single"
@@ -277,11 +296,14 @@ def _provenance(frame: pd.DataFrame, multi: pd.Series | None) -> list[str]:
     out = []
     for _, r in frame.iterrows():
         if isinstance(r["single_trial"], str):
-            out.append(f"single-task {r['task']}: {r['single_trial']} epoch {r['single_epoch']}")
+            out.append(
+                f"single-task {r['task']}: {r['single_trial']} epoch {r['single_epoch']} (peak)"
+            )
     if multi is not None:
         out.append(
             f"multi-task: {frame['multi_trial'].iloc[0]} epoch {frame['multi_epoch'].iloc[0]} "
-            f"(score {multi['best_score']:.4f}, scheme {multi.get('scheme')})"
+            f"(peak score {multi['best_score']:.4f}; last-epoch score {multi['last_score']:.4f}, "
+            f"by which it ranks; scheme {multi.get('scheme')})"
         )
     baselines = {
         f"{t} epoch {e}"

@@ -928,7 +928,7 @@ CSV_COLUMNS = ["record", "split", "selection", "task", "row", "space", "label", 
 CSV_COLUMNS += ["trial_id", "status", "epoch", "n", "planned", "failed", "value", "unit"]
 CSV_COLUMNS += ["ci_low", "ci_high", "clipped", "test", "p_value", "p_holm", "mde"]
 CSV_COLUMNS += ["steps", "images", "missing", "data"]
-SEARCH_SELECTION = "best trial by score, its best-score epoch"
+SEARCH_SELECTION = "top trial by last-epoch score (ran all epochs), at its peak epoch"
 
 
 def _seed_records(table: Comparison) -> pd.DataFrame:

@@ -20,8 +20,8 @@ not started) says so beside its word, whatever the word.
 
 Without confirmation runs (validation only) the question block says there are no test figures
 and shows the search's per-task figures, and the second block each space's best search trial
-against its baseline trial (`search_picks`, `search_table.best_trial`: one trial, its best-score
-epoch), both labelled validation and optimistic, without any significance claim.
+against its baseline trial (`search_picks`, `search_table.best_trial`: the top trial by its
+last-epoch score among trials that ran all their epochs, shown at its peak epoch), both labelled validation and optimistic, without any significance claim.
 
 `verdict(study)` extracts (pure DataFrames, `Verdict`); `render_html` (the card) and
 `render_text` (the CLI summary's lines) draw it.
@@ -72,7 +72,8 @@ PCT = 100.0
 
 @dataclasses.dataclass(frozen=True)
 class SearchPick:
-    """A space's search-stage pick (one trial, its best epoch) and its baseline trial."""
+    """A space's search-stage top trial (`best_trial`; shown at its peak epoch) and its
+    baseline trial."""
 
     space: str
     trials: int
@@ -267,13 +268,16 @@ def _search_rows(study: Study, pick: SearchPick) -> list[dict]:
     common = {
         "space": pick.space,
         "split": VALIDATION,
-        "selection": "the best search trial by score (one trial, its best-score epoch), against "
-        "the space's baseline trial at its best-score epoch",
+        "selection": "the top search trial (best score at the last epoch among trials that ran "
+        "all their epochs) at its peak (best-score) epoch, against the space's baseline trial "
+        "at its peak",
         "n": 1,
         "baseline_n": 1,
         "verdict": SEARCH_PICK,
         "says": f"{SEARCH_PICK} ({SEARCH_CAVEAT}; one seed, no significance test)",
-        "missing": None if best is not None else f"missing ({pick.space}: no finished epoch)",
+        "missing": None
+        if best is not None
+        else f"missing ({pick.space}: no trial ran all its epochs)",
     }
     if best is not None:
         common.update(

@@ -4,14 +4,19 @@
     python -m study.confirm s3://bucket/prefix/<name> [--storage-endpoint URL]  # in a store
 
 The search chooses on validation data and is therefore optimistic about what it chose. This
-stage takes, per space, the baseline configuration and the search's top-K configurations (by
-their best validation score), retrains each from scratch with R new seeds on train + validation
-for the full number of epochs (no early stopping) and scores each once, at its last epoch, on the
-test split that the search never saw. Nothing is selected here.
+stage takes, per space, the baseline configuration and the search's top-K configurations
+(`analysis.search_table.ranked_trials`: by validation score at their last epoch, among trials
+that ran all their epochs, so selection matches what is confirmed), retrains each from scratch
+with R new seeds on train + validation for the full number of epochs (no early stopping) and
+scores each once, at its last epoch, on the test split that the search never saw. Nothing is
+selected here.
 
 The plan is computed once, when the search has ended, and written to `confirmation.json`; a
-resumed study runs exactly that plan. Planning is pure (no Ray): `plan_runs` reads the search's
-recorded results; `study.runner` runs the plan as one Ray Tune experiment per space.
+resumed study runs exactly that plan. With `--confirm-seeds auto` (`study.rounds`) the plan
+grows by whole rounds of seeds, each configuration the same seeds (`confirm_seeds`, a fixed
+sequence), and the file is rewritten with each round. Planning is pure (no Ray): `plan_runs`
+reads the search's recorded results; `study.runner` runs each round of the plan as one Ray Tune
+experiment per space.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from names import (
+    AUTO_SEEDS,
     BASELINE_LABEL,
     CONFIRM_PLAN_FILE,
     PARAMS_FILE,
@@ -33,15 +39,24 @@ from names import (
     tuned_label,
 )
 from study import location
-from study.settings import StudySettings, study_spaces, trial_constants
+from study.settings import (
+    StudySettings,
+    check_confirmation,
+    first_seeds,
+    study_spaces,
+    trial_constants,
+)
 from trainables.errors import UserError
 
 Run = dict[str, Any]  # {"label", "space", "source_trial", "seed", "config": TrialConfig dict}
 
 
-def confirm_seeds(settings: StudySettings) -> list[int]:
-    """The R seeds of every confirmation run: new ones, none equal to the search's seed."""
-    return [settings.seed + 1 + r for r in range(settings.confirm_seeds)]
+def confirm_seeds(settings: StudySettings, count: int | None = None) -> list[int]:
+    """The first `count` seeds (default: the first round's) of every confirmation run: new
+    ones, none equal to the search's seed; a longer list starts with a shorter one, so the
+    rounds of `--confirm-seeds auto` add seeds without changing those already run."""
+    count = first_seeds(settings) if count is None else count
+    return [settings.seed + 1 + r for r in range(count)]
 
 
 def _runs(
@@ -60,7 +75,9 @@ def _runs(
 
 
 def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
-    """Per leaf space: the baseline's runs, then tuned-1..K's runs, R seeds each."""
+    """Per leaf space: the baseline's runs, then tuned-1..K's runs (`ranked_trials`: only
+    trials that ran all their epochs, so fewer than K when fewer did: `short_notes`), the
+    first round's seeds each."""
     from analysis.results import load_study
     from analysis.search_table import ranked_trials
 
@@ -79,35 +96,86 @@ def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
     return plan
 
 
+def short_notes(plan: Mapping[str, list[Run]], confirm_top: int) -> list[str]:
+    """One line per space whose plan has fewer tuned configurations than `--confirm-top`
+    asked for: only trials that ran all their epochs are confirmed."""
+    notes = []
+    for space, runs in plan.items():
+        tuned = len({r["label"] for r in runs if r["label"] != BASELINE_LABEL})
+        if tuned < confirm_top:
+            notes.append(
+                f"{space}: {tuned} search trial(s) ran all their epochs, so {tuned} tuned "
+                f"configuration(s) are confirmed, not the {confirm_top} of --confirm-top "
+                "(trials stopped early are never confirmed)"
+            )
+    return notes
+
+
 def load_or_write_plan(settings: StudySettings) -> dict[str, list[Run]]:
-    """The study's plan: read when it exists (a resume runs exactly it), else planned now and
-    written atomically."""
+    """The study's plan: read when it exists (a resume runs exactly it), else planned now,
+    written atomically, and any configurations short of `--confirm-top` said (one line each)."""
     path = settings.study_dir / CONFIRM_PLAN_FILE
     if path.is_file():
         return json.loads(path.read_text())
     plan = plan_runs(settings)
     location.write_text(settings, CONFIRM_PLAN_FILE, json.dumps(plan, indent=2))
+    for line in short_notes(plan, settings.confirm_top):
+        print(f"note: {line}", flush=True)
     return plan
 
 
-def with_overrides(settings: StudySettings, top: int | None, seeds: int | None) -> StudySettings:
-    """The study's settings with `--confirm-top/--confirm-seeds` of `python -m study.confirm`,
-    saved in its study.json; refused once the plan is written (it would no longer hold)."""
-    changes = {k: v for k, v in (("confirm_top", top), ("confirm_seeds", seeds)) if v is not None}
-    for key, value in changes.items():
-        if value < 1:
+def grow_plan(plan: Mapping[str, list[Run]], seeds: list[int]) -> dict[str, list[Run]]:
+    """The plan with a run for each of `seeds` of every configuration it holds, those it has
+    kept as they are (so growing twice, or again after a crash, plans the same runs), in the
+    order of the plan's configurations, then of `seeds`."""
+    grown: dict[str, list[Run]] = {}
+    for space, runs in plan.items():
+        labels = list(dict.fromkeys(r["label"] for r in runs))
+        out: list[Run] = []
+        for label in labels:
+            mine = [r for r in runs if r["label"] == label]
+            have = {r["seed"] for r in mine}
+            first = mine[0]
+            config = {k: v for k, v in first["config"].items() if k != "seed"}
+            extra = [s for s in seeds if s not in have]
+            out += mine + _runs(label, space, first["source_trial"], config, extra)
+        grown[space] = out
+    return grown
+
+
+def plan_for_seeds(settings: StudySettings, plan: dict[str, list[Run]], count: int) -> dict:
+    """The written plan grown to `count` seeds per configuration, rewritten when it grew."""
+    grown = grow_plan(plan, confirm_seeds(settings, count))
+    if grown != plan:
+        location.write_text(settings, CONFIRM_PLAN_FILE, json.dumps(grown, indent=2))
+    return grown
+
+
+OVERRIDES = ("confirm_top", "confirm_seeds", "target_halfwidth", "max_seeds")
+
+
+def with_overrides(settings: StudySettings, args: Any) -> StudySettings:
+    """The study's settings with the confirmation flags of `python -m study.confirm` (`args`:
+    `OVERRIDES` as attributes, None where not given), checked as a new study's are and saved
+    in its study.json; refused once the plan is written (it would no longer hold)."""
+    changes = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k, None) is not None}
+    for key in ("confirm_top", "confirm_seeds"):
+        value = changes.get(key)
+        if value is not None and value != AUTO_SEEDS and value < 1:
             raise UserError(f"--{key.replace('_', '-')} must be a positive number, got {value}")
-    if not changes or all(getattr(settings, k) == v for k, v in changes.items()):
+    changed = dataclasses.replace(settings, **changes)
+    check_confirmation(changed, args)
+    if changed == settings:
         return settings
     if (settings.study_dir / CONFIRM_PLAN_FILE).exists():
+        seeds = settings.confirm_seeds
         raise UserError(
             f"{settings.study_dir}: the confirmation is already planned with "
-            f"{settings.confirm_top} configuration(s) x {settings.confirm_seeds} seed(s); "
-            "resume it without --confirm-top/--confirm-seeds"
+            f"{settings.confirm_top} configuration(s) x {seeds} seed(s); resume it without "
+            + "/".join(f"--{k.replace('_', '-')}" for k in OVERRIDES)
         )
-    settings = dataclasses.replace(settings, **changes)
-    location.write_text(settings, SETTINGS_FILE, settings.to_json())
-    return settings
+    location.write_text(changed, SETTINGS_FILE, changed.to_json())
+    return changed
 
 
 def _cached_study(args) -> None:
@@ -154,13 +222,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from analysis import remote
     from study.run import execute
+    from study.settings import confirm_seeds_value
 
     parser = argparse.ArgumentParser(prog="python -m study.confirm", description=__doc__)
     parser.add_argument(
         "study", help="the study directory or its URI (s3://...); its search must have ended"
     )
     parser.add_argument("--confirm-top", type=int, help="configurations per space (study's)")
-    parser.add_argument("--confirm-seeds", type=int, help="seeds per configuration (study's)")
+    parser.add_argument(
+        "--confirm-seeds",
+        type=confirm_seeds_value,
+        help=f"seeds per configuration, or {AUTO_SEEDS} (study's)",
+    )
+    parser.add_argument(
+        "--target-halfwidth",
+        type=float,
+        help=f"with {AUTO_SEEDS}: widest multi - single half-width, test points (study's)",
+    )
+    parser.add_argument("--max-seeds", type=int, help=f"with {AUTO_SEEDS}: at most (study's)")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"))
     remote.add_arguments(parser)  # --storage-endpoint, --cache-dir of a study in object storage
     parser.add_argument(
@@ -171,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(args)
         if not settings.confirm_seeds and args.confirm_seeds is None:
             raise UserError(f"{args.study} was made with --confirm-seeds 0; give --confirm-seeds R")
-        settings = with_overrides(settings, args.confirm_top, args.confirm_seeds)
+        settings = with_overrides(settings, args)
         return execute(settings, new=False, search=False, address=args.address)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,6 +36,7 @@ from names import (
     TRIAL_PREFIX,
     VALIDATION,
     confirm_experiment,
+    confirm_experiment_space,
     task_name,
 )
 
@@ -58,10 +59,13 @@ class Stage:
 
 
 def confirm_runs(settings: Any) -> int:
-    """Runs per space of the confirmation stage: the baseline and the top K, R seeds each."""
+    """Runs per space of the confirmation stage (of its first round, with `--confirm-seeds
+    auto`): the baseline and the top K, R seeds each."""
+    from study.settings import first_seeds
+
     if not settings.confirm_seeds:
         return 0
-    return (1 + min(settings.confirm_top, settings.num_samples)) * settings.confirm_seeds
+    return (1 + min(settings.confirm_top, settings.num_samples)) * first_seeds(settings)
 
 
 def study_stages(settings: Any, tasks: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
@@ -169,11 +173,18 @@ def plan_text(
     runs = confirm_runs(settings)
     confirm = "off (--confirm-seeds 0)"
     if runs:
+        from study.settings import first_seeds, is_auto
+
         top = min(settings.confirm_top, settings.num_samples)
+        seeds = f"{first_seeds(settings)} seeds"
+        if is_auto(settings):
+            seeds += (
+                f" (auto: more, up to {settings.max_seeds}, until every multi - single 95% "
+                f"half-width is at most {settings.target_halfwidth:g} points)"
+            )
         confirm = (
-            f"{runs // settings.confirm_seeds} runs (baseline, top {top}) x "
-            f"{settings.confirm_seeds} seeds per space, {settings.max_epochs} epochs each, "
-            f"scored on {TEST}"
+            f"{runs // first_seeds(settings)} runs (baseline, top {top}) x {seeds} per space, "
+            f"{settings.max_epochs} epochs each, scored on {TEST}"
         )
     gpu = f" + {settings.gpus_per_trial:g} GPU" if settings.gpus_per_trial else ""
     at_once = f"{slots} trials at once" if slots else "as many at once as the cluster allows"
@@ -425,7 +436,13 @@ def _epochs(trial: Any) -> int:
 
 
 def _stage(ctx: StudyContext | None, experiment: str, total: int) -> Stage:
+    """The experiment's stage; a later confirmation round's is its space's first round's,
+    with its own number of runs."""
+    space, round_ = confirm_experiment_space(experiment)
+    first = confirm_experiment(space) if round_ > 1 else experiment
     for stage in ctx.stages if ctx else ():
-        if stage.name == experiment:
+        if stage.name == first and first == experiment:
             return stage
+        if stage.name == first:
+            return dataclasses.replace(stage, name=experiment, trials=total or stage.trials)
     return Stage(experiment, total, 0, 1.0)

@@ -128,7 +128,7 @@ def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
     where = where or str(folder)  # a remote study: its URI (`folder` is its local cache)
     study = load_study(folder, shown=where + flags)
     lines = [render_text(verdict(study), study.synthetic), ""]
-    lines += [to_text(comparison(study)), "Best search trial per space (validation, optimistic):"]
+    lines += [to_text(comparison(study)), "Top search trial per space (validation, optimistic):"]
     lines += [f"  {line}" for line in best_search_trials(study, where)]
     lines += [
         f"\nstudy directory: {where}",
@@ -139,9 +139,11 @@ def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
 
 
 def best_search_trials(study: Any, where: str | None = None) -> list[str]:
-    """Per space: its best trial (one trial, its best epoch; the report's verdict card, from
-    `analysis.verdict.search_picks`), its change against the baseline trial, and the
-    checkpoint of that epoch (in the store, under `where`, for a remote study)."""
+    """Per space: its top trial (best validation score at the last epoch among trials that
+    ran all their epochs: the one confirmed as tuned-1; the report's verdict card, from
+    `analysis.verdict.search_picks`), its peak score and epoch, its change against the
+    baseline trial's peak, and the checkpoint of that epoch (in the store, under `where`, for
+    a remote study)."""
     from analysis.verdict import search_picks
     from trainables.checkpoint import checkpoint_epoch
 
@@ -151,7 +153,7 @@ def best_search_trials(study: Any, where: str | None = None) -> list[str]:
         head = f"{pick.space}: {pick.trials} trials{errored}"
         best = pick.best
         if best is None:
-            lines.append(f"{head}; no trial finished an epoch")
+            lines.append(f"{head}; no trial ran all its epochs")
             continue
         trial_dir = study.path / pick.space / f"{TRIAL_PREFIX}{best['trial_id']}"
         epoch = int(best["best_epoch"])
@@ -162,13 +164,15 @@ def best_search_trials(study: Any, where: str | None = None) -> list[str]:
         versus = (
             "it is the baseline"
             if best["is_baseline"]
-            else f"{pick.change_pts:+.1f} points vs the baseline trial {pick.baseline['trial_id']}"
+            else f"peak {pick.change_pts:+.1f} points vs the baseline trial "
+            f"{pick.baseline['trial_id']}'s peak"
             if pick.baseline is not None
             else "no baseline trial to compare"
         )
         lines.append(
-            f"{head}; best: trial {best['trial_id']}, validation score {best['best_score']:.2%} "
-            f"at epoch {epoch} ({versus}); its model: {model}"
+            f"{head}; top: trial {best['trial_id']}, validation score "
+            f"{best['last_score']:.2%} at its last epoch, peak {best['best_score']:.2%} at epoch "
+            f"{epoch} ({versus}); its model: {model}"
         )
     return lines
 

@@ -31,11 +31,11 @@ from names import (
     task_name,
 )
 from search_spaces import Space
-from study import location
-from study.confirm import load_or_write_plan
+from study import location, rounds
+from study.confirm import confirm_seeds, load_or_write_plan, plan_for_seeds
 from study.lock import StudyLock
 from study.repair import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
-from study.settings import StudySettings, space_tasks, study_spaces, trial_constants
+from study.settings import StudySettings, is_auto, space_tasks, study_spaces, trial_constants
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
 
@@ -256,7 +256,7 @@ def _trainable(settings: StudySettings, data: dict[str, TaskData]):
     return tune.with_resources(tune.with_parameters(train_trial, tasks=data), resources)
 
 
-def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
+def _run_config(settings: StudySettings, space: Space, confirm: bool = False, round_: int = 1):
     """Where and how an experiment runs. A search trial keeps its best checkpoint by score
     (the model behind its numbers) and, always, its latest; a confirmation run its last one.
     Progress is study.progress's reporter (a few lines per space, with an ETA)."""
@@ -264,7 +264,7 @@ def _run_config(settings: StudySettings, space: Space, confirm: bool = False):
 
     from study.progress import StudyReporter
 
-    name = confirm_experiment(space.name) if confirm else space.name
+    name = confirm_experiment(space.name, round_) if confirm else space.name
     keep = {"checkpoint_score_attribute": SCORE, "checkpoint_score_order": SCORE_MODE}
     loc = location.location(settings)
     return tune.RunConfig(
@@ -376,9 +376,13 @@ def has_trial_results(folder: Path) -> bool:
 
 
 def _experiments(settings: StudySettings) -> list[Path]:
-    """Every experiment folder the study may have: each leaf space's search and confirmation."""
+    """Every experiment folder the study may have: each leaf space's search and confirmation
+    (each round's, with `--confirm-seeds auto`)."""
     leaves = [s.name for s in study_spaces(settings)]
-    return [settings.study_dir / n for n in leaves + [confirm_experiment(s) for s in leaves]]
+    record = rounds.read(settings.study_dir) if is_auto(settings) else None
+    count = len(record["rounds"]) if record else 1
+    confirms = [confirm_experiment(s, k) for k in range(1, count + 1) for s in leaves]
+    return [settings.study_dir / n for n in leaves + confirms]
 
 
 def check_experiments(settings: StudySettings) -> None:
@@ -500,17 +504,22 @@ def close_optuna_trials(settings: StudySettings, name: str, folder: Path) -> Non
 
 
 def run_confirmation(
-    settings: StudySettings, space: Space, runs: list[dict], data: dict[str, TaskData]
+    settings: StudySettings,
+    space: Space,
+    runs: list[dict],
+    data: dict[str, TaskData],
+    round_: int = 1,
 ) -> None:
-    """Run (or continue) a space's planned confirmation runs: a grid over the runs, FIFO, no
-    searcher and no early stopping; each run keeps its final checkpoint (its model)."""
+    """Run (or continue) a space's planned confirmation runs (of round `round_`, with
+    `--confirm-seeds auto`): a grid over the runs, FIFO, no searcher and no early stopping;
+    each run keeps its final checkpoint (its model)."""
     from ray import tune
 
-    folder = settings.study_dir / confirm_experiment(space.name)
+    folder = settings.study_dir / confirm_experiment(space.name, round_)
     if experiment_complete(folder, len(runs)):
         return
     trainable = _trainable(settings, data)
-    run_config = _run_config(settings, space, confirm=True)
+    run_config = _run_config(settings, space, confirm=True, round_=round_)
     _fit(
         settings,
         folder,
@@ -549,10 +558,29 @@ def study_complete(settings: StudySettings) -> bool:
     if not plan_file.is_file():
         return False
     plan = json.loads(plan_file.read_text())
-    folder = settings.study_dir
-    return all(
-        experiment_complete(folder / confirm_experiment(s.name), len(plan[s.name])) for s in leaves
-    )
+    record = rounds.read(settings.study_dir) if is_auto(settings) else None
+    if is_auto(settings) and not rounds.finished(record):
+        return False
+    count = len(record["rounds"]) if record else 1
+    for k in range(1, count + 1):
+        for s in leaves:
+            runs = _round_runs(settings, plan[s.name], record, k)
+            if not experiment_complete(
+                settings.study_dir / confirm_experiment(s.name, k), len(runs)
+            ):
+                return False
+    return True
+
+
+def _round_runs(
+    settings: StudySettings, runs: list[dict], record: rounds.Record | None, k: int
+) -> list[dict]:
+    """The planned runs of round k (all of them without a rounds record: a number of seeds)."""
+    if record is None:
+        return runs
+    seeds = confirm_seeds(settings, record["rounds"][k - 1]["seeds"])
+    added = {seeds[i] for i in rounds.round_seed_range(record, k)}
+    return [r for r in runs if r["seed"] in added]
 
 
 def unfinished_trials(folder: Path) -> int | None:
@@ -601,6 +629,22 @@ def run_study(settings: StudySettings, data: StudyData, search: bool = True) -> 
     if not settings.confirm_seeds:
         return
     plan = load_or_write_plan(settings)
-    for space in leaves:
-        views = {n: t.confirm() for n, t in data[space.name].items()}
-        run_confirmation(settings, space, plan[space.name], views)
+    if not is_auto(settings):
+        for space in leaves:
+            run_confirmation(settings, space, plan[space.name], _confirm_views(data, space))
+        return
+    record = rounds.load_or_start(settings)
+    while True:  # one round: its runs in every space, then the rule (study.rounds)
+        k = len(record["rounds"])
+        plan = plan_for_seeds(settings, plan, record["rounds"][-1]["seeds"])
+        for space in leaves:
+            runs = _round_runs(settings, plan[space.name], record, k)
+            run_confirmation(settings, space, runs, _confirm_views(data, space), k)
+        if rounds.finished(record) or rounds.close_round(settings, record).stop:
+            return
+
+
+def _confirm_views(data: StudyData, space: Space) -> dict[str, TaskData]:
+    """A space's tasks as confirmation runs see them (train + validation, scored on test);
+    made per experiment, so one space's copies at a time are in memory."""
+    return {n: t.confirm() for n, t in data[space.name].items()}

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from names import (
+    AUTO_FIRST_SEEDS,
+    AUTO_SEEDS,
     BUDGET_KEY,
     BUDGETS,
     DEFAULT_BUDGET,
@@ -95,7 +97,10 @@ class StudySettings:
     compile: str = "off"  # torch.compile mode of every trial's backbone
     stem: str = "imagenet"  # the backbone's stem: timm's (imagenet) or the original's (cifar)
     confirm_top: int = 1  # configurations per space retrained by the confirmation stage
-    confirm_seeds: int = 3  # seeds per retrained configuration; 0: no confirmation stage
+    confirm_seeds: int | str = 3  # seeds per retrained configuration; 0: no confirmation stage;
+    # AUTO_SEEDS: from AUTO_FIRST_SEEDS, more until each multi - single interval is narrow enough
+    target_halfwidth: float = 1.0  # auto: the widest multi - single half-width allowed (points)
+    max_seeds: int = 10  # auto: seeds per configuration at most
     quick: bool = False
     storage_endpoint: str | None = None  # S3-compatible endpoint of a remote --storage
     optuna_storage: str | None = None  # SQLAlchemy URL; None: SQLite in the study dir
@@ -264,9 +269,75 @@ def _confirmation_flags(add: Callable[..., Any]) -> None:
     )
     add(
         "--confirm-seeds",
-        type=int,
-        help=f"seeds per retrained configuration, 0: no confirmation ({_default('confirm_seeds')})",
+        type=confirm_seeds_value,
+        help="seeds per retrained configuration, 0: no confirmation, or auto: start at "
+        f"{AUTO_FIRST_SEEDS} and add seeds to every configuration until each multi - single "
+        f"interval's half-width is at most --target-halfwidth ({_default('confirm_seeds')})",
     )
+    add(
+        "--target-halfwidth",
+        type=float,
+        help="with --confirm-seeds auto: the widest multi - single 95%% half-width allowed, in "
+        f"test accuracy points ({_default('target_halfwidth')})",
+    )
+    add(
+        "--max-seeds",
+        type=int,
+        help="with --confirm-seeds auto: seeds per configuration at most "
+        f"({_default('max_seeds')})",
+    )
+
+
+def confirm_seeds_value(text: str) -> int | str:
+    """`--confirm-seeds`: a whole number, or `auto`."""
+    if text.strip().lower() == AUTO_SEEDS:
+        return AUTO_SEEDS
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number or {AUTO_SEEDS}, got {text!r}"
+        ) from None
+
+
+def is_auto(settings: StudySettings) -> bool:
+    """Whether the study's confirmation chooses its seeds by precision (`--confirm-seeds auto`)."""
+    return settings.confirm_seeds == AUTO_SEEDS
+
+
+def first_seeds(settings: StudySettings) -> int:
+    """Seeds per configuration of the confirmation's first (with a number: only) round."""
+    return AUTO_FIRST_SEEDS if is_auto(settings) else int(settings.confirm_seeds)
+
+
+def check_confirmation(settings: StudySettings, given: argparse.Namespace | None = None) -> None:
+    """The confirmation flags make sense together (UserError, before Ray): auto compares multi-
+    with single-task intervals, so it needs both kinds of space (`--space all`); its target is
+    positive and its maximum at least its first round; the auto-only flags (`given`: the
+    command line) only come with auto."""
+    auto = is_auto(settings)
+    for flag in ("target_halfwidth", "max_seeds"):
+        if not auto and given is not None and getattr(given, flag, None) is not None:
+            name = flag.replace("_", "-")
+            raise UserError(f"--{name} applies only with --confirm-seeds {AUTO_SEEDS}")
+    if not auto:
+        return
+    kinds = {is_single_space(s.name) for s in study_spaces(settings)}
+    if kinds != {True, False}:
+        raise UserError(
+            f"--confirm-seeds {AUTO_SEEDS} stops on the multi - single intervals, so it needs "
+            f"single- and multi-task spaces (--space all, not {settings.space}); give a number "
+            "of seeds instead"
+        )
+    if not settings.target_halfwidth > 0:
+        raise UserError(
+            f"--target-halfwidth must be a positive number, got {settings.target_halfwidth}"
+        )
+    if settings.max_seeds < AUTO_FIRST_SEEDS:
+        raise UserError(
+            f"--max-seeds must be at least {AUTO_FIRST_SEEDS} (the first round's seeds), got "
+            f"{settings.max_seeds}"
+        )
 
 
 def _resources_flags(add: Callable[..., Any]) -> None:
@@ -329,7 +400,7 @@ def _check_choices(args: argparse.Namespace) -> None:
         raise UserError(f"unknown --stem {args.stem!r}; expected one of {STEMS}")
     if args.budget not in BUDGETS:
         raise UserError(f"unknown --budget {args.budget!r}; expected one of {tuple(BUDGETS)}")
-    if args.confirm_seeds is not None and args.confirm_seeds < 0:
+    if args.confirm_seeds not in (None, AUTO_SEEDS) and args.confirm_seeds < 0:
         raise UserError(
             f"--confirm-seeds must be >= 0 (0: no confirmation), got {args.confirm_seeds}"
         )
@@ -420,13 +491,13 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
     _check_choices(args)
     quick = QUICK if args.quick else {}
     preset = {k: v for k, v in quick.items() if getattr(args, k) is None}
-    keys = (*POSITIVE, "data", "confirm_seeds")
+    keys = (*POSITIVE, "data", "confirm_seeds", "target_halfwidth", "max_seeds")
     given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     values = {**DEFAULTS, **preset, **given}
     if values["data"] not in DATA_SOURCES:
         raise UserError(f"--data must be 'real' or 'synthetic', got {values['data']!r}")
     _check_cpu_share(args, values["cpus_per_trial"])
-    return StudySettings(
+    settings = StudySettings(
         **{
             **values,
             "name": _name(args),
@@ -448,6 +519,8 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             "optuna_storage": args.optuna_storage,
         }
     )
+    check_confirmation(settings, args)
+    return settings
 
 
 def _without_password(url: str | None) -> str | None:

@@ -170,7 +170,7 @@ def test_report_with_confirmation_runs(tmp_path: Path) -> None:
     assert "72.0% ± 5.0 (n=3)" in text and "No test figures" not in text
     assert "Search-stage selection figures (validation, optimistic)" in text
     assert "Test: tuned-1 run of each space, first seed" in text
-    assert "Validation: best trial at its best epoch (search stage, optimistic)" in text
+    assert "Validation: top trial at its peak epoch (search stage, optimistic)" in text
     assert "Confirmation runs" in text and "could not be drawn" not in text
 
 
@@ -191,7 +191,8 @@ def test_all_errored_study(tmp_path: Path) -> None:
     assert "all trials errored" in page.text
     assert page.trial_rows == 4  # the trials table still shows the errored trials
     assert (
-        page.verdict and "single-cifar10: missing (single-cifar10: no finished epoch)" in page.text
+        page.verdict
+        and "single-cifar10: missing (single-cifar10: no trial ran all its epochs)" in page.text
     )
 
 

@@ -80,13 +80,17 @@ def test_ctrl_c_prints_the_exact_resume_command(resumed_study):
 
 
 def test_summary_follows_the_tables_rules(resumed_study):
-    """One best trial per space (one trial, its best epoch) and the checkpoint of that epoch."""
+    """One top trial per space (the one a confirmation retrains, at its peak epoch) and the
+    checkpoint of that epoch."""
     out, study_dir, trials = resumed_study["out"], resumed_study["dir"], resumed_study["trials"]
     assert "(synthetic data)" in out
     line = next(
-        x for x in out.splitlines() if x.strip().startswith(f"multi: {trials} trials; best:")
+        x for x in out.splitlines() if x.strip().startswith(f"multi: {trials} trials; top:")
     )
-    found = re.search(r"trial (\w+), validation score [\d.]+% at epoch (\d+)", line)
+    found = re.search(
+        r"trial (\w+), validation score [\d.]+% at its last epoch, peak [\d.]+% at epoch (\d+)",
+        line,
+    )
     assert found, line
     trial, epoch = found.groups()
     model = Path(line.split("its model: ")[1])

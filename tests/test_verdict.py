@@ -34,6 +34,7 @@ from analysis.results import load_study
 from analysis.stats import mde
 from analysis.verdict import (
     SCORE_ROW,
+    format_params,
     headline,
     render_html,
     render_text,
@@ -62,8 +63,9 @@ def _is_baseline(params: dict) -> bool:
 
 @pytest.mark.parametrize("make", [make_fake_study, make_three_task_study])
 def test_search_verdict_matches_raw_files(tmp_path: Path, make) -> None:
-    """Without confirmation runs: per space, the trial with the highest score that did not
-    diverge or error, its accuracies at that epoch, against the baseline trial's best epoch."""
+    """Without confirmation runs: per space, among the trials that ran all their epochs (not
+    stopped early, diverged or errored), the one with the highest score at its last epoch, its
+    accuracies at its peak epoch, against the baseline trial's peak epoch."""
     folder = make(tmp_path)
     raw = raw_results(folder)
     data = verdict_data(load_study(folder))
@@ -71,7 +73,8 @@ def test_search_verdict_matches_raw_files(tmp_path: Path, make) -> None:
     for space, rows in data.groupby("space"):
         trials = {t: r for (s, t), r in raw.items() if s == space and r["rows"]}
         ok = {t: r for t, r in trials.items() if not r["errored"] and not r["rows"][-1]["diverged"]}
-        best = max(ok, key=lambda t: best_row(ok[t]["rows"])["score"])
+        ran_all = {t: r for t, r in ok.items() if len(r["rows"]) >= r["params"]["max_epochs"]}
+        best = max(ran_all, key=lambda t: ran_all[t]["rows"][-1]["score"])
         base = next(t for t, r in trials.items() if _is_baseline(r["params"]))
         assert set(rows["trial_id"]) == {best}
         won, against = best_row(ok[best]["rows"]), best_row(trials[base]["rows"])
@@ -81,7 +84,7 @@ def test_search_verdict_matches_raw_files(tmp_path: Path, make) -> None:
             assert r["value"] == pytest.approx(won[key])
             assert r["baseline_value"] == pytest.approx(against[key])
             assert r["change_pts"] == pytest.approx((won[key] - against[key]) * 100)
-        assert f"lr={won['config']['lr']:g}" in rows["params"].iloc[0]
+        assert format_params({"lr": won["config"]["lr"]}) in rows["params"].iloc[0]
 
 
 def test_test_verdict_matches_raw_runs(tmp_path: Path) -> None:
