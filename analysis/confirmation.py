@@ -31,6 +31,7 @@ from names import (
     CONFIRM_PREFIX,
     ERROR_FILES,
     PARAMS_FILE,
+    RESTARTED,
     RESULT_FILE,
     RUN_KEY,
     TEST,
@@ -156,6 +157,7 @@ def _run_record(
         max_epochs=max_epochs,
         batch_size=batch,
         tasks=",".join(tasks),
+        restarted=any(bool(r.get(RESTARTED)) for r in rows),  # started over: no readable checkpoint
     )
     record[TEST_SCORE] = last.get(TEST_SCORE, np.nan)
     for task in tasks:
