@@ -166,6 +166,7 @@ def best_search_trials(study: Any, where: str | None = None) -> list[str]:
         trial_dir = study.path / pick.space / f"{TRIAL_PREFIX}{best['trial_id']}"
         epoch = int(best["best_epoch"])
         found = [c for c in trial_dir.glob(CHECKPOINT_GLOB) if checkpoint_epoch(c) == epoch]
+        found.sort(key=lambda c: c.name, reverse=True)  # the latest saved (a restart's, if any)
         model = found[0] if found else "not kept"
         if found and where:
             model = f"{where}/{found[0].relative_to(study.path)}"

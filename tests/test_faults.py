@@ -24,10 +24,12 @@ from names import (
     CONFIRM_PLAN_FILE,
     EVAL_SPLIT,
     RESTARTED,
+    RESTORED,
     TEST,
     confirm_experiment,
     eval_metric,
 )
+from study.repair import ended_trials
 from trainables.checkpoint import STATE_FILE, CorruptCheckpoint, checkpoint_epoch, load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -251,6 +253,7 @@ def killed_study(tmp_path_factory) -> dict:
         again = _refused(*args, "--name", "k")
         resume = _refused("--resume", str(tmp / "k"))
         _kill_once(proc, experiment, _one_done_one_at_two)
+    ended = {f"trial_{t}" for t in ended_trials(experiment)}
     kept = {t.name: len(_by_epoch(t)) for t in experiment.glob("trial_*")}
     truncated = _truncate_newest(experiment)
     newest = {t.name: _newest_complete(t) for t in experiment.glob("trial_*")}
@@ -276,6 +279,7 @@ def killed_study(tmp_path_factory) -> dict:
         "done": run_cli("--resume", str(tmp / "k"), cwd=tmp),  # all done: no Ray started
         "done_confirmed": experiment_rows(confirm),
         "dir": tmp / "k",
+        "ended": ended,
         "kept": kept,
         "truncated": truncated,
         "resumed_out": (tmp / "resumed.log").read_text(),
@@ -291,13 +295,17 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     after = killed_study["searched"]  # the resume's search ended; it was killed in confirmation
     assert len(after) == 3
+    ended = killed_study["ended"]  # the trials Ray's saved state records as ended
     for name, rows in before.items():
-        if len(rows) == 3:
-            assert after[name] == rows  # finished: not run again
+        if name in ended:
+            assert after[name] == rows  # ended: not run again
+        elif len(rows) == 3:  # its last epoch recorded, its end not saved: it resumes from its
+            # newest readable checkpoint (the newest was cut: the one before) to its last epoch
+            assert after[name][: len(rows)] == rows and after[name][-1]["epoch"] == 3
     resumed = {n: r for n, r in before.items() if 0 < len(r) < 3}
     assert resumed
     for name, rows in resumed.items():
-        trained = [r for r in after[name] if r["pid"] != rows[-1]["pid"] and not r.get("restored")]
+        trained = [r for r in after[name] if r["pid"] != rows[-1]["pid"] and not r.get(RESTORED)]
         if newest[name] < 3:  # continues at its newest checkpoint's epoch + 1
             assert trained and trained[0]["epoch"] == newest[name] + 1, (newest, after[name])
         else:  # its last epoch was checkpointed but never recorded: reported, not retrained
