@@ -90,8 +90,8 @@ EPOCH = "epoch"  # epochs trained, in every row; ASHA's time attribute (Ray's
 RESTORED = "restored"  # in every row: re-reported from a checkpoint newer than Ray's snapshot
 RESTARTED = "restarted"  # in every row: the trial found no readable checkpoint and restarted
 # from epoch 0 (true from then on, through later resumes)
-UNREADABLE = "unreadable_checkpoint"  # rows of the run that restarted: its unreadable files,
-# relative to the trial folder (the progress line names them)
+UNREADABLE = "unreadable_checkpoint"  # in every row: "", or in the rows of the run that
+# restarted, its unreadable files relative to the trial folder (the progress line names them)
 PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
 
 

@@ -199,7 +199,8 @@ def _report(
     the trial restarted (`flags`), the wall-clock time of the report (Ray's `timestamp` has
     whole seconds only) and the node it ran on (on a cluster, which machine trained it)."""
     node = ray.get_runtime_context().get_node_id()
-    metrics = {RESTORED: False, RESTARTED: False, **metrics, **(flags or {})}
+    # the same keys in every row, in one order: Ray's progress.csv keeps its first header
+    metrics = {RESTORED: False, RESTARTED: False, UNREADABLE: "", **metrics, **(flags or {})}
     metrics.update(wall_time=time.time(), **{NODE_KEY: node})  # in each row
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(folder, {**state.state_dict(), "metrics": metrics})
