@@ -80,6 +80,9 @@ PROGRESS_FILE = "progress.csv"  # Ray's: one CSV row per reported epoch, under a
 ERROR_FILES = ("error.txt", "error.pkl")  # Ray's: the trial raised past its retries
 NODE_KEY = "node_id"  # in every result row: the Ray node the trial ran on (a cluster's)
 CHECKPOINT_GLOB = "checkpoint_*"  # Ray's checkpoint folders inside a trial folder
+# checkpoints Ray keeps per trial (`study.runner._run_config`): a search trial its 2 best by score
+# and its latest, a confirmation run its 2 latest; either way an older one beside the newest
+CHECKPOINTS_KEPT = 2
 
 # ---------------------------------------------------------------------------------------------
 # data splits: validation is carved from the training set (class-balanced, SPLIT_SEED) and makes
@@ -99,6 +102,13 @@ SCORE = "score"  # the study metric: mean validation accuracy over the trial's t
 SCORE_MODE = "max"
 TEST_SCORE = "test_score"  # a confirmation run's mean test accuracy, at its last epoch only
 EVAL_SPLIT = "eval_split"  # which split a row's evaluation metrics come from
+EPOCH = "epoch"  # epochs trained, in every row; ASHA's time attribute (Ray's
+# `training_iteration` counts reports, which a restarted or fallen-back trial repeats)
+RESTORED = "restored"  # in every row: re-reported from a checkpoint newer than Ray's snapshot
+RESTARTED = "restarted"  # in every row: the trial found no readable checkpoint and restarted
+# from epoch 0 (true from then on, through later resumes)
+UNREADABLE = "unreadable_checkpoint"  # in every row: "", or in the rows of the run that
+# restarted, its unreadable files relative to the trial folder (the progress line names them)
 # steps: the task's optimizer steps this epoch; single_steps: the planned steps of the task's
 # single-task run over all epochs, the same in every row (the table's "4.8x single")
 PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")

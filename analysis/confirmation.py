@@ -36,6 +36,7 @@ from names import (
     ERROR_FILES,
     LEGACY_BUDGET,
     PARAMS_FILE,
+    RESTARTED,
     RESULT_FILE,
     RUN_KEY,
     TEST,
@@ -166,6 +167,7 @@ def _run_record(
         max_epochs=max_epochs,
         batch_size=batch,
         tasks=",".join(tasks),
+        restarted=any(bool(r.get(RESTARTED)) for r in rows),  # started over: no readable checkpoint
     )
     record[BUDGET_KEY] = config.get(BUDGET_KEY, LEGACY_BUDGET if config else None)
     record[TEST_SCORE] = last.get(TEST_SCORE, np.nan)

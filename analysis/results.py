@@ -39,6 +39,7 @@ from names import (
     LEGACY_BUDGET,
     MULTI_SPACE,
     PARAMS_FILE,
+    RESTARTED,
     RESULT_FILE,
     SCORE,
     SETTINGS_FILE,
@@ -61,6 +62,7 @@ EPOCH_FIELDS = (
     "timestamp",
     "time_this_iter_s",
     "time_total_s",
+    RESTARTED,
 )
 CONFUSION = task_metric("confusion", "")  # prefix of the reported confusion matrices
 SINGLE_SCHEME = "single-task"  # the scheme shown for trials of a single-task space
@@ -381,6 +383,9 @@ def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame
             _per_task(grouped[acc].max(), "best_acc"),
             _per_task(grouped[acc].last(), "last_acc"),
         ]
+    if RESTARTED in epochs:  # it found no readable checkpoint and started over from epoch 0
+        flag = epochs[RESTARTED].astype("boolean").fillna(False).astype(bool)
+        parts.append(flag.groupby([epochs["space"], epochs["trial_id"]]).any().to_frame())
     if "time_total_s" in epochs:
         parts.append(grouped["time_total_s"].max().rename("time_total_s").to_frame())
     if "timestamp" in epochs and "time_this_iter_s" in epochs:
@@ -430,7 +435,8 @@ def _with_stats(
         if col not in trials:
             trials[col] = np.nan
     trials["epochs"] = trials["epochs"].fillna(0).astype(int)
-    for col in ("diverged", "done"):
+    trials[RESTARTED] = trials.get(RESTARTED, pd.Series(False, index=trials.index))
+    for col in ("diverged", "done", RESTARTED):
         trials[col] = trials[col].astype("boolean").fillna(False).astype(bool)
     default = settings.get("max_epochs")
     if "max_epochs" not in trials:

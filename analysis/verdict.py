@@ -19,9 +19,10 @@ defined (one seed, no spread). A comparison with a seed that did not count (dive
 not started) says so beside its word, whatever the word.
 
 Without confirmation runs (validation only) the question block says there are no test figures
-and shows the search's per-task figures, and the second block each space's best search trial
+and shows the search's per-task figures, and the second block each space's top search trial
 against its baseline trial (`search_picks`, `search_table.best_trial`: the top trial by its
-last-epoch score among trials that ran all their epochs, shown at its peak epoch), both labelled validation and optimistic, without any significance claim.
+last-epoch score among trials that ran all their epochs, shown at its peak epoch), both
+labelled validation and optimistic, without any significance claim.
 
 `verdict(study)` extracts (pure DataFrames, `Verdict`); `render_html` (the card) and
 `render_text` (the CLI summary's lines) draw it.

@@ -12,7 +12,8 @@ table) prints a few lines every ~30 s and whenever a trial ends: the study folde
 the trials done / running / pending / stopped early / errored, the best score so far and the
 split it was measured on, and an ETA for the space and the whole study once epochs have been
 timed (`eta_seconds`, `study_eta`: pure, unit-tested). Each errored trial gets one line naming
-its error file.
+its error file; each trial that found no readable checkpoint and restarted from epoch 0, one
+line naming the unreadable files.
 
 Ray pickles a Tuner's reporter into the experiment (`tuner.pkl`) and a resumed experiment gets
 that copy back; so the reporter keeps only its experiment's name and split, and reads the study
@@ -29,11 +30,13 @@ from typing import Any
 from ray.tune import ProgressReporter
 
 from names import (
+    EPOCH,
     ERROR_FILES,
     SCORE,
     TEST,
     TEST_SCORE,
     TRIAL_PREFIX,
+    UNREADABLE,
     VALIDATION,
     confirm_experiment,
     confirm_experiment_space,
@@ -312,6 +315,8 @@ class StudyReporter(ProgressReporter):
     def __init__(self, experiment: str, confirm: bool = False) -> None:
         self.experiment = experiment
         self.confirm = confirm
+        self._since = time.time()  # this driver's run: restarts before it were said then
+        self._shown_restarts: set[str] = set()
         self.setup()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -420,19 +425,37 @@ class StudyReporter(ProgressReporter):
         return text
 
     def _errors(self, trials: list) -> list[str]:
-        """One line per trial that errored past its retries, naming its error file."""
+        """One line per trial that errored past its retries, naming its error file, and one per
+        trial that restarted from epoch 0 in this run, naming its unreadable checkpoints."""
         lines = []
         folder = f"{_CONTEXT.folder}/{self.experiment}" if _CONTEXT else self.experiment
         for t in trials:
+            trial = f"{folder}/{TRIAL_PREFIX}{t.trial_id}"
+            unreadable = _restarted_now(t, self._since)
+            if unreadable and t.trial_id not in self._shown_restarts:
+                self._shown_restarts.add(t.trial_id)
+                files = ", ".join(f"{trial}/{f}" for f in unreadable.split(", "))
+                lines.append(
+                    f"  {TRIAL_PREFIX}{t.trial_id} restarted from epoch 0: no readable "
+                    f"checkpoint ({files})"
+                )
             if t.status == "ERROR" and t.trial_id not in self._shown_errors:
                 self._shown_errors.add(t.trial_id)
-                error = f"{folder}/{TRIAL_PREFIX}{t.trial_id}/{ERROR_FILES[0]}"
-                lines.append(f"  {TRIAL_PREFIX}{t.trial_id} errored: see {error}")
+                lines.append(f"  {TRIAL_PREFIX}{t.trial_id} errored: see {trial}/{ERROR_FILES[0]}")
         return lines
 
 
+def _restarted_now(trial: Any, since: float) -> str:
+    """The unreadable checkpoints of a trial that restarted from epoch 0 and has reported since
+    `since` (this driver's run); "" for any other."""
+    last = trial.last_result or {}
+    return str(last.get(UNREADABLE) or "") if last.get("wall_time", 0) >= since else ""
+
+
 def _epochs(trial: Any) -> int:
-    return int((trial.last_result or {}).get("training_iteration", 0) or 0)
+    """Epochs trained (a restarted trial's Ray `training_iteration` counts its reports)."""
+    last = trial.last_result or {}
+    return int(last.get(EPOCH, last.get("training_iteration", 0)) or 0)
 
 
 def _stage(ctx: StudyContext | None, experiment: str, total: int) -> Stage:

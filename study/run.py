@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from names import CHECKPOINT_GLOB, TRIAL_PREFIX
+from names import CHECKPOINT_GLOB, RESTARTED, TRIAL_PREFIX
 from study import location
 from study.settings import StudySettings, build_parser, describe_spaces
 from trainables.errors import UserError
@@ -130,12 +130,26 @@ def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
     lines = [render_text(verdict(study), study.synthetic), ""]
     lines += [to_text(comparison(study)), "Top search trial per space (validation, optimistic):"]
     lines += [f"  {line}" for line in best_search_trials(study, where)]
+    lines += restarted_line(study)
     lines += [
         f"\nstudy directory: {where}",
         f"table:   python -m analysis.table {where}{flags}",
         f"report:  python -m analysis.report {where}{flags}",
     ]
     return "\n".join(lines)
+
+
+def restarted_line(study: Any) -> list[str]:
+    """How many trials and runs found no readable checkpoint and started over from epoch 0
+    (their result rows say `restarted`); nothing when none did."""
+    trials = sum(bool(x) for x in study.trials.get(RESTARTED, []))
+    runs = sum(bool(x) for x in study.runs.get(RESTARTED, []))
+    if not trials + runs:
+        return []
+    return [
+        f"Restarted from epoch 0 (no readable checkpoint): {trials} search trial(s), "
+        f"{runs} confirmation run(s)"
+    ]
 
 
 def best_search_trials(study: Any, where: str | None = None) -> list[str]:
@@ -158,6 +172,7 @@ def best_search_trials(study: Any, where: str | None = None) -> list[str]:
         trial_dir = study.path / pick.space / f"{TRIAL_PREFIX}{best['trial_id']}"
         epoch = int(best["best_epoch"])
         found = [c for c in trial_dir.glob(CHECKPOINT_GLOB) if checkpoint_epoch(c) == epoch]
+        found.sort(key=lambda c: c.name, reverse=True)  # the latest saved (a restart's, if any)
         model = found[0] if found else "not kept"
         if found and where:
             model = f"{where}/{found[0].relative_to(study.path)}"

@@ -19,7 +19,9 @@ from typing import Any
 
 from names import (
     ASHA_REDUCTION_FACTOR,
+    CHECKPOINTS_KEPT,
     CONFIRM_PLAN_FILE,
+    EPOCH,
     RUN_KEY,
     SCORE,
     SCORE_MODE,
@@ -257,8 +259,11 @@ def _trainable(settings: StudySettings, data: dict[str, TaskData]):
 
 
 def _run_config(settings: StudySettings, space: Space, confirm: bool = False, round_: int = 1):
-    """Where and how an experiment runs. A search trial keeps its best checkpoint by score
-    (the model behind its numbers) and, always, its latest; a confirmation run its last one.
+    """Where and how an experiment runs. A search trial keeps its two best checkpoints by score
+    (the best: the model behind its numbers) and, always, its latest; a confirmation run its
+    two latest (the last: its model). Ray deletes a checkpoint only after registering a newer
+    one, and either rule keeps one older than the newest: a newest cut short (a full disk, a
+    copy killed mid-way) falls back to it (trainables.trainable.restore_newest).
     Progress is study.progress's reporter (a few lines per space, with an ETA)."""
     from ray import tune
 
@@ -273,7 +278,9 @@ def _run_config(settings: StudySettings, space: Space, confirm: bool = False, ro
         storage_filesystem=None if loc.is_local else loc.fs,
         callbacks=_callbacks(settings),
         failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1, **({} if confirm else keep)),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=CHECKPOINTS_KEPT, **({} if confirm else keep)
+        ),
         # trial_config.json beside results; a remote study's results go up every SYNC_PERIOD_S
         sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=SYNC_PERIOD_S),
         progress_reporter=StudyReporter(name, confirm=confirm),
@@ -333,7 +340,7 @@ def _tune_config(settings: StudySettings, space: Space):
     if settings.scheduler == "asha":
         scheduler = StudyASHA(
             baseline=space.baseline,
-            time_attr="training_iteration",
+            time_attr=EPOCH,  # not Ray's report count: a restarted trial repeats epochs
             max_t=settings.max_epochs,
             grace_period=asha_grace_period(settings.max_epochs),
             reduction_factor=ASHA_REDUCTION_FACTOR,

@@ -20,9 +20,12 @@ from fake_study import FR
 from helpers import SMALL_STUDY, experiment_rows, kill_tree, run_cli, start_cli, wait_for
 
 from names import (
+    CHECKPOINT_GLOB,
     CONFIRM_PLAN_FILE,
     DEFAULT_BUDGET,
     EVAL_SPLIT,
+    RESTARTED,
+    RESTORED,
     SETTINGS_FILE,
     TASKS_FILE,
     TEST,
@@ -30,8 +33,9 @@ from names import (
     confirm_experiment,
     eval_metric,
 )
+from study.repair import ended_trials
 from trainables.budget import count_steps
-from trainables.checkpoint import CorruptCheckpoint, checkpoint_epoch, load_checkpoint
+from trainables.checkpoint import STATE_FILE, CorruptCheckpoint, checkpoint_epoch, load_checkpoint
 from trainables.config import TrialConfig
 from trainables.engine import step_plan
 
@@ -177,10 +181,46 @@ def _newest_complete(trial: Path) -> int:
     return max(loads, default=0)
 
 
-def _kill_once(proc, experiment: Path) -> None:
-    """kill -9 of `proc` and its Ray once a run of `experiment` finished and another is mid-way."""
-    wait_for(lambda: _one_done_one_midway(experiment_rows(experiment)), proc)
+def _one_done_one_at_two(snapshot: dict) -> bool:
+    """A trial finished and another has reported 2 of 3 epochs (so it has two checkpoints)."""
+    lengths = [len(rows) for rows in snapshot.values()]
+    return 3 in lengths and 2 in lengths
+
+
+def _kill_once(proc, experiment: Path, ready=_one_done_one_midway) -> None:
+    """kill -9 of `proc` and its Ray once `ready(rows of experiment)` (by default: a run
+    finished and another is mid-way)."""
+    wait_for(lambda: ready(experiment_rows(experiment)), proc)
     kill_tree(proc)
+
+
+def _by_epoch(trial: Path) -> list[Path]:
+    """A trial's checkpoint folders, newest epoch first."""
+    folders = trial.glob(CHECKPOINT_GLOB)
+    return sorted(folders, key=lambda c: (checkpoint_epoch(c), c.name), reverse=True)
+
+
+def _truncate(folder: Path) -> str:
+    """Cut a checkpoint's state.pt to 200 bytes, as a full disk or a copy cut short leaves it;
+    returns it relative to its trial folder."""
+    path = folder / STATE_FILE
+    path.write_bytes(path.read_bytes()[:200])
+    return f"{folder.name}/{STATE_FILE}"
+
+
+def _truncate_newest(experiment: Path) -> dict[str, list[str]]:
+    """The newest checkpoint of every trial truncated: {trial: the files cut}."""
+    return {t.name: [_truncate(c) for c in _by_epoch(t)[:1]] for t in experiment.glob("trial_*")}
+
+
+def _truncate_midway(experiment: Path) -> dict[str, list[str]]:
+    """Every checkpoint of each trial that has not reported its last epoch truncated."""
+    rows = experiment_rows(experiment)
+    return {
+        name: [_truncate(c) for c in _by_epoch(experiment / name)]
+        for name, trial_rows in rows.items()
+        if len(trial_rows) < 3 and _by_epoch(experiment / name)
+    }
 
 
 def _refused(*argv: str) -> subprocess.CompletedProcess:
@@ -203,11 +243,13 @@ def _refused(*argv: str) -> subprocess.CompletedProcess:
 def killed_study(tmp_path_factory) -> dict:
     """A multi study of 3 trials with its confirmation stage (baseline and tuned-1, 2 seeds):
     while it runs, started again and resumed by two other drivers (both refused); kill -9 of
-    the driver and Ray once a trial finished and another has a checkpoint at epoch >= 1;
-    --resume, killed the same way once a confirmation run finished and another is mid-way;
-    --resume to the end; --resume once more (nothing to do). Returns the refused runs, the
-    search's epochs and newest checkpoints at the first kill and at the second, the plan, the
-    confirmation's epochs after the last two resumes, and those resumes' output."""
+    the driver and Ray once a trial finished and another has reported 2 of its 3 epochs; the
+    newest checkpoint of every trial then cut short (an older one beside it); --resume,
+    killed the same way once a confirmation run finished and another is mid-way; every
+    checkpoint of each mid-way run then cut short (none readable left); --resume to the end;
+    --resume once more (nothing to do). Returns the refused runs, the search's epochs and
+    newest readable checkpoints at the first kill and at the second, the files cut, the plan,
+    the confirmation's epochs after the last two resumes, and those resumes' output."""
     tmp = tmp_path_factory.mktemp("killed")
     args = [*SMALL_STUDY, "--space", "multi", "--num-samples", "3", "--storage", str(tmp)]
     args += ["--confirm-seeds", "2", "--limit-test", "64"]
@@ -217,12 +259,16 @@ def killed_study(tmp_path_factory) -> dict:
         wait_for(experiment.exists, proc)  # it holds the study now
         again = _refused(*args, "--name", "k")
         resume = _refused("--resume", str(tmp / "k"))
-        _kill_once(proc, experiment)
+        _kill_once(proc, experiment, _one_done_one_at_two)
+    ended = {f"trial_{t}" for t in ended_trials(experiment)}
+    kept = {t.name: len(_by_epoch(t)) for t in experiment.glob("trial_*")}
+    truncated = _truncate_newest(experiment)
     newest = {t.name: _newest_complete(t) for t in experiment.glob("trial_*")}
     before = experiment_rows(experiment)  # results recorded up to the kill
     with open(tmp / "resumed.log", "w") as log:
         proc = start_cli("--resume", str(tmp / "k"), cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
         _kill_once(proc, confirm)  # the search has ended: the confirmation stage runs
+    confirm_truncated = _truncate_midway(confirm)
     searched = experiment_rows(experiment)
     out = run_cli("--resume", str(tmp / "k"), cwd=tmp)
     confirmed = experiment_rows(confirm)
@@ -240,6 +286,11 @@ def killed_study(tmp_path_factory) -> dict:
         "done": run_cli("--resume", str(tmp / "k"), cwd=tmp),  # all done: no Ray started
         "done_confirmed": experiment_rows(confirm),
         "dir": tmp / "k",
+        "ended": ended,
+        "kept": kept,
+        "truncated": truncated,
+        "resumed_out": (tmp / "resumed.log").read_text(),
+        "confirm_truncated": confirm_truncated,
     }
 
 
@@ -251,13 +302,17 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     after = killed_study["searched"]  # the resume's search ended; it was killed in confirmation
     assert len(after) == 3
+    ended = killed_study["ended"]  # the trials Ray's saved state records as ended
     for name, rows in before.items():
-        if len(rows) == 3:
-            assert after[name] == rows  # finished: not run again
+        if name in ended:
+            assert after[name] == rows  # ended: not run again
+        elif len(rows) == 3:  # its last epoch recorded, its end not saved: it resumes from its
+            # newest readable checkpoint (the newest was cut: the one before) to its last epoch
+            assert after[name][: len(rows)] == rows and after[name][-1]["epoch"] == 3
     resumed = {n: r for n, r in before.items() if 0 < len(r) < 3}
     assert resumed
     for name, rows in resumed.items():
-        trained = [r for r in after[name] if r["pid"] != rows[-1]["pid"] and not r.get("restored")]
+        trained = [r for r in after[name] if r["pid"] != rows[-1]["pid"] and not r.get(RESTORED)]
         if newest[name] < 3:  # continues at its newest checkpoint's epoch + 1
             assert trained and trained[0]["epoch"] == newest[name] + 1, (newest, after[name])
         else:  # its last epoch was checkpointed but never recorded: reported, not retrained
@@ -324,6 +379,72 @@ def test_killed_and_resumed_runs_take_the_steps_their_budget_plans(killed_study)
                 assert [row[f"single_steps/{n}"] for n in names] == [
                     cfg.max_epochs * -(-size // cfg.batch_size) for size in sizes
                 ]
+
+
+def _restart_line(experiment: str, trial: str, files: list[str], out: str) -> bool:
+    """The progress line of a trial that restarted from epoch 0, naming its unreadable files."""
+    head = f"{trial} restarted from epoch 0: no readable checkpoint ("
+    return head in out and all(f"{experiment}/{trial}/{f}" in out for f in files)
+
+
+def test_a_truncated_newest_checkpoint_falls_back_to_an_older_one(killed_study):
+    """The newest checkpoint of every trial cut short after the kill: a trial with an older
+    one continues from it (never errored, never restarted); one whose only checkpoint was cut
+    starts over from epoch 0, says so once and is flagged; every trial reaches its last epoch
+    and the study counts all of them."""
+    kept, cut, before = killed_study["kept"], killed_study["truncated"], killed_study["before"]
+    searched, newest = killed_study["searched"], killed_study["newest"]
+    assert all(kept[name] >= 2 for name, rows in before.items() if len(rows) >= 2), kept
+    at_two = [name for name, rows in before.items() if len(rows) == 2]
+    assert at_two, before  # the kill's moment: a trial at 2 of its 3 epochs
+    for name, rows in searched.items():
+        assert sorted({r["epoch"] for r in rows}) == [1, 2, 3], rows
+        if name in at_two:
+            assert newest[name] >= 1  # an older checkpoint was left, and it was used
+        if name in at_two or len(before[name]) == 3:
+            assert not any(r.get(RESTARTED) for r in rows), rows
+        elif 0 < len(before[name]) and newest[name] == 0:  # its only checkpoint was cut
+            assert all(r[RESTARTED] for r in rows[len(before[name]) :]), rows
+            assert _restart_line("multi", name, cut[name], killed_study["resumed_out"])
+    assert "errored" not in killed_study["resumed_out"]
+    from analysis.results import load_study
+
+    trials = load_study(killed_study["dir"]).trials
+    assert sorted(trials["stop_reason"]) == ["finished"] * 3
+    assert trials[RESTARTED].sum() == sum(
+        any(r.get(RESTARTED) for r in rows) for rows in searched.values()
+    )
+
+
+def test_a_confirmation_run_without_a_readable_checkpoint_restarts_from_epoch_0(killed_study):
+    """Every checkpoint of each mid-way confirmation run cut short after the second kill: it
+    starts over from epoch 0 rather than erroring, says so once in the progress output, its
+    rows say `restarted`, and the summary and the runs frame count it."""
+    cut, runs, out = (
+        killed_study["confirm_truncated"],
+        killed_study["confirmed"],
+        killed_study["out"],
+    )
+    assert cut  # the kill's moment: a run mid-way, with a checkpoint
+    experiment = confirm_experiment("multi")
+    for name, rows in runs.items():
+        if name in cut:
+            assert [r["epoch"] for r in rows[-3:]] == [1, 2, 3], rows
+            assert all(r[RESTARTED] for r in rows[-3:])
+            assert _restart_line(experiment, name, cut[name], out.stdout)
+        else:
+            assert not any(r.get(RESTARTED) for r in rows)
+    assert out.stdout.count("restarted from epoch 0: no readable checkpoint") == len(cut)
+    from analysis.results import load_study
+
+    study = load_study(killed_study["dir"])
+    assert sorted(study.runs["status"]) == ["finished"] * 4
+    assert study.runs[RESTARTED].sum() == len(cut)
+    searched = int(study.trials[RESTARTED].sum())
+    assert (
+        f"Restarted from epoch 0 (no readable checkpoint): {searched} search trial(s), "
+        f"{len(cut)} confirmation run(s)" in out.stdout
+    )
 
 
 def test_two_drivers_never_share_a_study(killed_study):

@@ -47,6 +47,7 @@ from names import (
     EVAL_SPLIT,
     NODE_KEY,
     OPTUNA_DB,
+    RESTARTED,
     SETTINGS_FILE,
     TASKS_FILE,
     TEST,
@@ -293,3 +294,52 @@ def test_resume_after_the_head_node_is_lost(s3, ray2, tmp_path) -> None:
     assert states.count(optuna.trial.TrialState.COMPLETE) == 3, states
     assert optuna.trial.TrialState.RUNNING not in states, states
     assert list(work.iterdir()) == []
+
+
+def _reported(s3, experiment: str) -> dict[str, tuple[str, int]]:
+    """trial id -> (status, reports the driver recorded) in the newest experiment state the
+    store holds: a trial with a report has a checkpoint that Ray hands back on resume."""
+    states = sorted(k for k in _keys(s3, experiment) if "/experiment_state-" in k)
+    body = s3.client().get_object(Bucket=s3.bucket, Key=states[-1])["Body"].read()
+    found = {}
+    for meta, runtime in (map(json.loads, e[:2]) for e in json.loads(body)["trial_data"]):
+        last = runtime.get("last_result") or {}
+        found[meta["trial_id"]] = (meta["status"], int(last.get("training_iteration") or 0))
+    return found
+
+
+@pytest.mark.slow
+def test_a_trial_without_a_readable_checkpoint_in_the_store_restarts(s3, tmp_path) -> None:
+    """A study in object storage (here on a local Ray) of 1 trial x 3 epochs, stopped with
+    Ctrl-C once its first epoch is reported; its checkpoints in the store then cut to 200
+    bytes; --resume: it starts over from epoch 0 rather than erroring, its rows say
+    `restarted`, one progress line names its files in the store, and it reaches its last
+    epoch, counted by the summary."""
+    work, cache, log = tmp_path / "work", tmp_path / "cache", tmp_path / "driver.log"
+    work.mkdir()
+    uri, experiment = s3.uri("cut/r"), "cut/r/multi/"
+    args = [*SMALL_STUDY, "--num-samples", "1", "--storage", s3.uri("cut")]
+    args += ["--storage-endpoint", s3.endpoint, "--cache-dir", str(cache), "--name", "r"]
+    with open(log, "w") as out:
+        driver = start_cli(*args, cwd=work, stdout=out, stderr=out)
+        try:  # the driver has recorded a report: Ray hands its checkpoint back on resume
+            wait_for(lambda: re.search(r"best validation score \d", log.read_text()), driver)
+            driver.send_signal(signal.SIGINT)  # Ctrl-C: Tune stops and saves to the store
+            assert driver.wait(timeout=120) == 130
+        finally:
+            kill_tree(driver)
+    ((trial, (status, reports)),) = _reported(s3, experiment).items()
+    assert status != "TERMINATED" and reports >= 1, (status, reports)
+    files = [k for k in _keys(s3, f"{experiment}trial_{trial}/") if k.endswith(STATE_FILE)]
+    for key in files:
+        s3.client().put_object(Bucket=s3.bucket, Key=key, Body=b"\0" * 200)
+    resumed = run_cli(
+        *("--resume", uri, "--storage-endpoint", s3.endpoint, "--cache-dir", str(cache)), cwd=work
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    rows = _rows_in_store(s3, uri, tmp_path / "after")[f"trial_{trial}"]
+    assert [r["epoch"] for r in rows[-3:]] == [1, 2, 3] and all(r[RESTARTED] for r in rows[-3:])
+    assert f"trial_{trial} restarted from epoch 0: no readable checkpoint (" in resumed.stdout
+    assert files and all(f"s3://{s3.bucket}/{key}" in resumed.stdout for key in files)
+    assert "multi: 1 trials; best" in resumed.stdout  # not errored
+    assert "Restarted from epoch 0 (no readable checkpoint): 1 search trial(s)" in resumed.stdout
