@@ -6,12 +6,14 @@ repeats an uninterrupted one, and every registered method honours the contract."
 from __future__ import annotations
 
 import io
+import json
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 import torchjd.scalarization as scal
+from helpers import run_module
 from torch import nn
 
 from trainables.errors import UserError
@@ -396,3 +398,22 @@ def test_rlw_weights_are_random_positive_and_sum_to_one():
     other = torch.stack(run_weighting(METHODS["rlw"].create(3, seed=1), EPOCH_LOSSES))
     assert not torch.allclose(stacked, other)
     assert math.isclose(float(stacked.mean()), 1 / 3, abs_tol=0.1)
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_methods_benchmark_prints_ratios_against_ew():
+    done = run_module(
+        "benchmarks.methods",
+        *("--batch-size", "4", "--steps", "1", "--rounds", "1", "--threads", "1"),
+        *("--methods", "upgrad"),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    *rows, summary = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["method"] for r in rows] == ["ew", "upgrad"] and summary["phase"] == "summary"
+    assert summary["time_ratio"]["ew"] == 1.0 and summary["memory_ratio"]["ew"] == 1.0
+    assert all(r["step_s"] > 0 and r["peak_step_bytes"] > 0 for r in rows)
+    assert rows[1]["time_ratio"] == pytest.approx(rows[1]["step_s"] / rows[0]["step_s"], rel=1e-3)

@@ -140,10 +140,12 @@ def seeded_torch(seed: int, device: torch.device) -> Iterator[None]:
     """Torch's global generators (the CPU's and, on CUDA, `device`'s) seeded with `seed` inside,
     restored after: code that draws from them (torchjd's PCGrad, GradDrop) becomes a function of
     the seed without disturbing anyone else's stream."""
-    cuda = [device] if device.type == "cuda" else []
+    cuda = []
+    if device.type == "cuda":
+        cuda = [torch.cuda.current_device() if device.index is None else device.index]
     with torch.random.fork_rng(devices=cuda):
         torch.default_generator.manual_seed(seed)
-        if cuda:
-            with torch.cuda.device(device):
+        for index in cuda:
+            with torch.cuda.device(index):
                 torch.cuda.manual_seed(seed)
         yield

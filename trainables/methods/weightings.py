@@ -34,7 +34,9 @@ def _weighted_backward(losses: Sequence[Tensor], weights: Tensor) -> None:
 
 
 class EqualWeights(Combiner):
-    def backward(self, losses, shared, heads) -> Tensor:
+    def backward(
+        self, losses: Sequence[Tensor], shared: Sequence[Tensor], heads: Sequence[Tensor]
+    ) -> Tensor:
         self._check(losses)
         functools.reduce(operator.add, losses).backward()  # l_0 + l_1 + ...: the plain sum
         self.step += 1
@@ -44,14 +46,18 @@ class EqualWeights(Combiner):
 class Uncertainty(Combiner):
     """Learned log-variances s (one per task, initialized to 0: weights 1/2 each)."""
 
-    def __init__(self, n_tasks: int, params, seed: int, device: torch.device) -> None:
+    def __init__(
+        self, n_tasks: int, params: Mapping[str, float], seed: int, device: torch.device
+    ) -> None:
         super().__init__(n_tasks, params, seed)
         self.log_vars = nn.Parameter(torch.zeros(n_tasks, device=device))
 
     def parameters(self) -> list[nn.Parameter]:
         return [self.log_vars]
 
-    def backward(self, losses, shared, heads) -> Tensor:
+    def backward(
+        self, losses: Sequence[Tensor], shared: Sequence[Tensor], heads: Sequence[Tensor]
+    ) -> Tensor:
         self._check(losses)
         s = self.log_vars
         total = (0.5 * torch.exp(-s) * torch.stack(losses) + 0.5 * s).sum()
@@ -72,7 +78,9 @@ class DynamicWeightAverage(Combiner):
     """Sums each task's (detached) loss over the epoch; `end_epoch` rolls the mean into a two-
     epoch history and computes the next epoch's weights from it."""
 
-    def __init__(self, n_tasks: int, params, seed: int, device: torch.device) -> None:
+    def __init__(
+        self, n_tasks: int, params: Mapping[str, float], seed: int, device: torch.device
+    ) -> None:
         super().__init__(n_tasks, params, seed)
         self.device = device
         self.loss_sum = torch.zeros(n_tasks, dtype=torch.float64, device=device)
@@ -89,7 +97,9 @@ class DynamicWeightAverage(Combiner):
             w = self.n_tasks * z / z.sum()
         return torch.as_tensor(w, dtype=torch.float32, device=self.device)
 
-    def backward(self, losses, shared, heads) -> Tensor:
+    def backward(
+        self, losses: Sequence[Tensor], shared: Sequence[Tensor], heads: Sequence[Tensor]
+    ) -> Tensor:
         self._check(losses)
         w = self.current
         _weighted_backward(losses, w)
@@ -125,7 +135,9 @@ class DynamicWeightAverage(Combiner):
 class RandomWeights(Combiner):
     """Weights softmax(z), z ~ N(0, I), drawn from `(seed, step)`: the state is the step."""
 
-    def __init__(self, n_tasks: int, params, seed: int, device: torch.device) -> None:
+    def __init__(
+        self, n_tasks: int, params: Mapping[str, float], seed: int, device: torch.device
+    ) -> None:
         super().__init__(n_tasks, params, seed)
         self.device = device
 
@@ -134,7 +146,9 @@ class RandomWeights(Combiner):
         w = np.exp(z - z.max())
         return torch.as_tensor(w / w.sum(), dtype=torch.float32, device=self.device)
 
-    def backward(self, losses, shared, heads) -> Tensor:
+    def backward(
+        self, losses: Sequence[Tensor], shared: Sequence[Tensor], heads: Sequence[Tensor]
+    ) -> Tensor:
         self._check(losses)
         w = self.weights()
         _weighted_backward(losses, w)
