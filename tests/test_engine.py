@@ -3,6 +3,8 @@ exact resume, checkpoints, and the trained model loaded back from a checkpoint a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -253,6 +255,8 @@ def test_synthetic_is_learnable_but_not_trivial():
 
 
 def test_restore_falls_back_to_the_previous_checkpoint(tiny, tmp_path, capsys):
+    from ray.tune import Checkpoint
+
     from trainables.trainable import restore_newest
 
     state = setup(config(), tiny, CPU)
@@ -262,17 +266,19 @@ def test_restore_falls_back_to_the_previous_checkpoint(tiny, tmp_path, capsys):
     newest = save_checkpoint(tmp_path / "checkpoint_000001", state.state_dict())
     newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a kill mid-copy
     fresh = setup(config(), tiny, CPU)
-    used, _ = restore_newest(fresh, tmp_path / "checkpoint_000001", CPU)
-    assert used.name == "checkpoint_000000" and fresh.epoch == 1
+    used, _ = restore_newest(fresh, Checkpoint.from_directory(tmp_path / "checkpoint_000001"), CPU)
+    assert Path(used.path).name == "checkpoint_000000" and fresh.epoch == 1
     out = capsys.readouterr().out
     assert str(newest) in out and "resumed from the previous checkpoint" in out
     (tmp_path / "checkpoint_000000" / "state.pt").write_bytes(b"")
     with pytest.raises(CorruptCheckpoint):
-        restore_newest(fresh, tmp_path / "checkpoint_000001", CPU)
+        restore_newest(fresh, Checkpoint.from_directory(tmp_path / "checkpoint_000001"), CPU)
 
 
 def test_restore_prefers_a_newer_checkpoint_than_rays_snapshot(tiny, tmp_path, capsys):
     """A driver killed between Ray's snapshots leaves newer checkpoints on disk: use them."""
+    from ray.tune import Checkpoint
+
     from trainables.trainable import restore_newest
 
     state = setup(config(), tiny, CPU)
@@ -281,8 +287,10 @@ def test_restore_prefers_a_newer_checkpoint_than_rays_snapshot(tiny, tmp_path, c
     run_epoch(state, tiny)
     save_checkpoint(tmp_path / "checkpoint_000001", {**state.state_dict(), "metrics": {"a": 1}})
     fresh = setup(config(), tiny, CPU)
-    used, payload = restore_newest(fresh, tmp_path / "checkpoint_000000", CPU)  # Ray's older
-    assert used.name == "checkpoint_000001" and fresh.epoch == 2 and payload["metrics"]["a"] == 1
+    rays = Checkpoint.from_directory(tmp_path / "checkpoint_000000")  # Ray's, the older
+    used, payload = restore_newest(fresh, rays, CPU)
+    assert Path(used.path).name == "checkpoint_000001" and fresh.epoch == 2
+    assert payload["metrics"]["a"] == 1
     assert "newer than Ray's snapshot" in capsys.readouterr().out
 
 

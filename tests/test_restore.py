@@ -144,7 +144,8 @@ def _ray_trial(trial_id: str, row: dict):
     return trial
 
 
-def test_the_progress_output_names_a_restarted_trial_and_its_file_once():
+def test_the_progress_output_names_a_restarted_trial_and_its_file_once(monkeypatch):
+    monkeypatch.setattr("study.progress._CONTEXT", None)  # no study's plan left by another test
     reporter = StudyReporter("multi")
     reporter.setup(total_samples=2)
     now = {RESTARTED: True, UNREADABLE: "checkpoint_000001/state.pt", "wall_time": time.time()}
