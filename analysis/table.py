@@ -646,13 +646,13 @@ def _budget_note(study: Study) -> str:
     return (
         "training: every run from scratch on train + validation for "
         f"{values.get('max_epochs', '?')} epochs (no early stopping), batch size "
-        f"{values.get('batch_size', '?')} per task, {_budget_text(study_budgets(study))}; "
+        f"{values.get('batch_size', '?')} per task, {budget_text(study_budgets(study))}; "
         f"seeds {values.get('seed', '?')} "
         "(n in a cell: the seeds that finished; runs not counted are listed below)"
     )
 
 
-def _budget_text(budgets: Sequence[str]) -> str:
+def budget_text(budgets: Sequence[str]) -> str:
     """ "budget total: <what it means>"; several (a damaged study): each named."""
     return "; ".join(f"budget {b}: {BUDGETS.get(b, 'unknown budget')}" for b in budgets)
 

@@ -43,7 +43,15 @@ from analysis.results import Study
 from analysis.search_table import best_trial, search_comparison
 from analysis.stats import ALPHA, CONFIDENCE, POWER, holm, paired
 from analysis.table import format_p
-from names import BASELINE_LABEL, TEST, TRIAL_PREFIX, TUNED_BEST, VALIDATION
+from names import (
+    BASELINE_LABEL,
+    BUDGET_KEY,
+    LEGACY_BUDGET,
+    TEST,
+    TRIAL_PREFIX,
+    TUNED_BEST,
+    VALIDATION,
+)
 
 # the hyperparameters the card shows, in this order (others a space suggests follow, by name)
 PARAM_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p", "temperature")
@@ -52,14 +60,6 @@ SEARCH_CAVEAT = "validation, optimistic, selected on the same data"
 SCORE_ROW = "score (mean over tasks)"  # the study metric's row of a multi-task space
 BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no detectable difference"
 UNDETERMINED, SEARCH_PICK = "undetermined", "search pick"
-DEFAULT_BUDGET = "epochs"  # a study recorded before `--budget`: an epoch = the largest task's pass
-BUDGETS = {  # what each training budget (study setting `budget`) holds equal
-    "total": "equal total task-steps (a multi-task run takes as many task-steps as the "
-    "single-task runs of its tasks together; the scheme shares them)",
-    "per-task": "equal steps per task (every task its single-task steps, spread over the run)",
-    "epochs": "equal epochs (an epoch is the largest task's pass, as in the original project; "
-    "a task may get more or fewer steps than alone: see the table's optimizer steps)",
-}
 QUESTION_COLUMNS = ["label", "task", "split", "unit", "diff", "ci_low", "ci_high", "test"]
 QUESTION_COLUMNS += ["p_value", "p_holm", "mde", "mde_why", "n_multi", "n_single", "failed"]
 QUESTION_COLUMNS += ["verdict", "says", "missing"]
@@ -173,9 +173,9 @@ def _failures(rows: pd.DataFrame) -> str | None:
 
 
 def budget_text(study: Study) -> str:
-    """ "budget total: equal total task-steps (...)", from the study's setting."""
-    name = str(study.settings.get("budget", DEFAULT_BUDGET))
-    return f"budget {name}: {BUDGETS.get(name, 'as recorded in the study settings')}"
+    """ "budget total: <what it means>" (names.BUDGETS, in the table's words), from the study's
+    setting; a study recorded before budgets ran under names.LEGACY_BUDGET."""
+    return table_mod.budget_text([str(study.settings.get(BUDGET_KEY, LEGACY_BUDGET))])
 
 
 # ---------------------------------------------------------------------------------------------

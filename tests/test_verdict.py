@@ -46,6 +46,7 @@ from analysis.verdict import (
 from names import (
     BASELINE_MULTI,
     BASELINE_SINGLE,
+    BUDGETS,
     MULTI_SPACE,
     SETTINGS_FILE,
     TEST,
@@ -215,14 +216,14 @@ def test_the_question_comes_first_and_names_the_budget(tmp_path, monkeypatch) ->
     text, card = render_text(v, study.synthetic), html.unescape(render_html(v, study.synthetic))
     for out in (text, card):
         assert out.index("Multi-task vs single-task") < out.index("Tuned (tuned-1) vs")
-        assert "budget total: equal total task-steps" in out and "Holm over 5 tests" in out
+        assert f"budget total: {BUDGETS['total']}" in out and "Holm over 5 tests" in out
     from study.run import summary
 
     lines = summary(study.path).splitlines()
     assert lines[0] == "Verdict" and lines[2].startswith("Multi-task vs single-task (test")
     assert any(x.startswith("  baseline cifar10: -4.0 points") for x in lines[:10])
     old = _confirmed(tmp_path / "old", monkeypatch)  # no budget recorded: epochs
-    assert "budget epochs: equal epochs" in render_text(verdict(old), False)
+    assert f"budget epochs: {BUDGETS['epochs']}" in render_text(verdict(old), False)
 
 
 def test_a_failed_seed_is_never_hidden_behind_better(tmp_path, monkeypatch) -> None:
