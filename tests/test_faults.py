@@ -124,7 +124,7 @@ def test_a_crash_is_retried_from_the_checkpoint(crash_and_divergence):
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # all epochs, none repeated
     failures = (trial / "error.txt").read_text().count("Failure #")
     assert failures == 1  # exactly one retry, and it succeeded
-    assert "single-fashionrgb: 2 trials; best" in out  # none errored
+    assert "single-fashionrgb: 2 trials; top" in out  # none errored
     retried = next(t for t in optuna_trials if t.params["lr"] == 0.001)
     assert retried.state == optuna.trial.TrialState.COMPLETE
     assert not [t for t in optuna_trials if t.state == optuna.trial.TrialState.FAIL]

@@ -341,5 +341,5 @@ def test_a_trial_without_a_readable_checkpoint_in_the_store_restarts(s3, tmp_pat
     assert [r["epoch"] for r in rows[-3:]] == [1, 2, 3] and all(r[RESTARTED] for r in rows[-3:])
     assert f"trial_{trial} restarted from epoch 0: no readable checkpoint (" in resumed.stdout
     assert files and all(f"s3://{s3.bucket}/{key}" in resumed.stdout for key in files)
-    assert "multi: 1 trials; best" in resumed.stdout  # not errored
+    assert "multi: 1 trials; top" in resumed.stdout  # not errored
     assert "Restarted from epoch 0 (no readable checkpoint): 1 search trial(s)" in resumed.stdout
