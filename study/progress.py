@@ -27,9 +27,11 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from ray.tune import ProgressReporter
 
 from names import (
+    BUDGETS,
     EPOCH,
     ERROR_FILES,
     SCORE,
@@ -53,7 +55,7 @@ REPORT_EVERY_S = 30.0  # a progress block at most this often, besides one per tr
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """One experiment of a study, in running order: its trials, their epochs (at most), and the
-    relative cost of one epoch (the training images it goes through)."""
+    relative cost of one epoch (the task-steps its budget plans: `epoch_cost`)."""
 
     name: str
     trials: int
@@ -73,31 +75,53 @@ def confirm_runs(settings: Any) -> int:
 
 def study_stages(settings: Any, tasks: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
     """Every experiment of the study in running order: each space's search, then (when the
-    study has one) each space's confirmation, which trains on train + validation."""
+    study has one) each space's confirmation, which trains on train + validation. A stage's
+    cost per epoch is the task-steps its budget plans (`epoch_cost`)."""
     from study.settings import space_tasks, study_spaces
 
-    leaves = [s.name for s in study_spaces(settings)]
+    leaves = study_spaces(settings)
 
-    def images(space: str, keys: tuple[str, ...]) -> float:
-        names = [task_name(t) for t in space_tasks(settings, space)]
-        return float(sum(tasks[n][k] for n in names for k in keys)) or 1.0
+    def cost(space: Any, keys: tuple[str, ...]) -> float:
+        names = [task_name(t) for t in space_tasks(settings, space.name)]
+        sizes = [int(sum(tasks[n][k] for k in keys)) for n in names]
+        return epoch_cost(sizes, settings.batch_size, settings.budget, space.baseline)
 
     stages = [
-        Stage(s, settings.num_samples, settings.max_epochs, images(s, ("train_size",)))
+        Stage(s.name, settings.num_samples, settings.max_epochs, cost(s, ("train_size",)))
         for s in leaves
     ]
     runs = confirm_runs(settings)
     if runs:
         stages += [
             Stage(
-                confirm_experiment(s),
+                confirm_experiment(s.name),
                 runs,
                 settings.max_epochs,
-                images(s, ("train_size", "val_size")),
+                cost(s, ("train_size", "val_size")),
             )
             for s in leaves
         ]
     return stages
+
+
+def epoch_cost(sizes: Sequence[int], batch_size: int, budget: str, baseline: Mapping) -> float:
+    """Task-steps in one epoch of a run over tasks of these training-set `sizes` under `budget`
+    (`trainables.budget`): sum_t ceil(n_t / B) under `total` and `per-task`; under `epochs`,
+    what the space's baseline scheme draws in its first epoch (counted, no model)."""
+    from names import LEGACY_BUDGET
+    from trainables.budget import StepPlan, count_steps, quotas
+    from trainables.sampling import SCHEMES, TaskSampler
+
+    if budget != LEGACY_BUDGET or len(sizes) < 2:
+        return float(quotas(sizes, batch_size).sum()) or 1.0
+    scheme = baseline.get("scheme", next(iter(SCHEMES)))
+    params = {  # the scheme's own defaults: the cost of its typical draw
+        p.name: np.full(len(sizes), p.default) if p.per_task else p.default
+        for p in SCHEMES[scheme].params
+    }
+    sampler = TaskSampler(scheme, list(sizes), seed=0, params=params)
+    plan = StepPlan(sampler, sizes, batch_size, 1, budget)
+    return float(count_steps(plan).sum()) or 1.0
 
 
 def concurrent_slots(
@@ -199,6 +223,7 @@ def plan_text(
         f"x up to {settings.max_epochs} epochs per "
         f"space ({early}), scored on {VALIDATION}",
         f"  confirmation: {confirm}",
+        f"  budget:       {settings.budget}: a multi-task run takes {BUDGETS[settings.budget]}",
         *_data_lines(tasks),
         f"  resources:    {settings.cpus_per_trial:g} CPU{gpu} per trial, {at_once}",
     ]

@@ -70,6 +70,8 @@ def start_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, **popen) ->
 # gracefully (Ctrl-C) and needs a trial still mid-way when the stop lands takes longer epochs
 SMALL_STUDY = (
     "--quick",
+    "--space",
+    "multi",
     "--confirm-seeds",
     "0",
     "--limit-train",

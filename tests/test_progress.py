@@ -4,6 +4,7 @@ quiet, honest Ctrl-C (the last under a pseudo-terminal, as a user at a terminal 
 from __future__ import annotations
 
 import itertools
+import math
 import pickle
 import random
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import REPORT_TRIAL_ROWS
 
+from names import BUDGETS, LEGACY_BUDGET
 from study import progress
 from study.progress import (
     Stage,
@@ -23,7 +25,7 @@ from study.progress import (
     plan_text,
     study_eta,
 )
-from study.settings import build_parser, settings_from_args
+from study.settings import QUICK, build_parser, settings_from_args
 
 pytest_plugins = ["interrupted_study", "real_study"]
 
@@ -111,7 +113,8 @@ def test_plan_names_every_space_the_data_and_the_resources(tmp_path):
     assert plan.splitlines()[0] == f"Study {settings.study_dir}"
     for space in ("single-cifar10", "single-fashionrgb", "multi"):
         assert space in plan
-    assert "6 trials x up to 2 epochs" in plan and "ASHA" in plan
+    assert f"{QUICK['num_samples']} trials x up to {QUICK['max_epochs']} epochs" in plan
+    assert "ASHA" in plan
     for name, t in tasks.items():
         assert f"{name} (SYNTHETIC): {t['train_size']:,} train / {t['val_size']:,} validation / "
         assert f"{t['test_size']:,} test" in plan
@@ -138,8 +141,24 @@ def test_stages_follow_the_running_order(tmp_path):
         "confirm-single-fashionrgb",
         "confirm-multi",
     ]
-    assert stages[2].cost == 2 * stages[0].cost  # two tasks per multi-task epoch
-    assert stages[3].cost == 110 and stages[3].trials == 4  # train + validation; 2 runs x 2 seeds
+    assert stages[2].cost == 2 * stages[0].cost  # `total`: both tasks' single-task steps
+    assert stages[0].cost == math.ceil(100 / settings.batch_size)  # task-steps per epoch
+    # train + validation; 2 runs x 2 seeds
+    assert stages[3].cost == math.ceil(110 / settings.batch_size) and stages[3].trials == 4
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_an_epochs_cost_is_the_task_steps_its_budget_plans(budget):
+    sizes, batch = [4000, 400], 128  # 32 and 4 steps per single-task epoch
+    for scheme, per_iteration in (("joint", 2), ("coin", None)):
+        cost = progress.epoch_cost(sizes, batch, budget, {"scheme": scheme})
+        if budget != LEGACY_BUDGET:
+            assert cost == 32 + 4  # the single-task runs' steps together, whatever the scheme
+        elif per_iteration:
+            assert cost == 32 * per_iteration  # 32 iterations, both tasks in each
+        else:  # a coin per task per iteration: about one task-step per iteration
+            assert 0.5 * 32 < cost < 1.5 * 32
+    assert progress.epoch_cost([400], batch, budget, {}) == 4  # one task: its own steps
 
 
 # ---------------------------------------------------------------------------------------------
