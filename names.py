@@ -115,6 +115,17 @@ PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_sha
 PER_TASK_METRICS += ("single_steps",)
 
 # ---------------------------------------------------------------------------------------------
+# multi-task methods (`trainables.methods.METHODS`): how a step that trains several tasks at
+# once combines their losses. Here because the analysis reads the rows and study.json too.
+
+METHOD_KEY = "method"  # in every trial config and result row
+DEFAULT_METHOD = "ew"  # equal weights, the reference; what a config or study without one ran
+METHOD_WEIGHT = "method_weight"  # per task in every row: `method_weight/<task>`, the mean
+# weight the method gave the task over the epoch's combined steps (None: none this epoch)
+METHOD_STEPS = "method_steps"  # in every row: the epoch's combined steps (all tasks in one)
+
+
+# ---------------------------------------------------------------------------------------------
 # training budgets: what a multi-task run takes against its tasks' single-task runs (each
 # epochs x ceil(n_task / batch) steps); a task-step is one task's loss in one optimizer step.
 # Here (not beside the planner, trainables.budget) because the analysis states them too.

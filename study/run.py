@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_spaces:
         print(describe_spaces())
         return 0
+    if args.list_methods:
+        from trainables.methods import describe_methods  # imports torch: kept out of --help
+
+        print(describe_methods())
+        return 0
     try:
         if args.resume:
             return execute(location.for_resume(args), new=False, **_ray_args(args))

@@ -37,7 +37,15 @@ from study import location, rounds
 from study.confirm import confirm_seeds, load_or_write_plan, plan_for_seeds
 from study.lock import StudyLock
 from study.repair import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
-from study.settings import StudySettings, is_auto, space_tasks, study_spaces, trial_constants
+from study.settings import (
+    StudySettings,
+    is_auto,
+    method_options,
+    space_tasks,
+    start_points,
+    study_spaces,
+    trial_constants,
+)
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
 
@@ -242,10 +250,15 @@ def _check_fits(settings: StudySettings, nodes: list[dict[str, float]]) -> None:
 
 
 def _define(
-    trial: Any, define: Callable[..., dict], tasks: tuple[str, ...], constants: dict[str, Any]
+    trial: Any,
+    define: Callable[..., dict],
+    tasks: tuple[str, ...],
+    constants: dict[str, Any],
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The space's suggestions plus the study's constants (module-level: it is pickled)."""
-    define(trial, tasks)
+    """The space's suggestions plus the study's constants (module-level: it is pickled);
+    `options`: what a multi-task space takes besides (`settings.method_options`)."""
+    define(trial, tasks, **(options or {}))
     return constants
 
 
@@ -328,10 +341,11 @@ def _tune_config(settings: StudySettings, space: Space):
             define=space.define,
             tasks=tuple(task_name(t) for t in tasks),
             constants=trial_constants(settings, space.name),
+            options=method_options(settings, space),
         ),
         metric=SCORE,
         mode=SCORE_MODE,
-        points_to_evaluate=[space.baseline],
+        points_to_evaluate=start_points(settings, space),
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
         study_name=space.name,
         storage=_storage_class()(location.optuna_url(settings)),

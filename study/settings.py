@@ -23,7 +23,9 @@ from names import (
     BUDGET_KEY,
     BUDGETS,
     DEFAULT_BUDGET,
+    DEFAULT_METHOD,
     LEGACY_BUDGET,
+    METHOD_KEY,
     NAME_PATTERN,
     NAME_SEP,
     SETTINGS_FILE,
@@ -41,6 +43,7 @@ from study.storage import cache_folder, is_remote, resolve
 from trainables.budget import describe
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError
+from trainables.sampling import LOSS_WEIGHTS, SCHEMES, scheme_params
 
 SCHEDULERS = ("asha", "fifo")
 QUICK = {  # <= 4 minutes on a 2-core CPU, synthetic data: every space (each task alone and
@@ -106,6 +109,10 @@ class StudySettings:
     quick: bool = False
     storage_endpoint: str | None = None  # S3-compatible endpoint of a remote --storage
     optuna_storage: str | None = None  # SQLAlchemy URL; None: SQLite in the study dir
+    # multi-task methods (trainables.methods), registry order; a study.json without them: off
+    methods: tuple[str, ...] | None = None  # --methods: the searched ones; None: ew only
+    compare_methods: tuple[str, ...] | None = None  # --compare-methods: ew first; None: off
+    method_params: dict[str, float] | None = None  # --method-params: fixed, not searched
 
     @property
     def study_dir(self) -> Path:
@@ -127,8 +134,9 @@ class StudySettings:
         path = folder / SETTINGS_FILE
         try:
             values = json.loads(path.read_text())
-            if values.get("tasks"):
-                values["tasks"] = tuple(values["tasks"])
+            for key in ("tasks", "methods", "compare_methods"):  # JSON lists
+                if values.get(key):
+                    values[key] = tuple(values[key])
             values.setdefault(BUDGET_KEY, LEGACY_BUDGET)  # written before budgets existed
             return cls(**values)
         except FileNotFoundError:
@@ -369,9 +377,31 @@ def _resources_flags(add: Callable[..., Any]) -> None:
     )
 
 
+def _method_flags(add: Callable[..., Any]) -> None:
+    add(
+        "--methods",
+        metavar="M1,M2",
+        help="multi-task methods the search may pick for a step that trains every task at once "
+        f"(scheme joint); see --list-methods (default {DEFAULT_METHOD} only; multi and all)",
+    )
+    add(
+        "--compare-methods",
+        metavar="M1,M2",
+        help=f"methods compared with {DEFAULT_METHOD} (always included): each is searched, gets "
+        "a starting trial, and its best configuration is confirmed over the same seeds",
+    )
+    add(
+        "--method-params",
+        metavar="KEY=V,...",
+        help="fix method parameters instead of searching them, e.g. cagrad_c=0.3",
+    )
+    add("--list-methods", action="store_true", help="print the methods and exit")
+
+
 FLAG_GROUPS = {
     "the study": _study_flags,
     "the search (each trial)": _search_flags,
+    "multi-task methods": _method_flags,
     "data": _data_flags,
     "confirmation (test figures)": _confirmation_flags,
     "resources and Ray": _resources_flags,
@@ -520,10 +550,139 @@ def settings_from_args(args: argparse.Namespace) -> StudySettings:
             "quick": args.quick,
             "storage_endpoint": args.storage_endpoint,
             "optuna_storage": args.optuna_storage,
+            **_method_values(args),
         }
     )
     check_confirmation(settings, args)
+    check_methods(settings)
     return settings
+
+
+def _method_values(args: argparse.Namespace) -> dict[str, Any]:
+    """`--methods` and `--compare-methods` as tuples of names (the compared with ew first),
+    `--method-params` as {key: float}; None for a flag not given."""
+    methods = _names_list(args.methods)
+    compare = _names_list(args.compare_methods)
+    if compare is not None:
+        compare = tuple(dict.fromkeys([DEFAULT_METHOD, *compare]))
+    fixed = None
+    if args.method_params:
+        fixed = {}
+        for item in filter(None, (i.strip() for i in args.method_params.split(","))):
+            key, sep, value = item.partition("=")
+            try:
+                fixed[key.strip()] = float(value)
+            except ValueError:
+                raise UserError(f"--method-params: expected KEY=NUMBER, got {item!r}") from None
+    return {"methods": methods, "compare_methods": compare, "method_params": fixed}
+
+
+def _names_list(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+
+
+def check_methods(settings: StudySettings) -> None:
+    """The method flags make sense (UserError, before Ray): known methods whose extras are
+    installed, a study with a multi-task space, something besides ew to compare, every compared
+    method searched, fixed parameters within bounds and of a searched method, and enough
+    trials for every starting point."""
+    chosen = (*(settings.methods or ()), *(settings.compare_methods or ()))
+    if not chosen and not settings.method_params:
+        return
+    from trainables.methods import get_method
+
+    for name in chosen:
+        method = get_method(name)
+        missing = method.missing()
+        if missing:
+            hint = f': pip install "mtl-study[{method.extra}]"' if method.extra else ""
+            raise UserError(f"method {name} needs {', '.join(missing)}{hint}")
+    if not any(len(s.tasks) > 1 for s in study_spaces(settings)):
+        raise UserError(
+            f"methods combine several tasks; --space {settings.space} trains one (use multi or all)"
+        )
+    compare = settings.compare_methods
+    if compare is not None and len(compare) < 2:
+        raise UserError(f"--compare-methods needs a method besides {DEFAULT_METHOD}")
+    left_out = [m for m in compare or () if m not in searched_methods(settings)]
+    if left_out:
+        raise UserError(f"--methods must include every compared method; it lacks {left_out[0]}")
+    _check_fixed(settings)
+    _check_start_points(settings)
+
+
+def _check_fixed(settings: StudySettings) -> None:
+    """Each `--method-params` key is a searched method's parameter, within its bounds."""
+    from trainables.methods import get_method
+
+    searched = searched_methods(settings)
+    owners = {p.name: m for m in searched for p in get_method(m).params}
+    for key, value in (settings.method_params or {}).items():
+        if key not in owners:
+            raise UserError(
+                f"--method-params: {key!r} is no parameter of the searched methods "
+                f"({', '.join(searched)})"
+            )
+        get_method(owners[key]).resolve({key: value})
+
+
+def _check_start_points(settings: StudySettings) -> None:
+    for space in study_spaces(settings):
+        points = len(start_points(settings, space))
+        if settings.num_samples < points:
+            raise UserError(
+                f"--num-samples {settings.num_samples} is fewer than the {points} starting trials "
+                f"of {space.name} (the baseline and one per compared method)"
+            )
+
+
+def _fixed_method_params(settings: StudySettings) -> dict[str, float]:
+    """`--method-params`: constants of every multi-task trial (the space does not search them)."""
+    return dict(settings.method_params or {})
+
+
+def searched_methods(settings: StudySettings) -> tuple[str, ...]:
+    """The methods the search may pick, in registry order: `--methods`, else the compared
+    ones, else ew alone (then the space suggests none, as before methods existed)."""
+    chosen = settings.methods or settings.compare_methods
+    if not chosen:
+        return (DEFAULT_METHOD,)
+    from trainables.methods import METHODS
+
+    return tuple(m for m in METHODS if m in chosen)
+
+
+def method_options(settings: StudySettings, space: Space) -> dict[str, Any]:
+    """What a multi-task space's `define` takes besides the trial and tasks; none otherwise."""
+    if len(space.tasks) < 2:
+        return {}
+    return {"methods": searched_methods(settings), "fixed": _fixed_method_params(settings)}
+
+
+def start_points(settings: StudySettings, space: Space) -> list[dict[str, Any]]:
+    """The trials a space enqueues first: its baseline, then (`--compare-methods`, multi-task
+    spaces) one per compared method: the baseline's optimizer under the first scheme whose
+    steps hold every task (joint), that method, its default parameters, static weights 1."""
+    points = [dict(space.baseline)]
+    if len(space.tasks) < 2 or not settings.compare_methods:
+        return points
+    from search_spaces.multi import method_space, param_keys
+
+    schemes = scheme_params()
+    base = {k: v for k, v in space.baseline.items() if k not in schemes}
+    joint = next(name for name, s in SCHEMES.items() if s.shares_steps)
+    tasks = [task_name(t) for t in space.tasks]
+    fixed = settings.method_params or {}
+    for method in settings.compare_methods:
+        point = {**base, "scheme": joint, METHOD_KEY: method}
+        for param in SCHEMES[joint].params:
+            if method == DEFAULT_METHOD or param.name != LOSS_WEIGHTS:
+                point.update(dict.fromkeys(param_keys(param, tasks), param.default))
+        point.update({p.name: p.default for p in method_space(method) if p.name not in fixed})
+        points.append(point)
+    return points
 
 
 def _without_password(url: str | None) -> str | None:
@@ -599,4 +758,5 @@ def trial_constants(settings: StudySettings, space_name: str) -> dict[str, Any]:
         "gpus": settings.gpus_per_trial,
         "compile": settings.compile,
         "stem": settings.stem,
+        **(_fixed_method_params(settings) if len(space_tasks(settings, space_name)) > 1 else {}),
     }

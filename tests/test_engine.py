@@ -9,7 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from names import EVAL_SPLIT, RUN_KEY, SCORE, TEST, TEST_SCORE, VALIDATION, eval_metric
+from names import (
+    EVAL_SPLIT,
+    METHOD_KEY,
+    METHOD_STEPS,
+    METHOD_WEIGHT,
+    RUN_KEY,
+    SCORE,
+    TEST,
+    TEST_SCORE,
+    VALIDATION,
+    eval_metric,
+    task_metric,
+)
 from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, load_model, save_checkpoint
 from trainables.config import LR_SCHEDULES, TrialConfig
 from trainables.data import prepare_tasks
@@ -122,7 +134,8 @@ def test_run_epoch_reports_per_task_metrics(tiny):
 def test_run_epoch_names_the_split_it_evaluated(tiny, confirm):
     """Validation rows carry `acc/`, `score`; test rows `test_acc/`, `test_score`; never both.
     Without evaluation the same keys, the evaluation ones (and `eval_split`) None."""
-    train_keys = {"epoch", "lr", "diverged", EVAL_SPLIT}
+    train_keys = {"epoch", "lr", "diverged", EVAL_SPLIT, METHOD_KEY, METHOD_STEPS}
+    weights = {task_metric(METHOD_WEIGHT, t) for t in TASKS}  # None: coin combines no step
     train_keys |= {
         f"{m}/{t}"
         for m in ("train_loss", "train_acc", "steps", "step_share", "single_steps")
@@ -134,14 +147,15 @@ def test_run_epoch_names_the_split_it_evaluated(tiny, confirm):
     }
     state = setup(config(), tiny, CPU)
     row = run_epoch(state, tiny)
-    assert set(row) == train_keys | keys[VALIDATION] | {SCORE}
+    assert set(row) == train_keys | weights | keys[VALIDATION] | {SCORE}
     assert not any(k.startswith("test_") for k in row)
     state = setup(config(), confirm, CPU)
     unscored = run_epoch(state, confirm, evaluate=False)
     assert unscored[EVAL_SPLIT] is None
     assert {k for k, v in unscored.items() if v is not None} == train_keys - {EVAL_SPLIT}
     row = run_epoch(state, confirm)
-    assert set(row) == train_keys | keys[TEST] | {TEST_SCORE} and row[EVAL_SPLIT] == TEST
+    assert set(row) == train_keys | weights | keys[TEST] | {TEST_SCORE}
+    assert row[EVAL_SPLIT] == TEST
     assert set(unscored) == set(row)  # every row of a trial has the same keys (progress.csv)
     assert not any(k.startswith("acc/") for k in row) and SCORE not in row
     assert np.array(row["test_confusion/cifar10"]).sum() == 30

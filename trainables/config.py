@@ -8,6 +8,9 @@ The task-sampling schemes' parameters are not spelled out here: each scheme decl
 (`trainables.sampling.Param`: key, default, bounds), and the config accepts, defaults and
 validates whatever the registered schemes declare, under the same flat keys Ray's config and a
 study's `params.json` use (`coin_p`, `temperature`, `loss_weights` as {task: weight}, ...).
+The multi-task methods' parameters (`trainables.methods.METHODS`) are handled the same way,
+beside `method` (a config without one ran `names.DEFAULT_METHOD`, as every study before
+methods did); the registry is imported where it is used, so this module stays free of torch.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from names import BUDGETS, LEGACY_BUDGET, task_name
+from names import BUDGETS, DEFAULT_METHOD, LEGACY_BUDGET, task_name
 from trainables.errors import UserError
-from trainables.sampling import SCHEMES, Param, scheme_params
+from trainables.sampling import LOSS_WEIGHTS, SCHEMES, Param, scheme_params
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LR_SCHEDULES = ("step", "cosine", "onecycle", "constant")
@@ -62,6 +65,11 @@ class TrialConfig:
     # (coin_p, temperature, loss_weights, ...), each defaulting to its Param's default; a
     # per-task one is {task name: value}, or None for the default on every task
     scheme_params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # how a step that trains every task at once combines their losses (trainables.methods);
+    # anything but ew needs a scheme that shares steps (joint), and ignores its loss_weights
+    method: str = DEFAULT_METHOD
+    # every registered method's parameters under their flat keys (cagrad_c, ...), defaulted
+    method_params: Mapping[str, float] = dataclasses.field(default_factory=dict)
     seed: int = 0
     stem: str = "imagenet"  # STEMS: imagenet (stride-2 stem convolution) or cifar (stride 1)
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
@@ -73,23 +81,27 @@ class TrialConfig:
     def __post_init__(self) -> None:
         defaults = {p.name: None if p.per_task else p.default for p in scheme_params().values()}
         object.__setattr__(self, "scheme_params", {**defaults, **self.scheme_params})
+        methods = {p.name: p.default for p in _method_params().values()}
+        object.__setattr__(self, "method_params", {**methods, **self.method_params})
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrialConfig:
         """Validate and build from flat keys; unknown keys and bad values raise UserError."""
-        params = scheme_params()
-        keys = {f.name for f in dataclasses.fields(cls)} - {"scheme_params"} | set(params)
+        params, mparams = scheme_params(), _method_params()
+        keys = {f.name for f in dataclasses.fields(cls)} - {"scheme_params", "method_params"}
+        keys |= set(params) | set(mparams)
         unknown = sorted(set(values) - keys)
         if unknown:
             raise UserError(
                 f"unknown trial config key(s) {unknown}; expected some of {sorted(keys)}"
             )
-        kwargs = {k: v for k, v in values.items() if k not in params}
+        kwargs = {k: v for k, v in values.items() if k not in params and k not in mparams}
         if "tasks" in kwargs:
             tasks = kwargs["tasks"]
             kwargs["tasks"] = (tasks,) if isinstance(tasks, str) else tuple(tasks)
         given = {k: _coerce(params[k], v) for k, v in values.items() if k in params}
-        config = cls(**kwargs, scheme_params=given)
+        chosen = {k: v for k, v in values.items() if k in mparams}
+        config = cls(**kwargs, scheme_params=given, method_params=chosen)
         config.validate()
         return config
 
@@ -99,6 +111,9 @@ class TrialConfig:
         params = scheme_params()
         out: dict[str, Any] = {}
         for field in dataclasses.fields(self):
+            if field.name == "method_params":
+                out.update(self.method_params)
+                continue
             if field.name != "scheme_params":
                 out[field.name] = getattr(self, field.name)
                 continue
@@ -142,6 +157,7 @@ class TrialConfig:
         _need(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         _need(0 <= self.label_smoothing < 1, "label_smoothing must be in [0, 1)")
         self._validate_scheme_params()
+        self._validate_method()
         _need(self.cpus > 0, f"cpus must be > 0, got {self.cpus}")
         _need(self.gpus >= 0, f"gpus must be >= 0, got {self.gpus}")
 
@@ -158,6 +174,33 @@ class TrialConfig:
             for v in values:
                 _need(param.admits(v), f"{name} must be {param.rule()}, got {v}")
 
+    def _validate_method(self) -> None:
+        """A registered method; every method parameter within its bounds (the chosen one's by
+        `Method.resolve`); a method other than ew only where it combines something: several
+        tasks, a scheme that trains them in one step, and no static loss weights."""
+        from trainables.methods import get_method
+
+        method = get_method(self.method)  # UserError naming the known ones
+        own = {p.name for p in method.params}
+        method.resolve({k: v for k, v in self.method_params.items() if k in own})
+        for name, value in self.method_params.items():
+            param = _method_params().get(name)
+            _need(param is not None, f"unknown method parameter {name!r}")
+            _need(param.admits(value), f"{name} must be {param.rule()}, got {value}")
+        if self.method == DEFAULT_METHOD:
+            return
+        _need(len(self.tasks) > 1, f"method {self.method} combines several tasks; one is given")
+        _need(
+            SCHEMES[self.scheme].shares_steps,
+            f"method {self.method} combines the tasks of one step; scheme {self.scheme} "
+            "trains one task per step (use joint, or method ew)",
+        )
+        weights = set(self.scheme_value(LOSS_WEIGHTS).values())
+        _need(
+            weights <= {1.0},
+            f"method {self.method} does its own weighting: {LOSS_WEIGHTS} must be 1 (ew's only)",
+        )
+
     @property
     def task_names(self) -> tuple[str, ...]:
         """Short names used as head keys and metric names (imagefolder:<path> -> folder name)."""
@@ -168,6 +211,13 @@ def _need(ok: bool, what: str) -> None:
     """A trial config check: raise UserError saying `what` unless `ok`."""
     if not ok:
         raise UserError(f"trial config: {what}")
+
+
+def _method_params() -> dict[str, Param]:
+    """The registered methods' parameters (imported here: the registry needs torch)."""
+    from trainables.methods import method_params
+
+    return method_params()
 
 
 def _coerce(param: Param, value: Any) -> Any:

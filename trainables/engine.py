@@ -9,25 +9,50 @@ Which steps an epoch takes is the trial's budget's (`trainables.budget.StepPlan`
 `per-task` or `epochs`) and its task-sampling scheme's; `train_epoch` trains exactly what the plan
 yields. All randomness derives from (seed, epoch) or (seed, iteration), so a trial resumed from a
 checkpoint continues exactly as if it had not stopped.
+
+How a step that trains several tasks becomes an update is the trial's method's
+(`trainables.methods`, `config.method`). Under `ew` (the default) every step is one backward of
+the losses summed with the scheme's `loss_weights`, exactly as before methods existed. Any other
+method combines each step that holds all the trial's tasks (every `joint` step; under the
+`per-task` budget, the iterations where every task is due) through its `Combiner`, which keeps
+its own state in the checkpoint; a step holding fewer tasks (per-task's remainder) takes the
+plain sum (one task: its own backward). Each epoch's row records the mean weight the method gave
+each task over its combined steps (`names.METHOD_WEIGHT`) and how many there were.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from names import EVAL_SPLIT, SCORE, TEST, TEST_SCORE, VALIDATION, eval_metric, task_metric
+from names import (
+    DEFAULT_METHOD,
+    EVAL_SPLIT,
+    METHOD_KEY,
+    METHOD_STEPS,
+    METHOD_WEIGHT,
+    SCORE,
+    TEST,
+    TEST_SCORE,
+    VALIDATION,
+    eval_metric,
+    task_metric,
+)
 from trainables.budget import StepPlan
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
 from trainables.model import Classifier, MultiTaskNet, autocast, build_model
-from trainables.sampling import SCHEMES, TaskSampler
+from trainables.sampling import LOSS_WEIGHTS, SCHEMES, TaskSampler
+
+if TYPE_CHECKING:
+    from trainables.methods import Combiner
 
 EVAL_BATCH = 512  # images per evaluation batch
 SCORE_KEYS = {VALIDATION: SCORE, TEST: TEST_SCORE}  # an eval split's mean accuracy key
@@ -104,6 +129,7 @@ class TrialState:
     streams: list[BatchStream]
     stats: dict[str, tuple[torch.Tensor, torch.Tensor]]  # per-task normalization mean, std
     epoch: int = 0  # epochs completed
+    combiner: Combiner | None = None  # the trial's method; None: ew (the weighted-sum backward)
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint payload; `stats` (recomputed from the data on resume) is there so the
@@ -116,6 +142,7 @@ class TrialState:
             "streams": [s.state_dict() for s in self.streams],
             "config": self.config.to_dict(),
             "stats": {task: list(stats) for task, stats in self.stats.items()},
+            METHOD_KEY: None if self.combiner is None else self.combiner.state_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -124,15 +151,24 @@ class TrialState:
         self.sampler.load_state_dict(state["sampler"])
         for stream, s in zip(self.streams, state["streams"]):
             stream.load_state_dict(s)
+        if self.combiner is not None:  # in place: the optimizer holds its parameters (uw)
+            self.combiner.load_state_dict(state[METHOD_KEY])
         self.epoch = int(state["epoch"])
 
 
 def build_optimizer(
-    config: TrialConfig, model: torch.nn.Module, device: torch.device
+    config: TrialConfig,
+    model: torch.nn.Module,
+    device: torch.device,
+    extra: list[torch.nn.Parameter] | None = None,
 ) -> torch.optim.Optimizer:
+    """The trial's optimizer over the model and, in a second group without weight decay, a
+    method's own parameters (`extra`: uw's log-variances)."""
     # fused Adam(W): one kernel per step, ~4x faster than foreach also on CPU. Not SGD: fused
     # SGD fails on the heads of tasks that did not train this step (no grad, no momentum yet).
     params, lr, wd = model.parameters(), config.lr, config.weight_decay
+    if extra:
+        params = [{"params": list(params)}, {"params": extra, "weight_decay": 0.0}]
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
     if config.optimizer == "adamw":
@@ -150,16 +186,34 @@ def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.devi
         model.backbone.compile(mode=config.compile, dynamic=False)
     sizes = [len(t.train_y) for t in tasks.values()]
     plan = step_plan(config, names, sizes)
+    combiner = make_combiner(config, len(names), device)
+    extra = combiner.parameters() if combiner is not None else None
     return TrialState(
         config=config,
         device=device,
         model=model,
-        optimizer=build_optimizer(config, model, device),
+        optimizer=build_optimizer(config, model, device, extra),
+        combiner=combiner,
         sampler=plan.sampler,
         plan=plan,
         streams=[BatchStream(n, config.seed, i, device) for i, n in enumerate(sizes)],
         stats={n: tuple(s.to(device) for s in tasks[n].channel_stats()) for n in names},
     )
+
+
+def make_combiner(config: TrialConfig, n_tasks: int, device: torch.device) -> Combiner | None:
+    """The trial's method for its `n_tasks` tasks; None for ew, which the engine runs as the
+    weighted-sum backward it always did (bit for bit)."""
+    if config.method == DEFAULT_METHOD:
+        return None
+    from trainables.methods import JacobianCombiner, get_method
+
+    method = get_method(config.method)
+    own = {p.name: config.method_params[p.name] for p in method.params}
+    combiner = method.create(n_tasks, own, config.seed, device)
+    if isinstance(combiner, JacobianCombiner) and config.compile != "off":
+        combiner.parallel_chunk_size = 1  # vmap cannot run through a compiled backbone
+    return combiner
 
 
 def step_plan(config: TrialConfig, names: list[str], sizes: list[int]) -> StepPlan:
@@ -186,51 +240,117 @@ def _new_graph_step(config: TrialConfig, device: torch.device) -> None:
         torch.compiler.cudagraph_mark_step_begin()
 
 
+@dataclasses.dataclass
+class EpochTally:
+    """What an epoch accumulates, on the device (no sync per step): per task the summed loss,
+    correct predictions, images and steps; over the combined steps (all tasks in one), the
+    weights the method returned (`weight_sum` over `weighed` steps; ew's static weights count
+    in `static_steps`)."""
+
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    weight_sum: torch.Tensor
+    static: list[float]  # the scheme's loss_weights, in task order
+    seen: list[int]
+    steps: list[int]
+    combined: int = 0
+    weighed: int = 0
+    static_steps: int = 0
+
+    @classmethod
+    def zeros(cls, static: list[float], device: torch.device) -> EpochTally:
+        n = len(static)
+        z = functools.partial(torch.zeros, n, device=device)
+        return cls(z(), z(), z(dtype=torch.float64), static, [0] * n, [0] * n)
+
+    def mean_weights(self) -> list[float] | None:
+        """Each task's mean weight over the steps that returned weights; None without any."""
+        if not self.weighed + self.static_steps:
+            return None
+        total = self.weight_sum.cpu() + self.static_steps * torch.tensor(self.static).double()
+        return (total / (self.weighed + self.static_steps)).tolist()
+
+    def result(self, names: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"diverged": not bool(torch.isfinite(self.loss_sum).all())}
+        out[METHOD_STEPS] = self.combined
+        weights = self.mean_weights()
+        for i, name in enumerate(names):
+            n = max(self.seen[i], 1)
+            out[name] = {
+                "loss": float(self.loss_sum[i]) / n,
+                "acc": float(self.correct[i]) / n,
+                "steps": self.steps[i],
+                METHOD_WEIGHT: None if weights is None else weights[i],
+            }
+        return out
+
+
+def _task_loss(
+    state: TrialState, task: TaskData, name: str, i: int, gen: torch.Generator, tally: EpochTally
+) -> torch.Tensor:
+    """Task `i`'s loss on its next batch (augmented with `gen`), counted in `tally`."""
+    cfg = state.config
+    idx = state.streams[i].next(cfg.batch_size)
+    images = augment(task.train_x.index_select(0, idx), gen)
+    x = normalize(images, *state.stats[name], cfg.channels_last)
+    y = task.train_y.index_select(0, idx)
+    with autocast(cfg.precision, state.device):
+        logits = state.model(x, name)
+    task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+    tally.loss_sum[i] += task_loss.detach() * len(y)
+    tally.correct[i] += (logits.argmax(1) == y).sum()
+    tally.seen[i] += len(y)
+    tally.steps[i] += 1
+    return task_loss
+
+
+def _backward(
+    state: TrialState, step: tuple[int, ...], losses: list[torch.Tensor], tally: EpochTally
+) -> None:
+    """The step's gradients. A step over all tasks (2 or more) is combined by the method, ew's
+    as the weighted sum with the scheme's static weights (as ever); any other step is that
+    weighted sum (a non-ew method's weights are all 1: the config allows nothing else)."""
+    combined = len(step) == len(tally.static) > 1
+    tally.combined += combined
+    if state.combiner is None or not combined:
+        loss = 0.0
+        for i, task_loss in zip(step, losses):
+            loss = loss + tally.static[i] * task_loss
+        loss.backward()
+        tally.static_steps += combined
+        return
+    names = state.config.task_names
+    heads = [p for i in step for p in state.model.heads[names[i]].parameters()]
+    shared = list(state.model.backbone.parameters())
+    weights = state.combiner.backward(losses, shared=shared, heads=heads)
+    if weights is not None:
+        tally.weight_sum += weights.to(tally.weight_sum)
+        tally.weighed += 1
+
+
 def train_epoch(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, Any]:
-    """One epoch; returns per-task train loss/accuracy, steps taken, and `diverged`."""
-    cfg, model, opt, dev = state.config, state.model, state.optimizer, state.device
+    """One epoch; returns per-task train loss/accuracy, steps taken and the method's mean
+    weight, the combined steps (`names.METHOD_STEPS`), and `diverged`."""
+    cfg, opt, dev = state.config, state.optimizer, state.device
     names = list(tasks)
-    weights = cfg.scheme_value("loss_weights")  # {task: weight}, 1 where none is given
+    static = cfg.scheme_value(LOSS_WEIGHTS)  # {task: weight}, 1 where none is given
     gen = torch.Generator(dev).manual_seed(cfg.seed * 1_000_003 + state.epoch)  # augmentation
-    loss_sum = torch.zeros(len(names), device=dev)
-    correct = torch.zeros(len(names), device=dev)
-    seen = [0] * len(names)
-    steps = [0] * len(names)
-    model.train()
+    tally = EpochTally.zeros([static[n] for n in names], dev)
+    state.model.train()
     for it, (progress, drawn) in enumerate(state.plan.epoch(state.epoch)):
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr_factor(cfg.lr_schedule, progress)
         for step in drawn:
             _new_graph_step(cfg, dev)
-            loss = 0.0
-            for i in step:
-                task = tasks[names[i]]
-                idx = state.streams[i].next(cfg.batch_size)
-                images = augment(task.train_x.index_select(0, idx), gen)
-                x = normalize(images, *state.stats[names[i]], cfg.channels_last)
-                y = task.train_y.index_select(0, idx)
-                with autocast(cfg.precision, dev):
-                    logits = model(x, names[i])
-                task_loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-                loss = loss + weights[names[i]] * task_loss
-                loss_sum[i] += task_loss.detach() * len(y)
-                correct[i] += (logits.argmax(1) == y).sum()
-                seen[i] += len(y)
-                steps[i] += 1
+            losses = [_task_loss(state, tasks[names[i]], names[i], i, gen, tally) for i in step]
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            _backward(state, step, losses, tally)
             opt.step()
-        if it % 8 == 7 and not torch.isfinite(loss_sum).all():  # a rare sync, to stop early
+        if it % 8 == 7 and not torch.isfinite(tally.loss_sum).all():  # a rare sync, to stop early
             break
-    out: dict[str, Any] = {"diverged": not bool(torch.isfinite(loss_sum).all())}
-    for i, name in enumerate(names):
-        n = max(seen[i], 1)
-        out[name] = {
-            "loss": float(loss_sum[i]) / n,
-            "acc": float(correct[i]) / n,
-            "steps": steps[i],
-        }
-    return out
+    if state.combiner is not None:
+        state.combiner.end_epoch()
+    return tally.result(names)
 
 
 @torch.inference_mode()
@@ -304,6 +424,8 @@ def run_epoch(
         "epoch": state.epoch,
         "lr": state.optimizer.param_groups[0]["lr"],
         "diverged": train["diverged"],
+        METHOD_KEY: state.config.method,
+        METHOD_STEPS: train[METHOD_STEPS],
         EVAL_SPLIT: None,
     }
     for name in tasks:
@@ -313,6 +435,7 @@ def run_epoch(
             "steps": train[name]["steps"],
             "step_share": train[name]["steps"] / total_steps,
             "single_steps": single[name],
+            METHOD_WEIGHT: train[name][METHOD_WEIGHT],
         }
         metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
     if evaluate:

@@ -135,6 +135,8 @@ def _coin(rng, iteration, progress, sizes, params) -> Steps:
     return [(i,) for i in range(len(sizes)) if rng.random() < params["coin_p"]]
 
 
+LOSS_WEIGHTS = "loss_weights"  # joint's static per-task weights (the engine applies them)
+
 SCHEMES: dict[str, Scheme] = {
     s.name: s
     for s in [
@@ -197,7 +199,7 @@ SCHEMES: dict[str, Scheme] = {
             "every iteration one step over all tasks, losses summed (optional static weights)",
             params=(
                 Param(
-                    "loss_weights",
+                    LOSS_WEIGHTS,
                     default=1.0,
                     bounds=(0.0, math.inf),
                     search=(0.5, 2.0),

@@ -19,7 +19,10 @@ one backward pass per task), whether its step is invariant to task order, and an
 
 Registry `METHODS`, in the order a search space offers them: the loss weightings (`weightings`:
 ew, uw, dwa, rlw) and TorchJD's gradient aggregators (`aggregators`: upgrad, mgda, pcgrad, cagrad,
-imtl_g, aligned_mtl, dualproj, graddrop). Not yet wired into the engine or the search space.
+imtl_g, aligned_mtl, dualproj, graddrop). The engine (`trainables.engine`) combines every step
+that trains all of a trial's tasks with the trial's method; the `multi` search space suggests
+one where the scheme shares steps; `describe_methods` is `--list-methods`; `step_cost` is a
+combined step's cost relative to `ew`, for the study's ETA.
 """
 
 from __future__ import annotations
@@ -51,4 +54,37 @@ def method_params() -> dict[str, Param]:
     return out
 
 
-__all__ = ["METHODS", "Combiner", "JacobianCombiner", "Method", "get_method", "method_params"]
+def step_cost(method_name: str, n_tasks: int) -> float:
+    """A combined step's time relative to `ew`'s: ~1 for a loss weighting (one backward of a
+    weighted sum), ~`n_tasks` for a Jacobian method (about one backward pass per task; the
+    README's benchmark table measures it, `python -m benchmarks.methods`)."""
+    return float(max(n_tasks, 1)) if get_method(method_name).jacobian else 1.0
+
+
+def describe_methods() -> str:
+    """`--list-methods`: each method's name, description, paper, parameters (valid values and
+    searched range), Jacobian cost and the extra it needs, if any."""
+    lines = []
+    for m in METHODS.values():
+        cost = "Jacobian: ~1 backward per task" if m.jacobian else "one backward"
+        extra = f'; needs pip install "mtl-study[{m.extra}]"' if m.extra else ""
+        lines.append(f"{m.name:12s} {m.description} ({m.reference}; {cost}{extra})")
+        for p in m.params:
+            scale = ", log" if p.log else ""
+            lines.append(
+                f"{'':12s}   {p.name}: {p.rule()}, default {p.default:g}, searched in "
+                f"[{p.search[0]:g}, {p.search[1]:g}{scale}]: {p.help}"
+            )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "METHODS",
+    "describe_methods",
+    "step_cost",
+    "Combiner",
+    "JacobianCombiner",
+    "Method",
+    "get_method",
+    "method_params",
+]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from names import DEFAULT_METHOD
 from trainables.methods.base import Combiner, Method, step_seed
 from trainables.sampling import Param
 
@@ -158,7 +159,7 @@ class RandomWeights(Combiner):
 
 WEIGHTINGS: tuple[Method, ...] = (
     Method(
-        "ew",
+        DEFAULT_METHOD,
         "equal weights: one backward of the summed task losses (the reference)",
         "unitary scalarization; Kurin et al. 2022, Xin et al. 2022",
         build=lambda n, p, seed, dev: EqualWeights(n, p, seed),
