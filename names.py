@@ -115,6 +115,31 @@ PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_sha
 PER_TASK_METRICS += ("single_steps",)
 
 # ---------------------------------------------------------------------------------------------
+# multi-task methods (`trainables.methods.METHODS`): how a step that trains several tasks combines
+# their losses or gradients. The analysis needs only their recorded names, never the registry.
+
+METHOD_KEY = "method"  # in every trial config: the method's name (parameters: flat keys beside it)
+REFERENCE_METHOD = "ew"  # equal weights, the plain summed loss: what a config naming none ran,
+# and the reference every compared method is measured against
+METHOD_WEIGHT = "method_weight"  # per-task result key `method_weight/<task>`: the mean weight
+# the method gave the task in the epoch
+METHOD_LABEL_PREFIX = "method:"  # a confirmation run of a compared method's best search trial
+# that is not already one of the top-K (`method:upgrad`)
+
+
+def config_method(config: Any) -> str:
+    """The method a trial or run config trained with (`REFERENCE_METHOD` where it names none:
+    written before methods existed, or a single-task config)."""
+    value = config.get(METHOD_KEY) if hasattr(config, "get") else None
+    return value if isinstance(value, str) and value else REFERENCE_METHOD
+
+
+def method_label(method: str) -> str:
+    """The label of a compared method's own confirmation runs: `upgrad` -> `method:upgrad`."""
+    return f"{METHOD_LABEL_PREFIX}{method}"
+
+
+# ---------------------------------------------------------------------------------------------
 # training budgets: what a multi-task run takes against its tasks' single-task runs (each
 # epochs x ceil(n_task / batch) steps); a task-step is one task's loss in one optimizer step.
 # Here (not beside the planner, trainables.budget) because the analysis states them too.

@@ -101,6 +101,9 @@ class StudySettings:
     # AUTO_SEEDS: from AUTO_FIRST_SEEDS, more until each multi - single interval is narrow enough
     target_halfwidth: float = 1.0  # auto: the widest multi - single half-width allowed (points)
     max_seeds: int = 10  # auto: seeds per configuration at most
+    compare_methods: tuple[str, ...] | None = None  # methods whose best search configurations
+    # the confirmation retrains and compares with ew (None: off; when set, ew is in it)
+    methods: tuple[str, ...] | None = None  # the methods the multi-task search may choose
     quick: bool = False
     storage_endpoint: str | None = None  # S3-compatible endpoint of a remote --storage
     optuna_storage: str | None = None  # SQLAlchemy URL; None: SQLite in the study dir
