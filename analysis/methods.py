@@ -140,7 +140,9 @@ def delta_m_by_seed(seeds: pd.DataFrame, label: str | None, tasks: Sequence[str]
     return table_mod.paired_delta_m(pd.concat([multi, single]), TUNED_BEST, tasks)
 
 
-def _acc_rows(study: Study, seeds: pd.DataFrame, method: str, label: str | None, tasks) -> list:
+def _acc_rows(
+    study: Study, seeds: pd.DataFrame, method: str, label: str | None, tasks: Sequence[str]
+) -> list[dict[str, Any]]:
     rows = []
     for task in tasks:
         if label is None:
@@ -196,7 +198,7 @@ def _why_missing(method: str, rows: pd.DataFrame, task: str) -> str | None:
         part = rows[(rows["method"] == name) & (rows["task"] == task)]
         why = table_mod._text(part["missing"].iloc[0]) if len(part) else "missing"
         if why:
-            return f"{why}" if name == method else f"{REFERENCE_METHOD}: {why}"
+            return why if name == method else f"{REFERENCE_METHOD}: {why}"
     return None
 
 
@@ -288,6 +290,8 @@ def _arms(summary: pd.DataFrame, seeds: pd.DataFrame, labels, dms: Mapping) -> d
 
 def methods_section(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> MethodsSection:
     """The section of a study with confirmation runs (`seeds`: `table.seed_frame`)."""
+    if "counted" not in seeds:  # no run trained the table's tasks
+        seeds = seeds.assign(counted=pd.Series(dtype=bool))
     labels = study_method_labels(study)
     refused = table_mod.refused_tasks(study, tasks)
     rows, dms = [], {}
