@@ -119,10 +119,25 @@ PER_TASK_METRICS += ("single_steps",)
 # once combines their losses. Here because the analysis reads the rows and study.json too.
 
 METHOD_KEY = "method"  # in every trial config and result row
-DEFAULT_METHOD = "ew"  # equal weights, the reference; what a config or study without one ran
+DEFAULT_METHOD = "ew"  # equal weights, the plain summed loss: what a config or study naming
+# none ran, and the reference every compared method is measured against
 METHOD_WEIGHT = "method_weight"  # per task in every row: `method_weight/<task>`, the mean
 # weight the method gave the task over the epoch's combined steps (None: none this epoch)
 METHOD_STEPS = "method_steps"  # in every row: the epoch's combined steps (all tasks in one)
+METHOD_LABEL_PREFIX = "method:"  # a confirmation run of a compared method's best search trial
+# that is not already one of the top-K (`method:upgrad`)
+
+
+def config_method(config: Any) -> str:
+    """The method a trial or run config trained with (`DEFAULT_METHOD` where it names none:
+    written before methods existed, or a single-task config)."""
+    value = config.get(METHOD_KEY) if hasattr(config, "get") else None
+    return value if isinstance(value, str) and value else DEFAULT_METHOD
+
+
+def method_label(method: str) -> str:
+    """The label of a compared method's own confirmation runs: `upgrad` -> `method:upgrad`."""
+    return f"{METHOD_LABEL_PREFIX}{method}"
 
 
 # ---------------------------------------------------------------------------------------------

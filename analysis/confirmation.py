@@ -94,8 +94,9 @@ def run_status(
 class Confirmation:
     """`runs`: one row per confirmation run: space, label, seed, source_trial, trial_id,
     experiment (its folder: `confirm-<space>`, or a later round's), status (`RUN_STATUSES`),
-    epochs (reported), last_epoch, max_epochs, budget (`names.LEGACY_BUDGET` for a config that
-    names none), batch_size, tasks, test_score (at the last epoch), and per task
+    epochs (reported), last_epoch, max_epochs, seconds (of the reported epochs, Ray's
+    `time_this_iter_s` summed; NaN where not recorded), budget (`names.LEGACY_BUDGET` for a
+    config that names none), batch_size, tasks, test_score (at the last epoch), and per task
     `test_acc/<task>`, `test_loss/<task>`, `steps/<task>` (summed over the epochs reported),
     `images/<task>` (steps x batch_size) and `single_steps/<task>` (the planned steps of the
     task's single-task run; NaN before budgets); then the run's flattened config.
@@ -133,6 +134,14 @@ def _by_epoch(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [kept[e] for e in sorted(kept)]
 
 
+def _seconds(rows: list[dict[str, Any]]) -> float:
+    """Wall seconds of a run's reported epochs (Ray's `time_this_iter_s` summed, evaluation
+    included); NaN when the rows do not record it."""
+    times = [r.get("time_this_iter_s") for r in rows]
+    known = [float(t) for t in times if isinstance(t, (int, float)) and not isinstance(t, bool)]
+    return float(sum(known)) if known and len(known) == len(rows) else np.nan
+
+
 def _run_tasks(config: Mapping[str, Any], last: Mapping[str, Any]) -> list[str]:
     """The run's task names: from its config, else from its last row's test accuracies."""
     tasks = config.get("tasks")
@@ -168,6 +177,7 @@ def _run_record(
         batch_size=batch,
         tasks=",".join(tasks),
         restarted=any(bool(r.get(RESTARTED)) for r in rows),  # started over: no readable checkpoint
+        seconds=_seconds(rows),
     )
     record[BUDGET_KEY] = config.get(BUDGET_KEY, LEGACY_BUDGET if config else None)
     record[TEST_SCORE] = last.get(TEST_SCORE, np.nan)
@@ -256,7 +266,7 @@ def _plan_notes(
     top = settings.get("confirm_top")
     notes = []
     for space, runs in plan.items() if isinstance(top, int) else ():
-        tuned = {r.get("label") for r in runs if r.get("label") != BASELINE_LABEL}
+        tuned = {r.get("label") for r in runs if str(r.get("label")).startswith(TUNED_PREFIX)}
         if len(tuned) < top:
             notes.append(
                 f"{space}: {len(tuned)} tuned configuration(s) confirmed, not {top} "

@@ -305,6 +305,32 @@ def _importances(study: Study, options: Options) -> list[Part]:
     return parts
 
 
+def _methods(study: Study, options: Options) -> list[Part]:
+    """The methods' figures (`method_figures`) of a study run with --compare-methods; no
+    section otherwise (its table is in the comparison section)."""
+    from analysis import method_figures as M
+    from analysis.methods import compared_methods
+
+    if not compared_methods(study.settings):
+        return []
+    pareto = M.method_pareto_data(study)
+    if pareto.empty:
+        return [missing(table_mod.no_test_reason(study) or "no compared method's run finished")]
+    parts: list[Part] = [Figure("method-pareto", M.plot_method_pareto(pareto))]
+    curves, weights = M.method_curves_data(study), M.method_weights_data(study)
+    parts.append(
+        Figure("method-curves", M.plot_method_curves(curves))
+        if len(curves)
+        else missing("no method's search trial reported a validation score")
+    )
+    parts.append(
+        Figure("method-weights", M.plot_method_weights(weights))
+        if len(weights)
+        else missing("no method's search trial recorded per-task weights (method_weight/<task>)")
+    )
+    return parts
+
+
 # The report, in order: (id, title, build). Adding a figure: an extract + render pair in
 # figures.py and one row here (`figure(...)` builds the usual one-figure section).
 SECTIONS: list[tuple[str, str, Build]] = [
@@ -356,6 +382,7 @@ SECTIONS: list[tuple[str, str, Build]] = [
             go_on=False,
         ),
     ),
+    ("methods", "Multi-task methods compared", _methods),
     ("confusion", "Confusion matrices", _confusions),
 ]
 
@@ -371,13 +398,16 @@ def _guarded(title: str, build: Build, study: Study, options: Options) -> list[P
 def build_sections(
     study: Study, options: Options | None = None
 ) -> tuple[list[Section], list[Figure]]:
-    """Every section of `SECTIONS` built for a study, and the figures they show."""
+    """Every section of `SECTIONS` built for a study, and the figures they show; a section whose
+    build returns no part does not apply to the study and is left out."""
     options = options or Options()
     fields = dataclasses.asdict(options)
     sections = []
     for sid, title, build in SECTIONS:
         title = title.format(**fields)
-        sections.append(Section(sid, title, _guarded(title, build, study, options)))
+        parts = _guarded(title, build, study, options)
+        if parts:
+            sections.append(Section(sid, title, parts))
     figures = [p for s in sections for p in s.parts if isinstance(p, Figure)]
     return sections, figures
 

@@ -38,6 +38,7 @@ import dataclasses
 import html
 import math
 import sys
+import typing
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -73,6 +74,9 @@ from names import (
     single_space,
     task_metric,
 )
+
+if typing.TYPE_CHECKING:
+    from analysis.methods import MethodsSection
 
 FASHIONS = {"single": "single-task", "multi": "multi-task"}
 SHOWN = (BASELINE_LABEL, TUNED_BEST)  # the labels the table shows; every label is in its CSV
@@ -310,6 +314,39 @@ def seed_counts(study: Study, space: str, label: str, part: pd.DataFrame) -> dic
     }
 
 
+def summary_row(
+    study: Study, seeds: pd.DataFrame, task: str, label: str, fashion: str
+) -> dict[str, object]:
+    """One row of `summary_frame`: the test accuracy of a task's runs of one label and fashion
+    (`seeds`: `seed_frame`)."""
+    space = row_space(task, fashion)
+    part = seeds[(seeds["task"] == task) & (seeds["space"] == space)]
+    part = part[part["label"] == label]
+    counted = part[part["counted"]]
+    est = mean_interval(counted["acc"])
+    bounds = est.bounds()
+    low, high, clipped = clip_interval(bounds["ci_low"], bounds["ci_high"])
+    return {
+        "task": task,
+        "row": row_name(label, fashion),
+        "label": label,
+        "fashion": fashion,
+        "space": space,
+        "n": est.n,
+        "mean": est.mean,
+        "ci_low": low,
+        "ci_high": high,
+        "clipped": clipped,
+        "no_interval": est.why if est.n else None,  # none: "missing" says why
+        "steps": pd.to_numeric(counted["steps"]).mean(),
+        "images": pd.to_numeric(counted["images"]).mean(),
+        "single_steps": pd.to_numeric(counted["single_steps"]).mean(),
+        "seeds": ",".join(str(s) for s in counted["seed"]),
+        **seed_counts(study, space, label, part),
+        "missing": _missing(study, space, label, part),
+    }
+
+
 def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
     """One row per task, label and fashion (the shown labels always, other labels where they
     ran): n, mean test accuracy, its 95 % interval (ci_low, ci_high; NaN when none, with
@@ -322,35 +359,10 @@ def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd
         for label in labels:
             for fashion in FASHIONS:
                 space = row_space(task, fashion)
-                part = seeds[(seeds["task"] == task) & (seeds["space"] == space)]
-                part = part[part["label"] == label]
-                if label not in SHOWN and part.empty:
+                ran = (seeds["task"] == task) & (seeds["space"] == space)
+                if label not in SHOWN and not (ran & (seeds["label"] == label)).any():
                     continue
-                counted = part[part["counted"]]
-                est = mean_interval(counted["acc"])
-                bounds = est.bounds()
-                low, high, clipped = clip_interval(bounds["ci_low"], bounds["ci_high"])
-                records.append(
-                    {
-                        "task": task,
-                        "row": row_name(label, fashion),
-                        "label": label,
-                        "fashion": fashion,
-                        "space": space,
-                        "n": est.n,
-                        "mean": est.mean,
-                        "ci_low": low,
-                        "ci_high": high,
-                        "clipped": clipped,
-                        "no_interval": est.why if est.n else None,  # none: "missing" says why
-                        "steps": pd.to_numeric(counted["steps"]).mean(),
-                        "images": pd.to_numeric(counted["images"]).mean(),
-                        "single_steps": pd.to_numeric(counted["single_steps"]).mean(),
-                        "seeds": ",".join(str(s) for s in counted["seed"]),
-                        **seed_counts(study, space, label, part),
-                        "missing": _missing(study, space, label, part),
-                    }
-                )
+                records.append(summary_row(study, seeds, task, label, fashion))
     return pd.DataFrame.from_records(records)
 
 
@@ -792,6 +804,7 @@ class Comparison:
     no_test: str | None
     search: SearchComparison
     synthetic: bool
+    methods: MethodsSection | None = None  # with --compare-methods: `analysis.methods`
 
 
 def table_tasks(study: Study) -> list[str]:
@@ -832,7 +845,22 @@ def comparison(study: Study) -> Comparison:
     summary, diffs, dm = test_frames(study, seeds, tasks)
     cells = display_cells(summary, diffs, dm)
     notes += confirmation_notes(study, tasks, summary, diffs, dm)
-    return Comparison(title, cells, seeds, summary, diffs, dm, notes, None, search, study.synthetic)
+    methods = _methods_section(study, seeds, tasks)
+    return Comparison(
+        title, cells, seeds, summary, diffs, dm, notes, None, search, study.synthetic, methods
+    )
+
+
+def _methods_section(
+    study: Study, seeds: pd.DataFrame, tasks: Sequence[str]
+) -> MethodsSection | None:
+    """The methods section (`analysis.methods`) of a study run with --compare-methods, else
+    None."""
+    from analysis import methods
+
+    if not methods.compared_methods(study.settings):
+        return None
+    return methods.methods_section(study, seeds, tasks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,7 +872,12 @@ def _sections(table: Comparison) -> list[tuple[str, pd.DataFrame, list[str]]]:
     test = (table.title, table.cells, table.notes)
     if table.no_test:
         test = (table.title, pd.DataFrame(), [table.no_test, *table.notes])
-    return [test, (table.search.title, table.search.cells, table.search.notes)]
+    methods = []
+    if table.methods is not None:
+        from analysis.methods import TITLE
+
+        methods = [(TITLE, table.methods.cells, table.methods.notes)]
+    return [test, *methods, (table.search.title, table.search.cells, table.search.notes)]
 
 
 def _text_section(title: str, cells: pd.DataFrame, notes: list[str]) -> list[str]:
@@ -916,9 +949,12 @@ def _html_section(title: str, cells: pd.DataFrame, notes: list[str], css: str) -
 
 
 def to_html(table: Comparison) -> str:
-    """The two sections as HTML tables with their notes (used by the report)."""
-    (test, search) = _sections(table)
-    return _html_section(*test, "comparison") + _html_section(*search, "comparison search")
+    """The sections as HTML tables with their notes (used by the report): the test table, the
+    methods section (with --compare-methods), the search stage."""
+    test, *methods, search = _sections(table)
+    parts = [_html_section(*test, "comparison")]
+    parts += [_html_section(*m, "comparison methods") for m in methods]
+    return "".join(parts) + _html_section(*search, "comparison search")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -988,7 +1024,8 @@ def _search_records(table: Comparison) -> pd.DataFrame:
 
 def csv_frame(table: Comparison) -> pd.DataFrame:
     """Every number of the table in one long frame (`CSV_COLUMNS`): `record` is `seed` (one
-    per confirmation run and task), `mean`, `multi - single`, `delta_m` or `search`; `value` is
+    per confirmation run and task), `mean`, `multi - single`, `delta_m`, the methods section's
+    (`analysis.methods.csv_records`) or `search`; `value` is
     an accuracy (fraction) unless `unit` says points or percent. A `mean` has the seeds
     `planned` and `failed` (diverged or errored) beside its n, and `clipped` when its interval
     was clipped to [0, 1]; a comparison has its `test`, raw `p_value`, `p_holm` (Holm within the
@@ -998,6 +1035,10 @@ def csv_frame(table: Comparison) -> pd.DataFrame:
     if not table.no_test:
         parts += [_seed_records(table), _summary_records(table)]
         parts += [_difference_records(table), _delta_m_records(table)]
+    if table.methods is not None:
+        from analysis.methods import csv_records
+
+        parts.append(csv_records(table.methods))
     parts.append(_search_records(table))
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True)
     if "unit" not in frame:

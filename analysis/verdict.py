@@ -12,7 +12,12 @@ Two blocks, in this order:
    summary), the difference by `stats.paired` (over the same counted seeds), Holm-corrected
    over every row of this block (the card's family).
 
-Wording (`wording`), the same in both blocks: "better" / "worse" only when the Holm-adjusted
+3. **Methods vs ew** (`method_rows`, with `--compare-methods`): per compared method, task and
+   Δm, method - ew on test from the table's methods section (`analysis.methods`: paired over
+   seeds, Holm over that section's family, with its MDE). A method is named better (or worse)
+   than ew only when its Holm p < `stats.ALPHA`.
+
+Wording (`wording`), the same in every block: "better" / "worse" only when the Holm-adjusted
 p-value is below `stats.ALPHA`; otherwise "no detectable difference", with the difference the
 comparison could have detected at 80 % power (`stats.mde`); "undetermined" where no test is
 defined (one seed, no spread). A comparison with a seed that did not count (diverged, errored,
@@ -38,6 +43,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from analysis import methods as methods_mod
 from analysis import table as table_mod
 from analysis.results import Study
 from analysis.search_table import best_trial, search_comparison
@@ -46,6 +52,7 @@ from analysis.table import format_p
 from names import (
     BASELINE_LABEL,
     BUDGET_KEY,
+    DEFAULT_METHOD,
     LEGACY_BUDGET,
     TEST,
     TRIAL_PREFIX,
@@ -192,22 +199,42 @@ class Verdict:
     budget: str
     no_test: str | None
     search: pd.DataFrame  # validation only: per task the search's best single and multi figures
+    # with --compare-methods and test figures: per method and task (and Δm), method - ew
+    methods: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def verdict(study: Study) -> Verdict:
-    """Both blocks of the verdict of a loaded study."""
+    """The blocks of the verdict of a loaded study."""
     no_test = table_mod.no_test_reason(study)
-    search = pd.DataFrame()
+    search, methods = pd.DataFrame(), pd.DataFrame()
     if no_test is None:
         tasks = table_mod.table_tasks(study)
         seeds = table_mod.seed_frame(study, tasks)
         summary, diffs, dm = table_mod.test_frames(study, seeds, tasks)
         question, tuned = _question_rows(summary, diffs, dm), _test_rows(study, seeds, summary)
+        if methods_mod.compared_methods(study.settings):
+            methods = method_rows(methods_mod.methods_section(study, seeds, tasks))
     else:
         question = pd.DataFrame(columns=QUESTION_COLUMNS)
         tuned = _search_frame(study)
         search = search_comparison(study).frame
-    return Verdict(question, tuned, budget_text(study), no_test, search)
+    return Verdict(question, tuned, budget_text(study), no_test, search, methods)
+
+
+def method_rows(section: methods_mod.MethodsSection) -> pd.DataFrame:
+    """The methods block: per compared method other than ew, per task and Δm, method - ew with
+    its test, Holm p (the section's family), MDE, the seeds that did not count and the wording
+    of the first block (`wording`)."""
+    rows = []
+    arms = section.summary.assign(row=section.summary["method"])
+    for d in section.differences.to_dict("records"):
+        pair = arms[arms["method"].isin([d["method"], DEFAULT_METHOD])]
+        if d["task"] != table_mod.DELTA_M:
+            pair = pair[pair["task"] == d["task"]]
+        unit = "%" if d["unit"] == "percent" else "points"
+        row = _question_row({**d, "diff_pts": d["diff"]}, d["label"], d["task"], unit, pair)
+        rows.append({"method": d["method"], **row, "n_multi": d["n"], "n_single": d["n"]})
+    return pd.DataFrame.from_records(rows, columns=["method", *QUESTION_COLUMNS])
 
 
 def question_data(study: Study) -> pd.DataFrame:
@@ -513,10 +540,45 @@ def tuned_lines(v: Verdict) -> list[str]:
     return lines
 
 
+def method_headline(method: str, rows: pd.DataFrame) -> str:
+    """A method's line: "upgrad better than ew on cifar10, Δm", "... worse ...", "no detectable
+    difference from ew", "not compared (...)", or undetermined."""
+    on = {w: [t for t, v in zip(rows["task"], rows["verdict"]) if v == w] for w in (BETTER, WORSE)}
+    parts = [f"{w} than {DEFAULT_METHOD} on {', '.join(ts)}" for w, ts in on.items() if ts]
+    if parts:
+        return f"{method} " + "; ".join(parts)
+    if rows["verdict"].eq(NO_DIFFERENCE).any():
+        return f"{method}: {NO_DIFFERENCE} from {DEFAULT_METHOD}"
+    missing = next((m for m in rows["missing"] if _text(m)), None)
+    return f"{method}: {missing or UNDETERMINED + ' (no test)'}"
+
+
+def method_lines(v: Verdict) -> list[str]:
+    """The methods block as plain lines ([] without --compare-methods or test figures)."""
+    if v.methods.empty:
+        return []
+    family = int(v.methods["p_holm"].notna().sum())
+    lines = [
+        f"Methods vs {DEFAULT_METHOD} ({TEST}, method - {DEFAULT_METHOD}, mean over seeds; "
+        f"{v.budget}; Holm over {family} tests, significant when Holm p < {ALPHA:g}):"
+    ]
+    for method, rows in v.methods.groupby("method", sort=False):
+        lines.append(f"  {method_headline(str(method), rows)}")
+        for r in rows.to_dict("records"):
+            if _text(r["missing"]) == methods_mod.NOT_COMPARED:
+                continue
+            what = _diff_text(r["diff"], r["ci_low"], r["ci_high"], r["unit"])
+            test = f", {r['test']}" if _text(r["test"]) and not _blank(r["p_value"]) else ""
+            lines.append(f"    {r['task']}: {what}{test}: {r['says']}")
+    return lines
+
+
 def render_text(v: Verdict, synthetic: bool) -> str:
-    """The verdict for a terminal: the question first, then tuned vs the baseline."""
+    """The verdict for a terminal: the question first, then tuned vs the baseline, then the
+    methods against ew (with --compare-methods)."""
     note = ["(synthetic data: these numbers say nothing about real accuracy)"] if synthetic else []
-    return "\n".join(["Verdict", *note, *question_lines(v), "", *tuned_lines(v)])
+    methods = ["", *method_lines(v)] if not v.methods.empty else []
+    return "\n".join(["Verdict", *note, *question_lines(v), "", *tuned_lines(v), *methods])
 
 
 def _question_html(v: Verdict) -> str:
@@ -574,6 +636,27 @@ def _space_html(space: str, rows: pd.DataFrame) -> str:
     )
 
 
+def _methods_html(v: Verdict) -> str:
+    """The methods block of the card ("" without one)."""
+    lines = method_lines(v)
+    if not lines:
+        return ""
+    cells = "".join(
+        f"<tr><td>{html.escape(str(r['method']))}</td><td>{html.escape(str(r['task']))}</td>"
+        f"<td>{html.escape(_diff_text(r['diff'], r['ci_low'], r['ci_high'], r['unit']))}</td>"
+        f"<td>{html.escape(str(r['says']))}</td></tr>"
+        for r in v.methods.to_dict("records")
+    )
+    heads = [line.strip() for line in lines[1:] if not line.startswith("    ")]
+    items = "".join(f"<li>{html.escape(h)}</li>" for h in heads)
+    return (
+        f'<div class="verdict-methods"><h3>{html.escape(lines[0])}</h3><ul>{items}</ul>'
+        '<div class="scroll"><table class="plain"><tr><th>method</th><th>task</th>'
+        f"<th>method - {DEFAULT_METHOD} [{CONFIDENCE:.0%} interval]</th><th>verdict</th></tr>"
+        f"{cells}</table></div></div>"
+    )
+
+
 def render_html(v: Verdict, synthetic: bool) -> str:
     """The verdict card: the question block, then one block per space (tuned vs baseline)."""
     note = " Synthetic data: these numbers say nothing about real accuracy." if synthetic else ""
@@ -588,5 +671,6 @@ def render_html(v: Verdict, synthetic: bool) -> str:
         + _question_html(v)
         + f'<h3>{html.escape(head)}</h3><p class="meta">{selection}.</p>'
         + "".join(_space_html(space, rows) for space, rows in v.tuned.groupby("space", sort=False))
+        + _methods_html(v)
         + "</div>"
     )

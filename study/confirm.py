@@ -33,9 +33,12 @@ from names import (
     AUTO_SEEDS,
     BASELINE_LABEL,
     CONFIRM_PLAN_FILE,
+    MULTI_SPACE,
     PARAMS_FILE,
     SETTINGS_FILE,
     TRIAL_PREFIX,
+    TUNED_PREFIX,
+    method_label,
     tuned_label,
 )
 from study import location
@@ -74,10 +77,35 @@ def _runs(
     ]
 
 
+def _trial_config(settings: StudySettings, space: str, trial_id: str) -> dict[str, Any]:
+    folder = settings.study_dir / space / f"{TRIAL_PREFIX}{trial_id}"
+    return json.loads((folder / PARAMS_FILE).read_text())
+
+
+def method_runs(
+    settings: StudySettings, ranked: Any, top: list[str], seeds: list[int]
+) -> list[Run]:
+    """The multi-task space's runs of `--compare-methods`: for each named method whose best
+    eligible search trial is not already one of the top-K, that trial's configuration as
+    `method:<name>`, the same seeds. A method already in the top-K is compared through its
+    `tuned-k` runs (its config names it); one without an eligible trial gets none
+    (`method_notes` says so)."""
+    from analysis.methods import best_of_methods
+
+    runs: list[Run] = []
+    for method, trial_id in best_of_methods(ranked, settings.compare_methods or ()).items():
+        if trial_id is None or trial_id in top:
+            continue
+        config = _trial_config(settings, MULTI_SPACE, trial_id)
+        runs += _runs(method_label(method), MULTI_SPACE, trial_id, config, seeds)
+    return runs
+
+
 def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
     """Per leaf space: the baseline's runs, then tuned-1..K's runs (`ranked_trials`: only
     trials that ran all their epochs, so fewer than K when fewer did: `short_notes`), the
-    first round's seeds each."""
+    first round's seeds each; in the multi-task space with `--compare-methods`, then the
+    compared methods' own runs (`method_runs`)."""
     from analysis.results import load_study
     from analysis.search_table import ranked_trials
 
@@ -87,11 +115,13 @@ def plan_runs(settings: StudySettings) -> dict[str, list[Run]]:
     for space in study_spaces(settings):
         baseline = {**trial_constants(settings, space.name), **space.baseline}
         runs = _runs(BASELINE_LABEL, space.name, None, baseline, seeds)
-        top = ranked_trials(trials[trials["space"] == space.name])["trial_id"]
-        for rank, trial_id in enumerate(top.head(settings.confirm_top), 1):
-            folder = settings.study_dir / space.name / f"{TRIAL_PREFIX}{trial_id}"
-            config = json.loads((folder / PARAMS_FILE).read_text())
+        ranked = ranked_trials(trials[trials["space"] == space.name])
+        top = list(ranked["trial_id"].head(settings.confirm_top))
+        for rank, trial_id in enumerate(top, 1):
+            config = _trial_config(settings, space.name, trial_id)
             runs += _runs(tuned_label(rank), space.name, trial_id, config, seeds)
+        if space.name == MULTI_SPACE and settings.compare_methods:
+            runs += method_runs(settings, ranked, top, seeds)
         plan[space.name] = runs
     return plan
 
@@ -101,7 +131,7 @@ def short_notes(plan: Mapping[str, list[Run]], confirm_top: int) -> list[str]:
     asked for: only trials that ran all their epochs are confirmed."""
     notes = []
     for space, runs in plan.items():
-        tuned = len({r["label"] for r in runs if r["label"] != BASELINE_LABEL})
+        tuned = len({r["label"] for r in runs if str(r["label"]).startswith(TUNED_PREFIX)})
         if tuned < confirm_top:
             notes.append(
                 f"{space}: {tuned} search trial(s) ran all their epochs, so {tuned} tuned "
@@ -111,15 +141,25 @@ def short_notes(plan: Mapping[str, list[Run]], confirm_top: int) -> list[str]:
     return notes
 
 
+def method_plan_notes(settings: StudySettings, plan: Mapping[str, list[Run]]) -> list[str]:
+    """One line per method of `--compare-methods` that the plan cannot compare (no search trial
+    of it ran all its epochs); the table and the report say it too (`analysis.methods`)."""
+    from analysis.methods import compared_methods, method_labels, method_notes
+
+    methods = compared_methods(dataclasses.asdict(settings))
+    return method_notes(method_labels(plan.get(MULTI_SPACE, []), methods)) if methods else []
+
+
 def load_or_write_plan(settings: StudySettings) -> dict[str, list[Run]]:
     """The study's plan: read when it exists (a resume runs exactly it), else planned now,
-    written atomically, and any configurations short of `--confirm-top` said (one line each)."""
+    written atomically, and any configurations short of `--confirm-top`, or compared methods
+    without a configuration, said (one line each)."""
     path = settings.study_dir / CONFIRM_PLAN_FILE
     if path.is_file():
         return json.loads(path.read_text())
     plan = plan_runs(settings)
     location.write_text(settings, CONFIRM_PLAN_FILE, json.dumps(plan, indent=2))
-    for line in short_notes(plan, settings.confirm_top):
+    for line in short_notes(plan, settings.confirm_top) + method_plan_notes(settings, plan):
         print(f"note: {line}", flush=True)
     return plan
 
