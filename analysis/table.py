@@ -655,9 +655,10 @@ def _budget_note(study: Study) -> str:
         for key in ("max_epochs", "batch_size", "seed")
         if key in runs
     }
+    epochs = values.get("max_epochs", "?")
     return (
         "training: every run from scratch on train + validation for "
-        f"{values.get('max_epochs', '?')} epochs (no early stopping), batch size "
+        f"{epochs} epoch{'' if epochs == '1' else 's'} (no early stopping), batch size "
         f"{values.get('batch_size', '?')} per task, {budget_text(study_budgets(study))}; "
         f"seeds {values.get('seed', '?')} "
         "(n in a cell: the seeds that finished; runs not counted are listed below)"

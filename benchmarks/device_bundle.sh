@@ -7,7 +7,7 @@
 # but not Ray itself, and nothing can be fetched there. Ray's wheel (79 MB) is over the 64 MiB
 # that may travel with a call, so it is unpacked here without the parts a local Ray core does
 # not import (jars, rllib, serve, data) and recompressed with xz (about 26 MB). jsonschema and
-# its own dependencies travel as wheels. benchmarks/gpu_check.sh unpacks both into /tmp/site.
+# its own dependencies, and TorchJD with its QP projector (the methods step), travel as wheels. benchmarks/gpu_check.sh unpacks both into /tmp/site.
 set -euo pipefail
 PY=${1:-3.12}
 TAG=cp${PY/./}
@@ -25,6 +25,7 @@ fetch() {
 }
 fetch "$WORK" "ray==$RAY"
 fetch "$DEST" jsonschema jsonschema-specifications referencing rpds-py
+fetch "$DEST" torchjd qpsolvers quadprog  # the multi-task methods (benchmarks.methods); no cvxpy
 (cd "$WORK" && unzip -q ray-*.whl -x 'ray/jars/*' 'ray/rllib/*' 'ray/serve/*' 'ray/data/*' \
     && tar -cf - ray ray-*.dist-info | xz -T0 -9 > "$DEST/ray.tar.xz")
 grep -qx '/.device/' "$HERE/.git/info/exclude" 2>/dev/null || echo '/.device/' >> "$HERE/.git/info/exclude"

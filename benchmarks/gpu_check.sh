@@ -24,9 +24,11 @@ RESULTS=$OUT/results.jsonl
 if [ "${SMOKE:-0}" = 1 ]; then
     TP="--batches 2 --batch-size 16 --val-images 64 --rounds 1"
     PK="--seconds 2 --limit-train 64 --batch-size 16 --trials 1,2"
+    MT="--batch-size 16 --steps 1 --rounds 1 --methods ew,uw,upgrad"
 else
     TP="--batches 40 --rounds 3"
     PK="--seconds 15"
+    MT="--batch-size 128 --steps 5 --rounds 3"
 fi
 
 step() {  # step <seconds> <command...>: a timed step whose JSON lines are kept
@@ -49,4 +51,6 @@ step 150 python3 -m benchmarks.throughput --device "$DEVICE" $TP --compile defau
 step 150 python3 -m benchmarks.throughput --device "$DEVICE" $TP --compile reduce-overhead
 # 3. packing: 1, 2, 4, 8 trials at 1/N of the GPU each, through Ray (processes if it is missing)
 step 200 python3 -m benchmarks.packing --device "$DEVICE" $PK
+# 4. multi-task methods: step time and peak memory of each against ew (cagrad: no cvxpy there)
+step 150 python3 -m benchmarks.methods --device "$DEVICE" $MT
 echo "=== $(date +%T) done; $(grep -c . "$RESULTS") result lines in $RESULTS"

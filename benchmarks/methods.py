@@ -141,7 +141,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=int, default=2)
     p.add_argument("--steps", type=int, default=3, help="timed steps per method per round")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated; ew is added")
+    p.add_argument(
+        "--methods",
+        default=",".join(n for n, m in METHODS.items() if not m.missing()),
+        help="comma-separated; ew is added (default: every method whose extra is installed)",
+    )
     return p
 
 

@@ -76,18 +76,23 @@ def confirm_runs(settings: Any) -> int:
 def study_stages(settings: Any, tasks: Mapping[str, Mapping[str, Any]]) -> list[Stage]:
     """Every experiment of the study in running order: each space's search, then (when the
     study has one) each space's confirmation, which trains on train + validation. A stage's
-    cost per epoch is the task-steps its budget plans (`epoch_cost`)."""
-    from study.settings import space_tasks, study_spaces
+    cost per epoch is the task-steps its budget plans (`epoch_cost`), times the mean step cost
+    of the methods it may train with (`method_cost`); a multi-task confirmation also counts
+    the compared methods' own runs."""
+    from study.settings import searched_methods, space_tasks, study_spaces
 
     leaves = study_spaces(settings)
 
-    def cost(space: Any, keys: tuple[str, ...]) -> float:
+    def cost(space: Any, keys: tuple[str, ...], methods: Sequence[str]) -> float:
         names = [task_name(t) for t in space_tasks(settings, space.name)]
         sizes = [int(sum(tasks[n][k] for k in keys)) for n in names]
-        return epoch_cost(sizes, settings.batch_size, settings.budget, space.baseline)
+        steps = epoch_cost(sizes, settings.batch_size, settings.budget, space.baseline)
+        return steps * method_cost(methods, len(names))
 
+    searched = searched_methods(settings)
+    compared = tuple(settings.compare_methods or ()) or searched
     stages = [
-        Stage(s.name, settings.num_samples, settings.max_epochs, cost(s, ("train_size",)))
+        Stage(s.name, settings.num_samples, settings.max_epochs, cost(s, ("train_size",), searched))
         for s in leaves
     ]
     runs = confirm_runs(settings)
@@ -95,13 +100,34 @@ def study_stages(settings: Any, tasks: Mapping[str, Mapping[str, Any]]) -> list[
         stages += [
             Stage(
                 confirm_experiment(s.name),
-                runs,
+                runs + method_runs(settings, len(s.tasks)),
                 settings.max_epochs,
-                cost(s, ("train_size", "val_size")),
+                cost(s, ("train_size", "val_size"), compared),
             )
             for s in leaves
         ]
     return stages
+
+
+def method_cost(methods: Sequence[str], n_tasks: int) -> float:
+    """The mean time of a step with one of `methods` relative to `ew`'s
+    (`trainables.methods.step_cost`: a Jacobian method takes about one backward per task); 1
+    for a single task, which combines nothing."""
+    from trainables.methods import step_cost
+
+    if n_tasks < 2 or not methods:
+        return 1.0
+    return float(np.mean([step_cost(m, n_tasks) for m in methods]))
+
+
+def method_runs(settings: Any, n_tasks: int) -> int:
+    """The runs a multi-task confirmation adds for `--compare-methods` (at most: one
+    configuration per compared method, fewer where one is already a top-K run)."""
+    from study.settings import first_seeds
+
+    if n_tasks < 2 or not settings.confirm_seeds or not settings.compare_methods:
+        return 0
+    return len(settings.compare_methods) * first_seeds(settings)
 
 
 def epoch_cost(sizes: Sequence[int], batch_size: int, budget: str, baseline: Mapping) -> float:

@@ -24,6 +24,7 @@ from trainables.data import make_synthetic
 
 BIRDS = ("crow", "owl", "wren")  # the third task's classes: an ImageFolder tree the test writes
 REAL_TASKS = ("cifar10", "fashionrgb", "birds")  # the study's task names, in --tasks order
+REAL_COMPARED = ("upgrad", "uw")  # --compare-methods: a Jacobian method and a weighting
 REAL_STUDY_LOG = "study.log"  # what the study printed, beside its folder
 
 
@@ -67,9 +68,10 @@ def _png(folder: Path, i: int, image: np.ndarray) -> str:
 @pytest.fixture(scope="session")
 def real_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An `all` study over three tasks (`REAL_TASKS`: CIFAR-10 and FashionRGB in their real
-    formats and an ImageFolder task, `write_real_data`) of 2 trials x 2 epochs per space: one
-    single-task space per task and a 3-task `multi`, fifo scheduler, with its confirmation
-    stage: baseline and tuned-1 of each space, 2 seeds each, scored on at most 64 test images
+    formats and an ImageFolder task, `write_real_data`) of 4 trials x 2 epochs per space: one
+    single-task space per task and a 3-task `multi` comparing the methods `REAL_COMPARED` with
+    ew, fifo scheduler, with its confirmation stage: baseline and tuned-1 of each space, and in
+    `multi` each compared method's best trial, 2 seeds each, scored on at most 64 test images
     per task. What it printed is in `REAL_STUDY_LOG` beside the study's folder."""
     root = tmp_path_factory.mktemp("analysis-study")
     data_root, birds = write_real_data(root)
@@ -83,7 +85,9 @@ def real_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--tasks",
         f"cifar10,fashionrgb,{birds}",
     ]
-    args += ["--num-samples", "2", "--max-epochs", "2", "--limit-train", "128"]
+    # 4 trials: the baseline, then the starting trial of ew and of each compared method
+    args += ["--num-samples", "4", "--compare-methods", ",".join(REAL_COMPARED)]
+    args += ["--max-epochs", "2", "--limit-train", "128"]
     args += ["--limit-val", "64", "--limit-test", "64", "--confirm-seeds", "2"]
     args += ["--scheduler", "fifo", "--cache-dir", str(root / "cache")]
     try:

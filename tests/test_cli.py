@@ -45,7 +45,10 @@ BAD = [
     (["--stem", "tiny"], "unknown --stem 'tiny'"),
     (["--confirm-seeds", "-1"], "--confirm-seeds must be >= 0"),
     (["--confirm-top", "0"], "--confirm-top must be a positive number"),
-    (["--confirm-seeds", "auto"], "auto stops on the multi - single intervals, so it needs"),
+    (
+        ["--space", "multi", "--confirm-seeds", "auto"],
+        "auto stops on the multi - single intervals, so it needs",
+    ),
     (["--space", "all", "--confirm-seeds", "auto", "--target-halfwidth", "0"], "positive"),
     (["--space", "all", "--confirm-seeds", "auto", "--max-seeds", "2"], "at least 3"),
     (["--max-seeds", "6"], "--max-seeds applies only with --confirm-seeds auto"),

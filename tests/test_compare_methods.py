@@ -429,3 +429,99 @@ def test_pareto_curves_and_weights_data(compared: Path) -> None:
             or VALIDATION in figure.layout.title.text
             or ("weights" in figure.layout.title.text)
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# the real study (`real_study`: `python -m study.run --space all ... --compare-methods upgrad,uw`)
+
+pytest_plugins = ["real_study"]
+
+
+def _real_arms(study: Path) -> dict[str, dict[str, dict[int, float]]]:
+    """`_raw_arms` for any tasks: label -> task -> {seed: test accuracy, points} of the
+    multi-task runs; the single-task runs under `single <label>`."""
+    out: dict[str, dict[str, dict[int, float]]] = {}
+    for (space, _), raw in raw_runs(study).items():
+        run, last = raw["run"], raw["rows"][-1] if raw["rows"] else {}
+        if raw["errored"] or last.get("diverged") or not raw["rows"]:
+            continue
+        key = run["label"] if space == MULTI_SPACE else f"single {run['label']}"
+        for task in run["config"]["tasks"]:
+            out.setdefault(key, {}).setdefault(task, {})[run["seed"]] = (
+                last[eval_metric("acc", task, TEST)] * 100
+            )
+    return out
+
+
+def _real_labels(study: Path, methods: list[str]) -> dict[str, str]:
+    """Per compared method, the label of its runs, read from the raw runs: the best-ranked
+    tuned-k whose config names it (no `method`: ew), else `method:<name>`."""
+    found: dict[str, set[str]] = {}
+    for (space, _), raw in raw_runs(study).items():
+        run = raw["run"]
+        if space == MULTI_SPACE and run["source_trial"] is not None:
+            method = run["config"].get("method") or "ew"
+            found.setdefault(method, set()).add(run["label"])
+    return {m: _best_tuned(found[m]) or method_label(m) for m in methods if m in found}
+
+
+def _best_tuned(labels: set[str]) -> str | None:
+    ranked = sorted((int(x.split("-")[1]), x) for x in labels if x.startswith("tuned-"))
+    return ranked[0][1] if ranked else None
+
+
+@pytest.mark.slow
+def test_the_real_studys_methods_section_re_derives_from_its_raw_files(real_study: Path) -> None:
+    from real_study import REAL_COMPARED, REAL_TASKS
+
+    study = load_study(real_study)
+    section = comparison(study).methods
+    assert section is not None and list(section.summary["method"].unique()) == [
+        "ew",
+        *REAL_COMPARED,
+    ]
+    labels = _real_labels(real_study, ["ew", *REAL_COMPARED])
+    assert labels == {m: section.labels[m] for m in labels} and len(labels) == 3
+    arms = _real_arms(real_study)
+    single = {t: arms[f"single {TUNED_BEST}"][t] for t in REAL_TASKS}
+    s = section.summary.set_index(["method", "task"])
+    for method, label in labels.items():
+        for task in REAL_TASKS:
+            values = arms[label][task]
+            assert s.loc[(method, task), "mean"] * 100 == pytest.approx(
+                np.mean(list(values.values()))
+            )
+            assert s.loc[(method, task), "n"] == len(values) == 2  # every seed finished
+    # method - ew, per task and Δm: paired t over the seed pairs, Holm over the family
+    ref = []
+    for method in REAL_COMPARED:
+        a, b = arms[labels[method]], arms[labels["ew"]]
+        for task in (*REAL_TASKS, DELTA_M):
+            if task == DELTA_M:
+                x, y = (_delta_m_any(arm, single) for arm in (a, b))
+            else:
+                x, y = a[task], b[task]
+            seeds = sorted(x)
+            p = stats.ttest_rel([x[r] for r in seeds], [y[r] for r in seeds]).pvalue
+            ref.append((method, task, np.mean([x[r] - y[r] for r in seeds]), p))
+    adjusted = holm_ref([r[3] for r in ref])
+    got = section.differences.set_index(["method", "task"])
+    for (method, task, diff, p), p_holm in zip(ref, adjusted):
+        d = got.loc[(method, task)]
+        assert d["diff"] == pytest.approx(diff) and d["test"] == "paired t"
+        assert d["p_value"] == pytest.approx(p, nan_ok=True)
+        assert d["p_holm"] == pytest.approx(p_holm, nan_ok=True)
+    # every compared method's step time is measured, ew's is the unit
+    times = section.step_time.set_index("method")
+    assert times.loc["ew", "ratio"] == pytest.approx(1.0)
+    assert (times.loc[list(REAL_COMPARED), "ratio"] > 0).all()
+
+
+def _delta_m_any(arm: dict, single: dict) -> dict[int, float]:
+    """Δm per seed over every task of `single`, in %."""
+    tasks = list(single)
+    seeds = set.intersection(*(set(arm[t]) & set(single[t]) for t in tasks))
+    return {
+        r: float(np.mean([(arm[t][r] - single[t][r]) / single[t][r] for t in tasks]) * 100)
+        for r in seeds
+    }

@@ -289,10 +289,9 @@ def parse(*argv: str, tmp_path) -> StudySettings:
 
 
 def test_flags_are_validated_saved_read_back_and_an_older_study_reads_as_off(tmp_path):
-    settings = parse(
-        "--space", "all", "--compare-methods", "upgrad,uw", "--method-params", "dwa_temperature=3",
-        "--methods", "dwa,uw,upgrad,ew", tmp_path=tmp_path,
-    )  # fmt: skip
+    flags = ["--space", "all", "--num-samples", "4", "--compare-methods", "upgrad,uw"]
+    flags += ["--method-params", "dwa_temperature=3", "--methods", "dwa,uw,upgrad,ew"]
+    settings = parse(*flags, tmp_path=tmp_path)
     assert settings.compare_methods == ("ew", "upgrad", "uw")  # ew first: the reference
     assert searched_methods(settings) == ("ew", "uw", "dwa", "upgrad")  # registry order
     folder = tmp_path / "m"
@@ -310,7 +309,7 @@ def test_flags_are_validated_saved_read_back_and_an_older_study_reads_as_off(tmp
 
 
 def test_every_compared_method_gets_a_starting_trial_after_the_baseline(tmp_path):
-    settings = parse("--compare-methods", "upgrad,cagrad", tmp_path=tmp_path)
+    settings = parse("--compare-methods", "upgrad,cagrad", "--num-samples", "4", tmp_path=tmp_path)
     space = SPACES[names.MULTI_SPACE]
     points = start_points(settings, space)
     assert points[0] == space.baseline

@@ -147,6 +147,31 @@ def test_stages_follow_the_running_order(tmp_path):
     assert stages[3].cost == math.ceil(110 / settings.batch_size) and stages[3].trials == 4
 
 
+def test_stages_count_the_methods_step_cost_and_the_compared_methods_runs(tmp_path):
+    from trainables.methods import METHODS, step_cost
+
+    tasks = {
+        n: {"train_size": 100, "val_size": 10, "test_size": 20} for n in ("cifar10", "fashionrgb")
+    }
+    common = ("--space", "all", "--storage", str(tmp_path), "--num-samples", "4")
+    plain = progress.study_stages(_settings(*common), tasks)
+    jacobian = next(m.name for m in METHODS.values() if m.jacobian)
+    weighting = next(m.name for m in METHODS.values() if not m.jacobian and m.name != "ew")
+    compare = _settings(*common, "--compare-methods", f"{jacobian},{weighting}")
+    stages = {s.name: s for s in progress.study_stages(compare, tasks)}
+    before = {s.name: s for s in plain}
+    # a single-task space combines nothing: unchanged
+    assert stages["single-cifar10"] == before["single-cifar10"]
+    assert stages["confirm-single-cifar10"] == before["confirm-single-cifar10"]
+    # the multi-task stages cost the mean of their methods' step costs (ew, jacobian, weighting)
+    factor = (1 + step_cost(jacobian, 2) + 1) / 3
+    assert factor > 1 and stages["multi"].cost == pytest.approx(before["multi"].cost * factor)
+    assert stages["confirm-multi"].cost == pytest.approx(before["confirm-multi"].cost * factor)
+    # and the confirmation retrains each compared method's best configuration, seed for seed
+    extra = len(compare.compare_methods) * compare.confirm_seeds
+    assert stages["confirm-multi"].trials == before["confirm-multi"].trials + extra
+
+
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_an_epochs_cost_is_the_task_steps_its_budget_plans(budget):
     sizes, batch = [4000, 400], 128  # 32 and 4 steps per single-task epoch

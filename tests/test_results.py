@@ -369,7 +369,7 @@ def test_real_study_loads(real_study: Path) -> None:
     raw = raw_results(real_study)
     study = load_study(real_study)
     assert study.spaces == [*(single_space(t) for t in REAL_TASKS), MULTI_SPACE]
-    assert len(study.trials) == len(raw) == 8
+    assert len(study.trials) == len(raw) == 4 * 4  # 4 spaces x --num-samples 4
     for _, t in study.trials.iterrows():
         r = raw[(t["space"], t["trial_id"])]
         assert t["epochs"] == len(r["rows"]) == 2
