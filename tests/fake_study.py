@@ -463,11 +463,13 @@ def t_interval(values: list[float]) -> tuple[float, float, float]:
 
 
 def holm_ref(p: list[float]) -> list[float]:
-    """Holm's adjusted p-values, written out: sorted, times (m - i), running maximum, cap 1."""
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    out, running = [0.0] * len(p), 0.0
+    """Holm's adjusted p-values, written out: sorted, times (m - i), running maximum, cap 1.
+    An undefined p (NaN: no spread to test) is no test: it stays NaN and m counts only the
+    others."""
+    order = sorted((i for i in range(len(p)) if not math.isnan(p[i])), key=lambda i: p[i])
+    out, running = [math.nan] * len(p), 0.0
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        running = max(running, min(1.0, (len(order) - rank) * p[i]))
         out[i] = running
     return out
 

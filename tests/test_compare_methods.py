@@ -38,6 +38,7 @@ from names import (
     MULTI_SPACE,
     RESULT_FILE,
     SETTINGS_FILE,
+    TASKS_FILE,
     TEST,
     TRIAL_PREFIX,
     TUNED_BEST,
@@ -441,12 +442,14 @@ def _real_arms(study: Path) -> dict[str, dict[str, dict[int, float]]]:
     """`_raw_arms` for any tasks: label -> task -> {seed: test accuracy, points} of the
     multi-task runs; the single-task runs under `single <label>`."""
     out: dict[str, dict[str, dict[int, float]]] = {}
+    tasks = json.loads((study / TASKS_FILE).read_text())  # name -> its spec, as the run has it
+    name = {task["spec"]: task_name for task_name, task in tasks.items()}
     for (space, _), raw in raw_runs(study).items():
         run, last = raw["run"], raw["rows"][-1] if raw["rows"] else {}
         if raw["errored"] or last.get("diverged") or not raw["rows"]:
             continue
         key = run["label"] if space == MULTI_SPACE else f"single {run['label']}"
-        for task in run["config"]["tasks"]:
+        for task in map(name.get, run["config"]["tasks"]):
             out.setdefault(key, {}).setdefault(task, {})[run["seed"]] = (
                 last[eval_metric("acc", task, TEST)] * 100
             )

@@ -396,11 +396,12 @@ def test_real_baseline_trial_identified(real_study: Path) -> None:
         trial_id = baselines["trial_id"].iloc[0]
         point = baseline(len(study.space_tasks[space]))
         assert {k: raw[(space, trial_id)]["params"].get(k) for k in point} == point
-        # Optuna agrees: its enqueued (fixed_params) trial is this one, by its Ray trial id
+        # Optuna agrees: its enqueued (fixed_params) trial at the baseline point is this one, by
+        # its Ray trial id (multi also enqueues a starting trial per searched method)
         fixed = [
             t
             for t in optuna.load_study(study_name=space, storage=storage).trials
-            if "fixed_params" in t.system_attrs
+            if {k: t.system_attrs.get("fixed_params", {}).get(k) for k in point} == point
         ]
         assert len(fixed) == 1 and baselines["optuna_number"].iloc[0] == fixed[0].number
         assert fixed[0].user_attrs["ray_trial_id"] == trial_id

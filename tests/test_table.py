@@ -31,7 +31,7 @@ from fake_study import (
     write_run,
 )
 from helpers import run_module
-from real_study import REAL_TASKS
+from real_study import REAL_COMPARED, REAL_TASKS
 from scipy import stats
 
 from analysis.results import load_study
@@ -584,5 +584,6 @@ def test_real_search_rows_have_no_test_metric(real_study: Path) -> None:
     assert not [c for c in study.epochs if c.startswith(f"{TEST}_")]
     assert set(study.epochs["eval_split"]) == {VALIDATION}
     runs = raw_runs(real_study)
-    assert len(runs) == len(study.runs) == 4 * 2 * 2  # spaces x (baseline, tuned-1) x seeds
+    # (spaces x (baseline, tuned-1) + the compared methods' runs) x seeds
+    assert len(runs) == len(study.runs) == (4 * 2 + len(REAL_COMPARED)) * 2
     assert (study.runs["status"] == "finished").all()
