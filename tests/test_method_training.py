@@ -9,15 +9,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import optuna
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import run_cli
+from helpers import SMALL_STUDY, kill_tree, result_rows, run_cli, start_cli, wait_for
 
 import names
-from names import DEFAULT_METHOD, METHOD_KEY, METHOD_STEPS, METHOD_WEIGHT, task_metric
+from names import (
+    DEFAULT_METHOD,
+    METHOD_KEY,
+    METHOD_STEPS,
+    METHOD_WEIGHT,
+    config_method,
+    task_metric,
+)
 from search_spaces import SPACES, multi, unflatten
 from study.run import main
 from study.settings import (
@@ -27,7 +35,7 @@ from study.settings import (
     settings_from_args,
     start_points,
 )
-from trainables.checkpoint import load_checkpoint, save_checkpoint
+from trainables.checkpoint import checkpoint_epoch, load_checkpoint, save_checkpoint
 from trainables.config import TrialConfig
 from trainables.data import augment, normalize, prepare_tasks
 from trainables.engine import lr_factor, run_epoch, setup, step_plan, train_epoch
@@ -382,3 +390,64 @@ def test_the_search_of_a_study_enqueues_the_starting_trials_and_offers_the_metho
             assert trial.distributions[METHOD_KEY].choices == ("ew", "upgrad")
         study.tell(trial, 0.0)
     assert any(METHOD_KEY in t.params for t in study.trials)
+
+
+# ---------------------------------------------------------------------------------------------
+# uw through a kill -9 of a running study (driver and Ray) and --resume
+
+# the baseline, ew's and uw's starting trials (joint; uw's log-variances from 0), 3 epochs each
+UW_STUDY = (*SMALL_STUDY, "--num-samples", "3", "--compare-methods", "uw")
+# what training decides in a row (not its timing or Ray's bookkeeping): losses, accuracies,
+# steps, task weights, score
+TRAINED = ("train_loss/", "train_acc/", "loss/", "acc/", "steps/", f"{METHOD_WEIGHT}/", "score")
+
+
+def _uw_trial(experiment: Path) -> Path | None:
+    """The trial folder of `experiment` whose config names uw (None before it started)."""
+    for trial in sorted(experiment.glob(f"{names.TRIAL_PREFIX}*")):
+        params = trial / "params.json"
+        if params.exists() and config_method(json.loads(params.read_text())) == "uw":
+            return trial
+    return None
+
+
+def _trained(rows: list[dict]) -> dict[int, dict]:
+    """Epoch -> what training decided in it (an epoch run twice: its last report)."""
+    return {r["epoch"]: {k: v for k, v in r.items() if k.startswith(TRAINED)} for r in rows}
+
+
+def _newest_state(trial: Path) -> dict:
+    return load_checkpoint(max(trial.glob(names.CHECKPOINT_GLOB), key=checkpoint_epoch))
+
+
+@pytest.mark.slow
+def test_uw_killed_with_sigkill_resumes_to_the_uninterrupted_runs_weights_and_losses(tmp_path):
+    """kill -9 of a study while its uw trial is mid-way; --resume continues that trial from its
+    checkpoint and it ends with the losses, accuracies, steps and task weights of every epoch,
+    the log-variances and the model weights of the same trial run uninterrupted, bit for bit."""
+    flags = [*UW_STUDY, "--storage", str(tmp_path)]
+    straight = run_cli(*flags, "--name", "u", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stdout[-2000:] + straight.stderr[-2000:]
+    killed = tmp_path / "k" / names.MULTI_SPACE
+    with open(tmp_path / "killed.log", "w") as log:
+        proc = start_cli(*flags, "--name", "k", cwd=tmp_path, stdout=log, stderr=log)
+        # at 2 of 3 epochs: Ray's own record of the trial has a checkpoint by then
+        wait_for(lambda: len(result_rows(_uw_trial(killed) or tmp_path)) == 2, proc)
+        kill_tree(proc)
+    cut = len(result_rows(_uw_trial(killed)))
+    resumed = run_cli("--resume", str(tmp_path / "k"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    u, k = _uw_trial(tmp_path / "u" / names.MULTI_SPACE), _uw_trial(killed)
+    rows = result_rows(k)
+    assert [r["epoch"] for r in rows][:cut] == list(range(1, cut + 1))  # before the kill
+    after = rows[cut:]  # in a new process, from a checkpoint: not from epoch 0
+    assert after and after[0]["pid"] != rows[0]["pid"] and after[0]["epoch"] > 1, rows
+    assert not any(r["restarted"] for r in rows), rows
+    assert _trained(rows) == _trained(result_rows(u)) and sorted(_trained(rows)) == [1, 2, 3]
+    assert rows[-1][task_metric(METHOD_WEIGHT, TASKS[0])] != 1.0  # uw's weights moved off 1
+    ends = [_newest_state(trial) for trial in (u, k)]
+    assert ends[0]["epoch"] == ends[1]["epoch"] == 3
+    assert not torch.equal(ends[1][METHOD_KEY]["log_vars"], torch.zeros(len(TASKS)))
+    assert torch.equal(ends[0][METHOD_KEY]["log_vars"], ends[1][METHOD_KEY]["log_vars"])
+    assert ends[0]["model"].keys() == ends[1]["model"].keys()
+    assert all(torch.equal(ends[0]["model"][n], ends[1]["model"][n]) for n in ends[0]["model"])
