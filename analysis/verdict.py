@@ -500,7 +500,7 @@ def question_lines(v: Verdict) -> list[str]:
     family = int(v.question["p_holm"].notna().sum())
     lines = [
         f"Multi-task vs single-task ({TEST}, multi - single, mean over seeds; {v.budget}; "
-        f"Holm over {family} tests, significant when Holm p < {ALPHA:g}):"
+        f"Holm over {_tests(family)}, significant when Holm p < {ALPHA:g}):"
     ]
     for r in v.question.to_dict("records"):
         what = _diff_text(r["diff"], r["ci_low"], r["ci_high"], r["unit"])
@@ -508,6 +508,10 @@ def question_lines(v: Verdict) -> list[str]:
         kind = table_mod.KINDS.get(r["label"], r["label"])
         lines.append(f"  {kind} {r['task']}: {what}{test}: {r['says']}")
     return lines
+
+
+def _tests(n: int) -> str:
+    return f"{n} test" if n == 1 else f"{n} tests"
 
 
 def tuned_lines(v: Verdict) -> list[str]:
@@ -519,7 +523,7 @@ def tuned_lines(v: Verdict) -> list[str]:
         family = int(v.tuned["p_holm"].notna().sum())
         head = (
             f"Tuned ({TUNED_BEST}) vs the baseline configuration, per space ({TEST}, mean over "
-            f"seeds; Holm over {family} tests):"
+            f"seeds; Holm over {_tests(family)}):"
         )
     else:
         head = f"Search picks vs the baseline trial, per space ({SEARCH_CAVEAT}; one seed):"
@@ -560,7 +564,7 @@ def method_lines(v: Verdict) -> list[str]:
     family = int(v.methods["p_holm"].notna().sum())
     lines = [
         f"Methods vs {DEFAULT_METHOD} ({TEST}, method - {DEFAULT_METHOD}, mean over seeds; "
-        f"{v.budget}; Holm over {family} tests, significant when Holm p < {ALPHA:g}):"
+        f"{v.budget}; Holm over {_tests(family)}, significant when Holm p < {ALPHA:g}):"
     ]
     for method, rows in v.methods.groupby("method", sort=False):
         lines.append(f"  {method_headline(str(method), rows)}")

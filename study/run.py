@@ -22,7 +22,7 @@ from typing import Any
 
 from names import CHECKPOINT_GLOB, RESTARTED, TRIAL_PREFIX
 from study import location
-from study.settings import StudySettings, build_parser, describe_spaces
+from study.settings import StudySettings, build_parser, check_resume_flags, describe_spaces
 from trainables.errors import UserError
 
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.resume:
+            check_resume_flags(args)
             return execute(location.for_resume(args), new=False, **_ray_args(args))
         return execute(location.for_new(args), new=True, **_ray_args(args))
     except UserError as exc:

@@ -409,6 +409,34 @@ FLAG_GROUPS = {
 }
 
 
+# what a resume may be told: where the study is and how to reach it, and this run's Ray; every
+# other flag is part of the study (saved in study.json), so giving it with --resume is refused
+RESUME_FLAGS = (
+    "resume",
+    "storage_endpoint",
+    "cache_dir",
+    "optuna_storage",
+    "address",
+    "num_cpus",
+    "num_gpus",
+    "dashboard",
+    "verbose",
+)
+
+
+def check_resume_flags(args: argparse.Namespace) -> None:
+    """With --resume, refuse a flag that would change the saved study (it would be ignored)."""
+    defaults = vars(build_parser().parse_args([]))
+    given = [k for k, v in vars(args).items() if k not in RESUME_FLAGS and v != defaults[k]]
+    if given:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in given)
+        raise UserError(
+            f"--resume continues the study with its saved settings ({SETTINGS_FILE}); {flags} "
+            f"cannot change them: drop {'it' if len(given) == 1 else 'them'}, or start a new "
+            "study with --name"
+        )
+
+
 def _positive(name: str, value: float | None) -> None:
     if value is not None and value <= 0:
         raise UserError(f"--{name} must be a positive number, got {value}")

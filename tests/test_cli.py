@@ -34,6 +34,8 @@ BAD = [
     (["--data", "real", "--data-root", "{tmp}/data"], "CIFAR-10 not found"),
     (["--resume", "{tmp}/nothing"], "no such study directory"),
     (["--resume", "{tmp}/data"], "not a study"),
+    (["--resume", "{tmp}/data", "--compare-methods", "uw"], "--compare-methods cannot change"),
+    (["--resume", "{tmp}/data", "--num-samples", "9", "--quick"], "--quick, --num-samples cannot"),
     (["--cpus-per-trial", "99"], r"--cpus-per-trial 99 is more than the \d+ CPU\(s\) here"),
     (["--name", "../escape"], "must be a plain folder name"),
     (["--storage", "s3:///x"], "no bucket"),
