@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from analysis import arms
 from analysis import table as table_mod
 from analysis.confusion import Confusion
 from analysis.results import SINGLE_SCHEME, Study, metric_task
@@ -757,11 +758,11 @@ def seed_accuracy_data(study: Study) -> pd.DataFrame:
     seeds (NaN where there is none), from the table's own numbers (`table.seed_frame`,
     `table.summary_frame`). Empty without confirmation runs."""
     tasks = table_mod.table_tasks(study)
-    seeds = table_mod.seed_frame(study, tasks)
-    shown = seeds[seeds["counted"] & seeds["label"].isin(table_mod.SHOWN)]
+    seeds = arms.seed_frame(study, tasks)
+    shown = seeds[seeds["counted"] & seeds["label"].isin(arms.SHOWN)]
     if shown.empty:
         return pd.DataFrame(columns=SEED_ACCURACY_COLUMNS)
-    summary = table_mod.summary_frame(study, seeds, tasks)
+    summary = arms.summary_frame(study, seeds, tasks)
     keys = ["task", "label", "fashion"]
     stats = summary[keys + ["n", "mean", "ci_low", "ci_high"]]
     data = shown.merge(stats, on=keys, how="left")
@@ -775,7 +776,7 @@ def seed_accuracy_data(study: Study) -> pd.DataFrame:
 
 def seed_accuracy_rows() -> list[str]:
     """The rows in the table's order: baseline, then tuned; single-, then multi-task."""
-    return [table_mod.row_name(lb, f) for lb in table_mod.SHOWN for f in table_mod.FASHIONS]
+    return [arms.row_name(lb, f) for lb in arms.SHOWN for f in arms.FASHIONS]
 
 
 def plot_seed_accuracy(data: pd.DataFrame) -> go.Figure:

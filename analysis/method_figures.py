@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 from plotly.subplots import make_subplots
 
+from analysis import arms
 from analysis import methods as methods_mod
 from analysis import table as table_mod
 from analysis.figures import pareto_front
@@ -56,14 +57,14 @@ def _section(study: Study) -> methods_mod.MethodsSection | None:
     if not methods_mod.compared_methods(study.settings) or table_mod.no_test_reason(study):
         return None
     tasks = table_mod.table_tasks(study)
-    return methods_mod.methods_section(study, table_mod.seed_frame(study, tasks), tasks)
+    return methods_mod.methods_section(study, arms.seed_frame(study, tasks), tasks)
 
 
 def _references(study: Study, tasks: list[str]) -> dict[str, float]:
-    seeds = table_mod.seed_frame(study, tasks)
+    seeds = arms.seed_frame(study, tasks)
     out = {}
     for task in tasks:
-        row = table_mod.summary_row(study, seeds, task, TUNED_BEST, "single")
+        row = arms.summary_row(study, seeds, task, TUNED_BEST, "single")
         if row["n"]:
             out[task] = float(row["mean"])
     return out

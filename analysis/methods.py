@@ -32,7 +32,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import table as table_mod
+from analysis.arms import (
+    DELTA_M,
+    SELECTION,
+    arm_by_seed,
+    not_compared,
+    paired_delta_m,
+    refused_tasks,
+    summary_row,
+    test_columns,
+)
+from analysis.cells import acc_cell, diff_cell, format_delta_m, is_nan, text_of
 from analysis.confirmation import label_rank
 from analysis.results import Study
 from analysis.stats import ALPHA, CONFIDENCE, POWER, holm, mean_interval, paired
@@ -137,7 +147,7 @@ def delta_m_by_seed(seeds: pd.DataFrame, label: str | None, tasks: Sequence[str]
         return {}
     multi = _by_method(seeds, label).assign(label=TUNED_BEST)
     single = seeds[(seeds["fashion"] == "single") & (seeds["label"] == TUNED_BEST)]
-    return table_mod.paired_delta_m(pd.concat([multi, single]), TUNED_BEST, tasks)
+    return paired_delta_m(pd.concat([multi, single]), TUNED_BEST, tasks)
 
 
 def _acc_rows(
@@ -149,7 +159,7 @@ def _acc_rows(
             row = {"task": task, "label": None, "n": 0, "mean": math.nan, "planned": 0}
             row |= {"failed": 0, "missing": NOT_COMPARED}
         else:
-            row = table_mod.summary_row(study, seeds, task, label, "multi")
+            row = summary_row(study, seeds, task, label, "multi")
         rows.append({"method": method, "unit": "accuracy", **row})
     return rows
 
@@ -158,14 +168,14 @@ def _delta_m_row(method: str, label: str | None, pairs: Mapping, refused: Mappin
     est = mean_interval(list(pairs.values()))
     why = NOT_COMPARED if label is None else None
     if why is None and refused:
-        why = table_mod.not_compared("; ".join(f"{t}: {r}" for t, r in refused.items()))
+        why = not_compared("; ".join(f"{t}: {r}" for t, r in refused.items()))
     if why is None and not pairs:
         why = "missing (no seed finished in every run)"
     bounds = est.bounds()
     return {
         "method": method,
         "label": label,
-        "task": table_mod.DELTA_M,
+        "task": DELTA_M,
         "unit": "percent",
         "n": est.n,
         "mean": est.mean,
@@ -186,7 +196,7 @@ def _difference(method: str, label, task: str, unit: str, a: Mapping, b: Mapping
         "unit": unit,
         "diff": math.nan if why else d.diff,
         "n": min(d.n_a, d.n_b),
-        **table_mod.test_columns(None if why else d),
+        **test_columns(None if why else d),
         "p_holm": math.nan,
         "missing": why,
     }
@@ -196,7 +206,7 @@ def _why_missing(method: str, rows: pd.DataFrame, task: str) -> str | None:
     """Why a method - ew difference of `task` is not computed (either side's reason), or None."""
     for name in (method, DEFAULT_METHOD):
         part = rows[(rows["method"] == name) & (rows["task"] == task)]
-        why = table_mod._text(part["missing"].iloc[0]) if len(part) else "missing"
+        why = text_of(part["missing"].iloc[0]) if len(part) else "missing"
         if why:
             return why if name == method else f"{DEFAULT_METHOD}: {why}"
     return None
@@ -213,7 +223,7 @@ def difference_frame(
         if method == DEFAULT_METHOD:
             continue
         for task in dict.fromkeys(summary["task"]):
-            unit = "percent" if task == table_mod.DELTA_M else "points"
+            unit = "percent" if task == DELTA_M else "points"
             why = _why_missing(method, summary, task)
             ref = arms.get(DEFAULT_METHOD, {}).get(task, {})
             a = arms.get(method, {}).get(task, {})
@@ -281,10 +291,8 @@ def _arms(summary: pd.DataFrame, seeds: pd.DataFrame, labels, dms: Mapping) -> d
     out: dict[str, dict[str, dict]] = {}
     for method, label in labels.items():
         counted = _by_method(seeds, label)
-        out[method] = {
-            t: table_mod.arm_by_seed(counted[counted["task"] == t]) for t in set(seeds["task"])
-        }
-        out[method][table_mod.DELTA_M] = dms[method]
+        out[method] = {t: arm_by_seed(counted[counted["task"] == t]) for t in set(seeds["task"])}
+        out[method][DELTA_M] = dms[method]
     return out
 
 
@@ -293,7 +301,7 @@ def methods_section(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> 
     if "counted" not in seeds:  # no run trained the table's tasks
         seeds = seeds.assign(counted=pd.Series(dtype=bool))
     labels = study_method_labels(study)
-    refused = table_mod.refused_tasks(study, tasks)
+    refused = refused_tasks(study, tasks)
     rows, dms = [], {}
     for method, label in labels.items():
         rows += _acc_rows(study, seeds, method, label, tasks)
@@ -307,13 +315,13 @@ def methods_section(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> 
 
 
 def _acc_cell(r: Mapping) -> str:
-    if table_mod._text(r.get("missing")):
+    if text_of(r.get("missing")):
         return str(r["missing"])
     if r["unit"] == "percent":
-        return table_mod.format_delta_m(
-            r["mean"], int(r["n"]), r["ci_low"], r["ci_high"], table_mod._text(r["no_interval"])
+        return format_delta_m(
+            r["mean"], int(r["n"]), r["ci_low"], r["ci_high"], text_of(r["no_interval"])
         )
-    return table_mod._acc_cell(r)
+    return acc_cell(r)
 
 
 def _diff_cell(method: str, d: Mapping | None) -> str:
@@ -323,14 +331,14 @@ def _diff_cell(method: str, d: Mapping | None) -> str:
         return ""
     if d["missing"] == NOT_COMPARED:
         return NOT_COMPARED
-    return table_mod._diff_cell({**d, "diff_pts": d["diff"]})
+    return diff_cell({**d, "diff_pts": d["diff"]})
 
 
 def _time_cell(t: Mapping | None) -> str:
-    if t is None or table_mod._nan(t["seconds_per_task_step"]):
+    if t is None or is_nan(t["seconds_per_task_step"]):
         return "not recorded"
     per = f"{t['seconds_per_task_step'] * 1e3:.2g} ms per task-step, n={int(t['n'])}"
-    if t["method"] == DEFAULT_METHOD or table_mod._nan(t["ratio"]):
+    if t["method"] == DEFAULT_METHOD or is_nan(t["ratio"]):
         return per
     return f"{t['ratio']:.2f}× ({per})"
 
@@ -383,7 +391,7 @@ def csv_records(section: MethodsSection) -> pd.DataFrame:
     """The section's numbers as rows of the table's CSV (`table.CSV_COLUMNS`): `record` is
     `method mean`, `method - ew` or `method step time`; `row` names the method."""
     s, d, t = section.summary, section.differences, section.step_time
-    common = {"split": TEST, "selection": table_mod.SELECTION, "space": MULTI_SPACE}
+    common = {"split": TEST, "selection": SELECTION, "space": MULTI_SPACE}
     parts = [
         s.assign(record="method mean", row=s["method"], value=s["mean"], **common),
         d.assign(record=f"method - {DEFAULT_METHOD}", row=d["method"], value=d["diff"], **common),

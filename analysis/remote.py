@@ -2,12 +2,12 @@
 
 `python -m analysis.table|report s3://bucket/prefix/name [--storage-endpoint URL]` copies the
 study's small files (results, settings, Ray's states, the Optuna SQLite file; never the model
-weights) into the same cache a driver uses (`study.storage.cache_folder`), copying only what
+weights) into the same cache a driver uses (`studyfiles.storage.cache_folder`), copying only what
 changed since the last sync, and says so in one line on stderr. `report --watch` re-syncs the
 cache every round (`refresher`), so only new or changed files travel. A driver on this machine
 writes the Optuna SQLite file of that cache between its uploads: a copy changed since the last
 sync is left as it is, never overwritten by the older one in the store. The analysis writes
-nothing into the store. Imports no torch, Ray or trainables (study.storage and study.location's
+nothing into the store. Imports no torch, Ray or trainables (studyfiles.storage and study.location's
 patterns are dependency-free).
 """
 
@@ -24,7 +24,7 @@ from names import OPTUNA_DB
 
 def _remote(study: str, endpoint: str | None, cache_dir: str | None):
     """(its Location, its cache folder) for a study URI; None for a local folder."""
-    from study import storage
+    from studyfiles import storage
 
     if not storage.is_remote(study):
         if endpoint:
@@ -40,7 +40,7 @@ def _remote(study: str, endpoint: str | None, cache_dir: str | None):
 
 def _sync(loc, cache: Path):
     """Bring the cache up to date (model weights excepted, and a live Optuna file kept)."""
-    from study import storage
+    from studyfiles import storage
 
     live = (OPTUNA_DB,) if storage.changed_here(cache, OPTUNA_DB) else ()
     return storage.sync_down(loc, cache, exclude=(*storage.MODEL_WEIGHTS, *live))
@@ -68,7 +68,7 @@ def local_study(study: str, endpoint: str | None = None, cache_dir: str | None =
 def shown_name(study: str, endpoint: str | None = None) -> str:
     """How commands printed for `study` (a folder or a URI, as the user gave it) name it: a
     remote study's URI with the flags that reach its store."""
-    from study import storage
+    from studyfiles import storage
 
     return study + storage.endpoint_flags(endpoint) if storage.is_remote(study) else study
 

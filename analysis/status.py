@@ -75,11 +75,11 @@ def stop_reasons(trials: pd.DataFrame, settings: Mapping[str, Any], running: boo
 
 
 def study_is_running(path: Path) -> bool:
-    """True when a `study.run` driver holds the study's lock now: its lock file (study.lock)
+    """True when a `study.run` driver holds the study's lock now: its lock file (studyfiles.lock)
     names a live process of this host, or, for another host, a heartbeat that is not stale.
 
     Reads the lock without taking it, so it never disturbs a driver."""
-    from study.lock import STALE_AFTER_S, holder_gone
+    from studyfiles.lock import STALE_AFTER_S, holder_gone
 
     try:
         holder = json.loads((path / LOCK_FILE).read_text())

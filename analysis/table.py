@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import html
-import math
 import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +44,6 @@ import numpy as np
 import pandas as pd
 
 from analysis import remote
-from analysis.confirmation import FAILED_STATUSES, label_rank
 from analysis.results import AnalysisError, Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
@@ -53,14 +51,8 @@ from analysis.stats import (
     ALPHA,
     CONFIDENCE,
     POWER,
-    Difference,
-    holm,
-    mean_interval,
-    one_sample,
-    paired,
 )
 from names import (
-    BASELINE_LABEL,
     BUDGET_KEY,
     BUDGETS,
     LEGACY_BUDGET,
@@ -70,514 +62,62 @@ from names import (
     TRIAL_PREFIX,
     TUNED_BEST,
     VALIDATION,
-    eval_metric,
     single_space,
-    task_metric,
 )
 
 if typing.TYPE_CHECKING:
     from analysis.methods import MethodsSection
+from analysis.arms import (
+    DELTA_M,
+    KINDS,
+    SELECTION,
+    SHOWN,
+    delta_m_frame,
+    difference_frame,
+    holm_family,
+    refused_tasks,
+    seed_frame,
+    summary_frame,
+)
+from analysis.cells import (
+    CLIPPED,
+    _count,
+    _times,
+    acc_cell,
+    delta_m_cell,
+    diff_cell,
+    is_nan,
+    text_of,
+)
 
-FASHIONS = {"single": "single-task", "multi": "multi-task"}
-SHOWN = (BASELINE_LABEL, TUNED_BEST)  # the labels the table shows; every label is in its CSV
-KINDS = {BASELINE_LABEL: "baseline", TUNED_BEST: "tuned"}
 CONFIRM_COMMAND = "python -m study.confirm"
-SELECTION = "last epoch"  # the epoch of a confirmation run that is scored (once)
-PCT = 100.0  # accuracy fraction -> points
 CELLS = {
     "acc": "test accuracy",
     "diff": "multi - single (points)",
     "steps": "optimizer steps",
     "images": "images seen",
 }
-DELTA_M = "Δm"
 CONFIG_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p")
 CONFIG_KEYS += ("temperature", "stem")
-SEED_COLUMNS = ["task", "row", "label", "fashion", "space", "seed", "trial_id", "source_trial"]
-SEED_COLUMNS += ["status", "epoch", "acc", "steps", "images", "single_steps", "counted"]
-CLIPPED = "*"  # marks an interval bound clipped to [0, 100] %
-
-
-def row_name(label: str, fashion: str) -> str:
-    """A table row's name: (`baseline`, `single`) -> "baseline single-task", (`tuned-1`,
-    `multi`) -> "tuned multi-task", (`tuned-2`, `multi`) -> "tuned-2 multi-task"."""
-    return f"{KINDS.get(label, label)} {FASHIONS[fashion]}"
-
-
-def row_space(task: str, fashion: str) -> str:
-    return single_space(task) if fashion == "single" else MULTI_SPACE
-
-
-def _text(value: object) -> str | None:
-    """A reason from a frame cell: the text, or None for None, NaN or ""."""
-    return value if isinstance(value, str) and value else None
-
-
-def _nan(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-# ---------------------------------------------------------------------------------------------
-# formatting one number
-
-
-def _half(value: float) -> str:
-    """An interval's half-width: one decimal from 1 up, else two significant digits."""
-    return f"{value:.1f}" if value >= 1 else f"{value:.2g}"
-
-
-def format_p(p: float) -> str:
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
-
-
-def format_acc(
-    mean: float,
-    n: int,
-    low: float,
-    high: float,
-    why: str | None = None,
-    planned: int | None = None,
-    not_counted: str | None = None,
-    clipped: bool = False,
-) -> str:
-    """Mean test accuracy over n seeds (fractions): "80.6% ± 1.2 (n=3)", "80.6% (1 seed, no
-    interval)", "80.6% (n=3, all 3 seeds equal: no interval)"; with seeds that did not count
-    (`planned` > n, `not_counted` says why) "80.6% ± 1.2 (n=2 of 3, 1 diverged)"; an interval
-    `clipped` to [0, 1] shows its bounds, the clipped one marked: "58.3% [16.1%, 100.0%*] (n=2)"."""
-    count = f"n={n}"
-    if planned and planned > n:
-        count = f"n={n} of {planned}" + (f", {not_counted}" if not_counted else "")
-    if n == 1:
-        one = "1 seed" if count == "n=1" else count
-        return f"{mean * PCT:.1f}% ({one}, no interval)"
-    if _nan(low) or _nan(high):
-        return f"{mean * PCT:.1f}% ({count}, {why or 'no spread'}: no interval)"
-    if clipped:
-        return f"{mean * PCT:.1f}% [{format_bound(low)}, {format_bound(high)}] ({count})"
-    return f"{mean * PCT:.1f}% ± {_half((high - low) / 2 * PCT)} ({count})"
-
-
-def format_bound(value: float) -> str:
-    """An accuracy interval's bound, marked when it is a clipped one (exactly 0 or 1)."""
-    return f"{value * PCT:.1f}%" + (CLIPPED if value in (0.0, 1.0) else "")
-
-
-def clip_interval(low: float, high: float) -> tuple[float, float, bool]:
-    """An accuracy interval (fractions) clipped to [0, 1], and whether it was."""
-    if _nan(low) or _nan(high):
-        return low, high, False
-    clipped = (max(0.0, low), min(1.0, high))
-    return clipped[0], clipped[1], clipped != (low, high)
-
-
-def _test_text(test: str | None, p: float, p_holm: float | None, mde: float | None) -> str:
-    """ "paired t, p=0.012, Holm p=0.048, MDE 2.1" (the parts that are given)."""
-    parts = [test] if test else []
-    parts.append(format_p(p))
-    if not _nan(p_holm):
-        parts.append("Holm " + format_p(p_holm))
-    if not _nan(mde):
-        parts.append(f"MDE {mde:.1f}")
-    return ", ".join(parts)
-
-
-def format_difference(
-    diff: float,
-    low: float,
-    high: float,
-    p: float,
-    why: str | None,
-    test: str | None = None,
-    p_holm: float | None = None,
-    mde: float | None = None,
-) -> str:
-    """multi - single in points: "-2.5 ± 2.6 (p=0.060)", with its test, Holm-adjusted p and
-    minimum detectable difference where given: "-2.5 ± 2.6 (paired t, p=0.060, Holm p=0.180,
-    MDE 3.4)"; or "-2.5 (an arm has 1 seed: no interval, p undefined)"."""
-    if _nan(low) or _nan(high) or _nan(p):
-        return f"{diff:+.1f} ({why or 'undefined'}: no interval, p undefined)"
-    return f"{diff:+.1f} ± {_half((high - low) / 2)} ({_test_text(test, p, p_holm, mde)})"
-
-
-def format_delta_m(
-    value: float,
-    n: int,
-    low: float,
-    high: float,
-    why: str | None,
-    p: float | None = None,
-    p_holm: float | None = None,
-    mde: float | None = None,
-) -> str:
-    """Δm in %: "-3.1% ± 1.9 (n=3 seed pairs)", with its p-value, Holm-adjusted p and minimum
-    detectable Δm where given: "-3.1% ± 1.9 (n=3 seed pairs, p=0.021, Holm p=0.084, MDE 2.4)";
-    or "-3.1% (1 seed pair, no interval)"."""
-    if n == 1:
-        return f"{value:+.1f}% (1 seed pair, no interval)"
-    if _nan(low) or _nan(high):
-        return f"{value:+.1f}% (n={n} seed pairs, {why or 'no spread'}: no interval)"
-    test = f", {_test_text(None, p, p_holm, mde)}" if not _nan(p) else ""
-    return f"{value:+.1f}% ± {_half((high - low) / 2)} (n={n} seed pairs{test})"
-
-
-def _count(value: float) -> str:
-    return "" if _nan(value) else f"{value:,.0f}"
-
-
-# ---------------------------------------------------------------------------------------------
-# the numbers: per seed, per row, per task, per label
-
-
-def _runs_of(study: Study, task: str) -> pd.DataFrame:
-    """The confirmation runs that trained `task`: its single-task space's and the multi's."""
-    runs = study.runs
-    if runs.empty or "tasks" not in runs:
-        return runs
-    spaces = [single_space(task), MULTI_SPACE]
-    trains = runs["tasks"].fillna("").astype(str).str.split(",").map(lambda ts: task in ts)
-    return runs[runs["space"].isin(spaces) & trains]
-
-
-def seed_frame(study: Study, tasks: Sequence[str]) -> pd.DataFrame:
-    """One row per confirmation run and task (`SEED_COLUMNS`): its test accuracy at its last
-    epoch, steps and images of the task, status and whether it counts (finished)."""
-    parts = []
-    for task in tasks:
-        runs = _runs_of(study, task)
-        if runs.empty:
-            continue
-        part = pd.DataFrame(
-            {
-                "task": task,
-                "label": runs["label"].astype(str),
-                "fashion": np.where(runs["space"] == MULTI_SPACE, "multi", "single"),
-                "space": runs["space"],
-                "seed": runs["seed"],
-                "trial_id": runs["trial_id"],
-                "source_trial": runs["source_trial"],
-                "status": runs["status"],
-                "epoch": runs["last_epoch"],
-                "acc": pd.to_numeric(runs.get(eval_metric("acc", task, TEST)), errors="coerce"),
-                "steps": runs.get(task_metric("steps", task)),
-                "images": runs.get(task_metric("images", task)),
-                "single_steps": runs.get(task_metric("single_steps", task), np.nan),
-            }
-        )
-        part["row"] = [row_name(lb, f) for lb, f in zip(part["label"], part["fashion"])]
-        part["counted"] = part["status"].eq("finished") & part["acc"].notna()
-        parts.append(part)
-    if not parts:
-        return pd.DataFrame(columns=SEED_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[SEED_COLUMNS]
-
-
-def _status_counts(part: pd.DataFrame) -> str:
-    counts = part["status"].value_counts()
-    return ", ".join(f"{n} {status}" for status, n in counts.items())
-
-
-def _missing(study: Study, space: str, label: str, part: pd.DataFrame) -> str | None:
-    """Why a row has no test accuracy (`part`: its runs), or None when it has one."""
-    if part["counted"].any():
-        return None
-    space_runs = study.runs[study.runs["space"] == space] if len(study.runs) else study.runs
-    if space_runs.empty:
-        if space not in study.space_tasks:
-            return f"missing (no {space} run)"
-        if study.plan.get(space):
-            return f"missing ({space}: no confirmation run started yet)"
-        return f"missing (no confirmation runs of {space})"
-    if part.empty:
-        return f"missing (no {label} run of {space})"
-    return f"missing ({label} of {space}: no run finished; {_status_counts(part)})"
-
-
-def seed_counts(study: Study, space: str, label: str, part: pd.DataFrame) -> dict[str, object]:
-    """The seeds of a row (`part`: its runs of one task): `planned` (the plan's seeds, or the
-    runs' when there is no plan), `failed` (diverged or errored runs) and `not_counted`, what
-    became of the seeds that do not count ("1 diverged, 1 not started"; None when all count)."""
-    plan = study.plan.get(space, [])
-    planned = {r.get("seed") for r in plan if r.get("label") == label} - {None}
-    ran = set(part["seed"].dropna())
-    bad = part[~part["counted"]]
-    statuses = [
-        st if st != "finished" else "no test accuracy" for st in bad["status"].fillna("unknown")
-    ]
-    counts = pd.Series(statuses, dtype=object).value_counts()
-    what = [f"{n} {status}" for status, n in counts.items()]
-    absent = len(planned - ran)
-    what += [f"{absent} not started"] if absent else []
-    return {
-        "planned": len(planned | ran) if planned else len(part),
-        "failed": int(bad["status"].isin(FAILED_STATUSES).sum()),
-        "not_counted": ", ".join(what) or None,
-    }
-
-
-def summary_row(
-    study: Study, seeds: pd.DataFrame, task: str, label: str, fashion: str
-) -> dict[str, object]:
-    """One row of `summary_frame`: the test accuracy of a task's runs of one label and fashion
-    (`seeds`: `seed_frame`)."""
-    space = row_space(task, fashion)
-    part = seeds[(seeds["task"] == task) & (seeds["space"] == space)]
-    part = part[part["label"] == label]
-    counted = part[part["counted"]]
-    est = mean_interval(counted["acc"])
-    bounds = est.bounds()
-    low, high, clipped = clip_interval(bounds["ci_low"], bounds["ci_high"])
-    return {
-        "task": task,
-        "row": row_name(label, fashion),
-        "label": label,
-        "fashion": fashion,
-        "space": space,
-        "n": est.n,
-        "mean": est.mean,
-        "ci_low": low,
-        "ci_high": high,
-        "clipped": clipped,
-        "no_interval": est.why if est.n else None,  # none: "missing" says why
-        "steps": pd.to_numeric(counted["steps"]).mean(),
-        "images": pd.to_numeric(counted["images"]).mean(),
-        "single_steps": pd.to_numeric(counted["single_steps"]).mean(),
-        "seeds": ",".join(str(s) for s in counted["seed"]),
-        **seed_counts(study, space, label, part),
-        "missing": _missing(study, space, label, part),
-    }
-
-
-def summary_frame(study: Study, seeds: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
-    """One row per task, label and fashion (the shown labels always, other labels where they
-    ran): n, mean test accuracy, its 95 % interval (ci_low, ci_high; NaN when none, with
-    `no_interval` saying why; clipped to [0, 1] and then `clipped`), mean steps and images, the
-    seeds `planned`, `failed` and `not_counted` (`seed_counts`) and `missing` (why there is no
-    number)."""
-    labels = sorted(set(SHOWN) | set(seeds["label"]), key=label_rank)
-    records = []
-    for task in tasks:
-        for label in labels:
-            for fashion in FASHIONS:
-                space = row_space(task, fashion)
-                ran = (seeds["task"] == task) & (seeds["space"] == space)
-                if label not in SHOWN and not (ran & (seeds["label"] == label)).any():
-                    continue
-                records.append(summary_row(study, seeds, task, label, fashion))
-    return pd.DataFrame.from_records(records)
-
-
-def not_compared(problem: str) -> str:
-    """The cell of a comparison refused because its rows trained different sources."""
-    return f"not compared ({problem})"
-
-
-def arm_by_seed(counted: pd.DataFrame) -> dict[object, float]:
-    """{seed: test accuracy in points} of one arm's counted runs (a repeated seed: the last; a
-    run without a recorded seed pairs with nothing, so its arm is compared by Welch's test)."""
-    keys = [object() if _nan(s) else int(s) for s in counted["seed"]]  # unknown: unique
-    return {k: float(a) * PCT for k, a in zip(keys, counted["acc"])}
-
-
-def test_columns(d: Difference | None) -> dict[str, object]:
-    """A comparison's statistics as frame columns (`ci_low`, `ci_high`, `no_interval`, `test`,
-    `p_value`, `df`, `mde`, `mde_why`); all empty for None (a comparison not made)."""
-    if d is None:
-        return dict.fromkeys(["ci_low", "ci_high", "p_value", "df", "mde"], np.nan) | {
-            "no_interval": None,
-            "test": None,
-            "mde_why": None,
-        }
-    return {
-        **d.bounds(),
-        "test": d.test,
-        "p_value": np.nan if d.p is None else d.p,
-        "df": np.nan if d.df is None else d.df,
-        "mde": np.nan if d.mde is None else d.mde,
-        "mde_why": d.mde_why,
-    }
-
-
-def difference_frame(
-    seeds: pd.DataFrame, summary: pd.DataFrame, refused: Mapping[str, str] | None = None
-) -> pd.DataFrame:
-    """Per task and label: multi - single test accuracy in points (difference of the means) and
-    its test (`test_columns`: the paired t over seed pairs when both arms have the same seeds,
-    else Welch's; 95 % interval, two-sided p-value, minimum detectable difference); `p_holm`
-    is set by `holm_family`. A row with a missing arm, or a task in `refused` (task -> why its
-    single and multi runs are different sources), gets no number and no statistics."""
-    refused = refused or {}
-    records = []
-    for (task, label), rows in summary.groupby(["task", "label"], sort=False):
-        by = rows.set_index("fashion")
-        if set(by.index) != set(FASHIONS):
-            continue
-        why = _text(by.loc["multi", "missing"]) or _text(by.loc["single", "missing"])
-        why = not_compared(refused[task]) if task in refused else why
-        counted = seeds[seeds["counted"] & (seeds["task"] == task) & (seeds["label"] == label)]
-        arms = {f: arm_by_seed(counted[counted["fashion"] == f]) for f in FASHIONS}
-        d = paired(arms["multi"], arms["single"])
-        records.append(
-            {
-                "task": task,
-                "label": label,
-                "n_multi": d.n_a,
-                "n_single": d.n_b,
-                "diff_pts": np.nan if why else d.diff,
-                **test_columns(None if why else d),
-                "p_holm": np.nan,
-                "missing": why,
-            }
-        )
-    return pd.DataFrame.from_records(records)
-
-
-def holm_family(diffs: pd.DataFrame, dm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The table's family of tests, Holm-corrected together: multi - single of every task for
-    each shown label, and Δm of each shown label (the verdict's first block claims all of them).
-    Sets `p_holm` of those rows; other labels' rows (`tuned-2` ..) keep NaN."""
-    diffs, dm = diffs.copy(), dm.copy()
-    shown = diffs["label"].isin(SHOWN) if len(diffs) else pd.Series(dtype=bool)
-    pvalues = list(diffs.loc[shown, "p_value"]) + list(dm.get("p_value", []))
-    adjusted = holm(pvalues)
-    if len(diffs):
-        diffs.loc[shown, "p_holm"] = adjusted[: int(shown.sum())]
-    if len(dm):
-        dm["p_holm"] = adjusted[int(shown.sum()) :]
-    return diffs, dm
-
-
-def paired_delta_m(seeds: pd.DataFrame, label: str, tasks: Sequence[str]) -> dict[int, float]:
-    """Δm in % per seed r: mean over tasks of (multi_r - single_r) / single_r, pairing seed r
-    of the multi-task run with seed r of each single-task run; only seeds that finished in
-    all of them."""
-    counted = seeds[seeds["counted"] & (seeds["label"] == label)]
-    acc = counted.drop_duplicates(["task", "fashion", "seed"]).set_index(
-        ["task", "fashion", "seed"]
-    )["acc"]
-    common: set | None = None
-    for task in tasks:
-        for fashion in FASHIONS:
-            found = {s for (t, f, s) in acc.index if t == task and f == fashion}
-            common = found if common is None else common & found
-    out = {}
-    for seed in sorted(common or ()):
-        ratios = [
-            (acc[(t, "multi", seed)] - acc[(t, "single", seed)]) / acc[(t, "single", seed)]
-            for t in tasks
-        ]
-        out[int(seed)] = float(np.mean(ratios) * PCT)
-    return out
-
-
-def delta_m_frame(
-    seeds: pd.DataFrame,
-    summary: pd.DataFrame,
-    tasks: Sequence[str],
-    refused: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Per shown label: Δm in % (mean over seed pairs), its test against 0 over the pairs
-    (`test_columns` of `stats.one_sample`: 95 % t-interval, p-value, minimum detectable Δm),
-    the seeds paired, and why it is missing (also: a task in `refused`, see difference_frame);
-    `p_holm` is set by `holm_family`."""
-    refused = refused or {}
-    records = []
-    for label in SHOWN:
-        rows = summary[summary["label"] == label]
-        why = next((m for m in rows["missing"] if _text(m)), None)
-        if refused:
-            why = not_compared("; ".join(f"{t}: {r}" for t, r in refused.items()))
-        pairs = paired_delta_m(seeds, label, tasks) if why is None and tasks else {}
-        if why is None and not pairs:
-            why = "missing (no seed finished in every run)"
-        est = mean_interval(list(pairs.values()))
-        records.append(
-            {
-                "label": label,
-                "n": est.n,
-                "delta_m_pct": est.mean,
-                **test_columns(None if why else one_sample(pairs)),
-                "no_interval": est.why if est.n else None,
-                "p_holm": np.nan,
-                "seeds": ",".join(map(str, pairs)),
-                "missing": why,
-            }
-        )
-    return pd.DataFrame.from_records(records)
-
-
-# ---------------------------------------------------------------------------------------------
-# display cells
-
-
-def _acc_cell(r: Mapping) -> str:
-    if _text(r["missing"]):
-        return r["missing"]
-    return format_acc(
-        r["mean"],
-        int(r["n"]),
-        r["ci_low"],
-        r["ci_high"],
-        _text(r["no_interval"]),
-        planned=int(r["planned"]),
-        not_counted=_text(r["not_counted"]),
-        clipped=bool(r["clipped"]),
-    )
-
-
-def _diff_cell(d: Mapping | None) -> str:
-    if d is None:
-        return ""
-    if _text(d["missing"]):
-        return "n/a " + d["missing"].removeprefix("missing ")
-    return format_difference(
-        d["diff_pts"],
-        d["ci_low"],
-        d["ci_high"],
-        d["p_value"],
-        _text(d["no_interval"]),
-        _text(d["test"]),
-        d["p_holm"],
-        d["mde"],
-    )
-
-
-def _delta_m_cell(d: Mapping) -> str:
-    if _text(d["missing"]):
-        return "n/a " + d["missing"].removeprefix("missing ")
-    return format_delta_m(
-        d["delta_m_pct"],
-        int(d["n"]),
-        d["ci_low"],
-        d["ci_high"],
-        _text(d["no_interval"]),
-        d["p_value"],
-        d["p_holm"],
-        d["mde"],
-    )
-
-
-def _times(ratio: float) -> str:
-    """A multiple: "4.8×", "0.5×", "0.04×"."""
-    return f"{ratio:.1f}×" if ratio >= 1 else f"{ratio:.2g}×"
 
 
 def _steps_cell(r: Mapping, summary: pd.DataFrame) -> str:
     """A row's mean optimizer steps of its task; on a multi-task row also as a multiple of the
     task's single-task run's ("5,750 (4.8× single)"): the planned steps the run recorded, else
     (a study from before budgets) the same label's single-task row's mean."""
-    if _text(r["missing"]):
+    if text_of(r["missing"]):
         return ""
     if r["fashion"] != "multi":
         return _count(r["steps"])
     single = r.get("single_steps")
-    if _nan(single):
+    if is_nan(single):
         rival = summary[
             (summary["task"] == r["task"])
             & (summary["label"] == r["label"])
             & (summary["fashion"] == "single")
         ]
         single = rival["steps"].iloc[0] if len(rival) else np.nan
-    if _nan(single) or not single or _nan(r["steps"]):
+    if is_nan(single) or not single or is_nan(r["steps"]):
         return _count(r["steps"])
     return f"{_count(r['steps'])} ({_times(r['steps'] / single)} single)"
 
@@ -594,26 +134,22 @@ def display_cells(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) 
             {
                 "task": r["task"],
                 "row": r["row"],
-                CELLS["acc"]: _acc_cell(r),
-                CELLS["diff"]: _diff_cell(
+                CELLS["acc"]: acc_cell(r),
+                CELLS["diff"]: diff_cell(
                     diff_of.get((r["task"], r["label"])) if is_multi else None
                 ),
                 CELLS["steps"]: _steps_cell(r, summary),
-                CELLS["images"]: "" if _text(r["missing"]) else _count(r["images"]),
+                CELLS["images"]: "" if text_of(r["missing"]) else _count(r["images"]),
             }
         )
     for d in dm.to_dict("records"):
-        row = {"task": DELTA_M, "row": KINDS[d["label"]], CELLS["diff"]: _delta_m_cell(d)}
+        row = {"task": DELTA_M, "row": KINDS[d["label"]], CELLS["diff"]: delta_m_cell(d)}
         cells.append({**dict.fromkeys(["task", "row", *CELLS.values()], ""), **row})
     return pd.DataFrame(cells, columns=["task", "row", *CELLS.values()])
 
 
-# ---------------------------------------------------------------------------------------------
-# notes: split, epoch, seeds, the training each row got, runs not counted
-
-
 def _config_text(run: Mapping) -> str:
-    parts = [f"{k}={run[k]}" for k in CONFIG_KEYS if k in run and not _nan(run[k])]
+    parts = [f"{k}={run[k]}" for k in CONFIG_KEYS if k in run and not is_nan(run[k])]
     return ", ".join(parts) or "config unknown"
 
 
@@ -631,7 +167,7 @@ def _training_notes(study: Study, tasks: Sequence[str]) -> list[str]:
             source = run.get("source_trial")
             origin = (
                 f"search trial {space}/{TRIAL_PREFIX}{source}"
-                if not _nan(source)
+                if not is_nan(source)
                 else "the baseline configuration"
             )
             notes.append(f"{space} {label}: {origin} ({_config_text(run)})")
@@ -746,12 +282,6 @@ def confirmation_notes(
     return notes + _source_notes(study, tasks) + _training_notes(study, tasks) + _run_notes(study)
 
 
-def refused_tasks(study: Study, tasks: Sequence[str]) -> dict[str, str]:
-    """Tasks whose single- and multi-task runs trained different sources, and why."""
-    found = {t: study.source_problem(t, [single_space(t), MULTI_SPACE]) for t in tasks}
-    return {t: why for t, why in found.items() if why}
-
-
 def _source_notes(study: Study, tasks: Sequence[str]) -> list[str]:
     """Which data each task is (tasks.json's spec and fingerprint), and what was refused."""
     sources = [f"{t} = {study.source(t)}" for t in tasks if study.source(t)]
@@ -778,10 +308,6 @@ def no_test_reason(study: Study) -> str | None:
         "(retrains the baseline and the best configurations with several seeds and scores them "
         f"once on {TEST})"
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# the table
 
 
 @dataclasses.dataclass
@@ -862,10 +388,6 @@ def _methods_section(
     if not methods.compared_methods(study.settings):
         return None
     return methods.methods_section(study, seeds, tasks)
-
-
-# ---------------------------------------------------------------------------------------------
-# output formats: the test table (or why there is none), then the search-stage section
 
 
 def _sections(table: Comparison) -> list[tuple[str, pd.DataFrame, list[str]]]:
@@ -957,9 +479,6 @@ def to_html(table: Comparison) -> str:
     parts += [_html_section(*m, "comparison methods") for m in methods]
     return "".join(parts) + _html_section(*search, "comparison search")
 
-
-# ---------------------------------------------------------------------------------------------
-# CSV: one long, machine-readable frame; every row names its split and selection
 
 CSV_COLUMNS = ["record", "split", "selection", "task", "row", "space", "label", "seed"]
 CSV_COLUMNS += ["trial_id", "status", "epoch", "n", "planned", "failed", "value", "unit"]

@@ -45,10 +45,11 @@ import pandas as pd
 
 from analysis import methods as methods_mod
 from analysis import table as table_mod
+from analysis.arms import DELTA_M, KINDS, SHOWN, arm_by_seed, seed_frame, test_columns
+from analysis.cells import format_bound, format_p
 from analysis.results import Study
 from analysis.search_table import best_trial, search_comparison
 from analysis.stats import ALPHA, CONFIDENCE, POWER, holm, paired
-from analysis.table import format_p
 from names import (
     BASELINE_LABEL,
     BUDGET_KEY,
@@ -209,7 +210,7 @@ def verdict(study: Study) -> Verdict:
     search, methods = pd.DataFrame(), pd.DataFrame()
     if no_test is None:
         tasks = table_mod.table_tasks(study)
-        seeds = table_mod.seed_frame(study, tasks)
+        seeds = seed_frame(study, tasks)
         summary, diffs, dm = table_mod.test_frames(study, seeds, tasks)
         question, tuned = _question_rows(summary, diffs, dm), _test_rows(study, seeds, summary)
         if methods_mod.compared_methods(study.settings):
@@ -229,7 +230,7 @@ def method_rows(section: methods_mod.MethodsSection) -> pd.DataFrame:
     arms = section.summary.assign(row=section.summary["method"])
     for d in section.differences.to_dict("records"):
         pair = arms[arms["method"].isin([d["method"], DEFAULT_METHOD])]
-        if d["task"] != table_mod.DELTA_M:
+        if d["task"] != DELTA_M:
             pair = pair[pair["task"] == d["task"]]
         unit = "%" if d["unit"] == "percent" else "points"
         row = _question_row({**d, "diff_pts": d["diff"]}, d["label"], d["task"], unit, pair)
@@ -252,16 +253,14 @@ def verdict_data(study: Study) -> pd.DataFrame:
 
 def _question_rows(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for label in table_mod.SHOWN:
+    for label in SHOWN:
         part = diffs[diffs["label"] == label] if len(diffs) else diffs
         for d in part.to_dict("records"):
             arms = summary[(summary["task"] == d["task"]) & (summary["label"] == label)]
             rows.append(_question_row(d, label, d["task"], "points", arms))
             rows[-1].update(n_multi=d["n_multi"], n_single=d["n_single"])
         for d in dm[dm["label"] == label].to_dict("records"):
-            row = _question_row(
-                d, label, table_mod.DELTA_M, "%", summary[summary["label"] == label]
-            )
+            row = _question_row(d, label, DELTA_M, "%", summary[summary["label"] == label])
             rows.append(row | {"diff": d["delta_m_pct"], "n_multi": d["n"], "n_single": d["n"]})
     return pd.DataFrame.from_records(rows, columns=QUESTION_COLUMNS)
 
@@ -381,7 +380,7 @@ def _same(study: Study, run: pd.Series | None) -> bool:
 
 def _arm(seeds: pd.DataFrame, space: str, task: str, label: str) -> dict[object, float]:
     counted = seeds[seeds["counted"] & (seeds["space"] == space) & (seeds["task"] == task)]
-    return table_mod.arm_by_seed(counted[counted["label"] == label])
+    return arm_by_seed(counted[counted["label"] == label])
 
 
 def _test_row(
@@ -396,7 +395,7 @@ def _test_row(
     t, b = by.loc[TUNED_BEST], by.loc[BASELINE_LABEL]
     d = paired(_arm(seeds, space, task, TUNED_BEST), _arm(seeds, space, task, BASELINE_LABEL))
     missing = _text(t["missing"]) or _text(b["missing"])
-    stats_ = table_mod.test_columns(None if missing else d)
+    stats_ = test_columns(None if missing else d)
     source = None if first is None else first.get("source_trial")
     return {
         "space": space,
@@ -476,7 +475,7 @@ def _acc_text(value: float, low: float, high: float, clipped: bool) -> str:
         return f"{value:.1%}"
     if not clipped:
         return f"{value:.1%} [{low:.1%}, {high:.1%}]"
-    return f"{value:.1%} [{table_mod.format_bound(low)}, {table_mod.format_bound(high)}]"
+    return f"{value:.1%} [{format_bound(low)}, {format_bound(high)}]"
 
 
 def question_lines(v: Verdict) -> list[str]:
@@ -505,7 +504,7 @@ def question_lines(v: Verdict) -> list[str]:
     for r in v.question.to_dict("records"):
         what = _diff_text(r["diff"], r["ci_low"], r["ci_high"], r["unit"])
         test = f", {r['test']}" if _text(r["test"]) and not _blank(r["p_value"]) else ""
-        kind = table_mod.KINDS.get(r["label"], r["label"])
+        kind = KINDS.get(r["label"], r["label"])
         lines.append(f"  {kind} {r['task']}: {what}{test}: {r['says']}")
     return lines
 
@@ -594,7 +593,7 @@ def _question_html(v: Verdict) -> str:
             f'<p class="meta">{html.escape(rest[0].strip())}</p><ul>{items}</ul></div>'
         )
     cells = "".join(
-        f"<tr><td>{html.escape(table_mod.KINDS.get(r['label'], r['label']))}</td>"
+        f"<tr><td>{html.escape(KINDS.get(r['label'], r['label']))}</td>"
         f"<td>{html.escape(str(r['task']))}</td>"
         f"<td>{html.escape(_diff_text(r['diff'], r['ci_low'], r['ci_high'], r['unit']))}</td>"
         f"<td>{html.escape(str(r['says']))}</td></tr>"

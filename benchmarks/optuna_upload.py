@@ -3,7 +3,7 @@
 A remote study without `--optuna-storage` uploads its `optuna.db` beside the study each time
 Ray saves the experiment state (`study.remote.OptunaUpload`). This builds databases of a real
 study's shape (TPE, N trials x E epochs of intermediate values), starts moto's S3 server on
-127.0.0.1 (stopped by its PID at the end), and times `study.storage.sync_up` of the file, as
+127.0.0.1 (stopped by its PID at the end), and times `studyfiles.storage.sync_up` of the file, as
 the callback calls it. One JSON line per database size.
 
     python -m benchmarks.optuna_upload [--rounds 7]
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=7)
     args = p.parse_args(argv)
     os.environ.update(CREDENTIALS)
-    from study import storage
+    from studyfiles import storage
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -312,7 +312,7 @@ def _cpu_s(store: Any) -> float:
 
 def _download(store: Any, folder: Path) -> Path:
     """The S3 run's study, synced down (no model weights) into `folder/from-s3`."""
-    from study.storage import resolve, sync_down
+    from studyfiles.storage import resolve, sync_down
 
     with environ(store.env):
         sync_down(resolve(store.uri(folder.name), store.endpoint), folder / "from-s3")

@@ -20,7 +20,6 @@ import dataclasses
 from pathlib import Path
 
 from names import OPTUNA_DB, SETTINGS_FILE
-from study import storage
 from study.settings import (
     StudySettings,
     _check_split_recorded,
@@ -28,6 +27,7 @@ from study.settings import (
     check_resumable,
     study_spaces,
 )
+from studyfiles import storage
 from trainables.errors import UserError
 
 MODEL_WEIGHTS = storage.MODEL_WEIGHTS
@@ -132,7 +132,7 @@ def write_text(settings: StudySettings, name: str, text: str) -> None:
 def create_remote(settings: StudySettings, files: dict[str, str]) -> None:
     """Create a remote study: its settings file is created only if absent (a conditional write
     where the store has one), so of two drivers starting one name at once one wins."""
-    from study.lock import backend_for
+    from studyfiles.lock import backend_for
 
     loc = location(settings)
     if backend_for(loc.child(SETTINGS_FILE)).create(files[SETTINGS_FILE].encode()) is None:

@@ -1,6 +1,6 @@
 """Stop a running experiment as soon as this driver's study lock is taken over.
 
-The lock's heartbeat thread (study.lock) marks it `lost` when another driver has taken it over
+The lock's heartbeat thread (studyfiles.lock) marks it `lost` when another driver has taken it over
 (this one looked stale: cut off from the store, or paused for longer than the staleness). From
 then on the study is the other driver's: this one must stop at once and write nothing more.
 `LockWatch`, a Tune callback, checks the lock at the start of every step of Tune's loop (a few
@@ -14,7 +14,7 @@ confirmation plan, no upload of the Optuna file.
 The callback is pickled with the Tuner (`tuner.pkl`) and a resumed experiment gets that copy
 back, so the lock it watches is the class's `lock`, bound by the runner of this process (`bind`)
 before it starts or restores an experiment; `check` does the same test between experiments.
-Kept apart from study.lock because it subclasses a Ray class at import time.
+Kept apart from studyfiles.lock because it subclasses a Ray class at import time.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from ray.tune import Callback
 
-from study.lock import LockLost, StudyLock
+from studyfiles.lock import LockLost, StudyLock
 
 
 def bind(lock: StudyLock | None) -> None:

@@ -118,7 +118,7 @@ def finished(record: Record | None) -> bool:
 
 
 def round_seed_range(record: Record, k: int) -> range:
-    """Indices (0-based, into `study.confirm.confirm_seeds`) of the seeds round k adds."""
+    """Indices (0-based, into `study.plan.confirm_seeds`) of the seeds round k adds."""
     rounds = record["rounds"]
     before = rounds[k - 2]["seeds"] if k > 1 else 0
     return range(before, rounds[k - 1]["seeds"])
@@ -130,8 +130,9 @@ def measure(study_dir: Path) -> list[dict[str, Any]]:
     table has no interval; tasks the table refuses to compare (different data under one name)
     and labels one side never planned (no trial of that space ran all its epochs) are left
     out: no number of seeds would give them an interval."""
+    from analysis.arms import refused_tasks
     from analysis.results import load_study
-    from analysis.table import comparison, refused_tasks, table_tasks
+    from analysis.table import comparison, table_tasks
 
     study = load_study(study_dir)
     diffs = comparison(study).differences

@@ -7,8 +7,8 @@
 A study searches each space on validation data, then (unless `--confirm-seeds 0`) retrains the
 baseline and the best configurations with several seeds and scores them on test data.
 User errors end with exit status 2 and one line on stderr, before Ray starts or files are written.
-A study taken over by another driver (its lock: study.lock) stops at once: one line naming that
-driver, exit status `study.lock.LOCK_LOST_STATUS`, nothing more written.
+A study taken over by another driver (its lock: studyfiles.lock) stops at once: one line naming that
+driver, exit status `studyfiles.lock.LOCK_LOST_STATUS`, nothing more written.
 Every line names a study in object storage by its URI (`location.shown_path`), and the commands
 printed for it carry `--storage-endpoint` when it has one (`location.store_flags`).
 """
@@ -70,7 +70,7 @@ def execute(
     """Prepare the data, print the plan, then run the study's stages under its lock; 130 when
     interrupted (Ctrl-C: one line on what was saved and the resume command)."""
     from study import interrupts, preload, runner  # imports torch: kept out of --help
-    from study.lock import LOCK_LOST_STATUS, LockLost
+    from studyfiles.lock import LOCK_LOST_STATUS, LockLost
 
     where, flags = location.shown_path(settings), location.store_flags(settings)
     if not new and runner.study_complete(settings):

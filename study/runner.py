@@ -34,9 +34,7 @@ from names import (
 )
 from search_spaces import Space
 from study import location, rounds
-from study.confirm import confirm_seeds, load_or_write_plan, plan_for_seeds
-from study.lock import StudyLock
-from study.repair import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
+from study.plan import confirm_seeds, load_or_write_plan, plan_for_seeds
 from study.settings import (
     StudySettings,
     is_auto,
@@ -46,6 +44,8 @@ from study.settings import (
     study_spaces,
     trial_constants,
 )
+from studyfiles.lock import StudyLock
+from studyfiles.ray_files import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
 from trainables.data import TaskData, TaskSplits, prepare_tasks
 from trainables.errors import UserError
 
@@ -110,7 +110,7 @@ def check_recorded_tasks(settings: StudySettings, data: StudyData) -> None:
 
 @contextmanager
 def locked(settings: StudySettings) -> Iterator[StudyLock]:
-    """Hold the study's lock (in its storage, with a heartbeat: see study.lock) for the whole
+    """Hold the study's lock (in its storage, with a heartbeat: see studyfiles.lock) for the whole
     run; a second driver, on this machine or another, is refused, not interleaved. A holder
     that has missed its heartbeats is waited for (one line) until it is stale. Every Tune
     experiment of the run watches the lock (study.lockwatch) and stops if it is taken over."""
@@ -446,7 +446,7 @@ def _fit(
     _callbacks(settings)  # a restored Tuner's callbacks are its pickled ones: bind them here
     _storage_class().current_url = location.optuna_url(settings)  # and its searcher's storage
     if experiment_state_ok(folder):
-        restore_rows(folder, loc)  # a row its lost driver never saved (study.repair)
+        restore_rows(folder, loc)  # a row its lost driver never saved (studyfiles.ray_files)
         _search_class().restored = saved_trial_ids(folder)  # what Ray restores: the count
         tuner = tune.Tuner.restore(
             loc.path,

@@ -91,7 +91,7 @@ class StudyStorage(RDBStorage):
 
 
 class StudySearch(OptunaSearch):
-    # the trial ids of the experiment state being restored (study.repair.saved_trial_ids)
+    # the trial ids of the experiment state being restored (studyfiles.ray_files.saved_trial_ids)
     restored: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *args: Any, max_trials: int | None = None, **kwargs: Any) -> None:
@@ -202,7 +202,7 @@ def close_ended_trials(
     metric: str = SCORE,
 ) -> dict[int, TrialState]:
     """Close every RUNNING trial of `study` that Ray has ended, as `tell_outcome` does;
-    `ended`: {Ray trial id: (last result, errored)} (study.repair.ended_trials). When the
+    `ended`: {Ray trial id: (last result, errored)} (studyfiles.ray_files.ended_trials). When the
     experiment is `complete` (all its trials exist and ended), a RUNNING trial it does not hold
     was abandoned: FAIL, with the user attribute `abandoned` saying why. Trials already
     finished, and those still running in Ray, are left as they are, so calling it again

@@ -39,7 +39,7 @@ from names import (
     valid_task_name,
 )
 from search_spaces import SPACES, Space, leaf_spaces
-from study.storage import cache_folder, is_remote, resolve
+from studyfiles.storage import cache_folder, is_remote, resolve
 from trainables.budget import describe
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
 from trainables.errors import UserError

@@ -13,8 +13,9 @@ import ray
 import sqlalchemy
 from services import postgres_server, ray_cluster
 
-from study import cluster, storage
+from study import cluster
 from study.run import main as run_main
+from studyfiles import storage
 from trainables.errors import UserError
 
 

@@ -27,10 +27,11 @@ from fake_study import (
 from scipy import stats
 
 from analysis import method_figures as M
+from analysis.arms import DELTA_M
 from analysis.figures import pareto_front
 from analysis.methods import NOT_COMPARED, REFERENCE_CELL, method_labels
 from analysis.results import load_study
-from analysis.table import DELTA_M, comparison, csv_frame, to_text
+from analysis.table import comparison, csv_frame, to_text
 from analysis.verdict import BETTER, NO_DIFFERENCE, WORSE, render_text, verdict
 from names import (
     CONFIRM_PLAN_FILE,
@@ -51,7 +52,7 @@ from names import (
     task_metric,
     tuned_label,
 )
-from study.confirm import (
+from study.plan import (
     confirm_seeds,
     grow_plan,
     load_or_write_plan,

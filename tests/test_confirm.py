@@ -40,7 +40,7 @@ from names import (
     tuned_label,
 )
 from study import rounds
-from study.confirm import (
+from study.plan import (
     confirm_seeds,
     grow_plan,
     load_or_write_plan,

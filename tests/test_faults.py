@@ -33,7 +33,7 @@ from names import (
     confirm_experiment,
     eval_metric,
 )
-from study.repair import ended_trials
+from studyfiles.ray_files import ended_trials
 from trainables.budget import count_steps
 from trainables.checkpoint import STATE_FILE, CorruptCheckpoint, checkpoint_epoch, load_checkpoint
 from trainables.config import TrialConfig
@@ -318,7 +318,7 @@ def test_driver_killed_with_sigkill_resumes_without_losing_epochs(killed_study):
         if newest[name] < 3:  # continues at its newest checkpoint's epoch + 1
             assert trained and trained[0]["epoch"] == newest[name] + 1, (newest, after[name])
         else:  # its last epoch was checkpointed but never recorded: reported, not retrained
-            # (by the trial from its checkpoint, or from Ray's experiment state: study.repair)
+            # (by the trial from its checkpoint, or from Ray's experiment state: ray_files)
             assert not trained and after[name][-1]["epoch"] == 3, after[name]
         epochs = sorted({r["epoch"] for r in after[name]})
         assert epochs == [1, 2, 3]  # every epoch reported, at most one trained again

@@ -1,4 +1,4 @@
-"""study.lock against a real S3 server (moto) and a local folder: a fresh lock is refused
+"""studyfiles.lock against a real S3 server (moto) and a local folder: a fresh lock is refused
 (naming its host and when it goes stale), a stale one is taken over, a holder that missed its
 beats is waited for, the heartbeat moves, and release frees it."""
 
@@ -11,8 +11,8 @@ import time
 import pytest
 from services import s3_server_in_env
 
-from study import storage
-from study.lock import (
+from studyfiles import storage
+from studyfiles.lock import (
     HEARTBEAT_S,
     MISSED_BEATS,
     STALE_AFTER_S,

@@ -54,10 +54,10 @@ from names import (
     confirm_experiment,
     tuned_label,
 )
-from study import storage
 from study.confirm import main as confirm_main
 from study.run import main
 from study.settings import StudySettings
+from studyfiles import storage
 from trainables.checkpoint import STATE_FILE
 
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")
@@ -285,7 +285,7 @@ def test_resume_after_the_head_node_is_lost(s3, ray2, tmp_path) -> None:
     assert len(after) == 3 and all(len(rows) == 2 for rows in after.values())
     assert set(_statuses(s3, "lost/h/multi/").values()) == {"TERMINATED"}
     for trial in done_before:  # finished trials untouched (a row the lost driver never
-        # saved may be restored from the experiment state: study.repair; never a row changed)
+        # saved may be restored from the experiment state: ray_files; never a row changed)
         name = f"trial_{trial}"
         assert after[name][: len(before[name])] == before[name]
     db = storage.cache_folder(storage.resolve(uri, s3.endpoint), str(cache)) / OPTUNA_DB

@@ -1,5 +1,5 @@
-"""study.repair: the last result row a lost driver never saved, restored before a resume; the
-trials an experiment state records as ended."""
+"""studyfiles.ray_files: the last result row a lost driver never saved, restored before a
+resume; the trials an experiment state records as ended."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from services import s3_server_in_env
 
 from names import PROGRESS_FILE, RESULT_FILE
-from study import storage
-from study.repair import ended_trials, lost_last_rows, restore_rows, whole_lines
+from studyfiles import storage
+from studyfiles.ray_files import ended_trials, lost_last_rows, restore_rows, whole_lines
 
 
 def _row(epoch: int) -> dict:

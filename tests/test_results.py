@@ -47,8 +47,8 @@ from names import (
     single_space,
     task_name,
 )
-from study.lock import StudyLock, owner_record
-from study.storage import resolve
+from studyfiles.lock import StudyLock, owner_record
+from studyfiles.storage import resolve
 
 pytest_plugins = ["real_study"]
 

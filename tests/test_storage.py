@@ -1,4 +1,4 @@
-"""study.storage against a real S3 server (moto) and local folders: resolving URIs, the
+"""studyfiles.storage against a real S3 server (moto) and local folders: resolving URIs, the
 up-front checks (one-line UserErrors), small files, and the cache sync in both directions."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from services import s3_server_in_env
 
 from names import SETTINGS_FILE
-from study import storage
+from studyfiles import storage
 from trainables.errors import UserError
 
 

@@ -34,16 +34,14 @@ from helpers import run_module
 from real_study import REAL_COMPARED, REAL_TASKS
 from scipy import stats
 
+from analysis.arms import arm_by_seed
+from analysis.cells import format_acc, format_delta_m, format_difference
 from analysis.results import load_study
 from analysis.search_table import delta_m, format_change
 from analysis.stats import paired
 from analysis.table import (
-    arm_by_seed,
     comparison,
     csv_frame,
-    format_acc,
-    format_delta_m,
-    format_difference,
     to_csv,
     to_html,
     to_markdown,

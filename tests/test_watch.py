@@ -20,8 +20,8 @@ from analysis import remote
 from analysis.report import main as report_main
 from analysis.report import watch
 from names import LOCK_FILE, OPTUNA_DB, REPORT_FILE, SETTINGS_FILE
-from study import storage
-from study.lock import owner_record
+from studyfiles import storage
+from studyfiles.lock import owner_record
 
 
 def test_watch_of_a_study_not_running_writes_once(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from errors import UserError
-from study.storage import Location, exists, read_text
+from studyfiles.storage import Location, exists, read_text
 
 # How often the holder refreshes its heartbeat. On S3 a beat is one conditional PutObject and
 # a GET costs nothing here: 8,640 PUTs a day, about 4 US cents at $0.005 per 1,000 PUTs.

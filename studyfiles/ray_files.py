@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from names import PROGRESS_FILE, RESULT_FILE, TRIAL_PREFIX
-from study import storage
+from studyfiles import storage
 
 ITERATION = "training_iteration"  # Ray's epoch counter in every result
 ENDED = ("TERMINATED", "ERROR")  # Ray's statuses of a trial that will not run again
