@@ -22,6 +22,9 @@ from typing import Any
 MULTI_SPACE = "multi"
 ALL_SPACE = "all"
 SINGLE_PREFIX = "single-"
+# the two arms of the comparison (a table row's kind): a task trained alone, or with the others
+SINGLE_ARM = "single"
+MULTI_ARM = "multi"
 
 
 def single_space(task: str) -> str:

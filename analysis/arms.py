@@ -22,7 +22,9 @@ from analysis.stats import (
 )
 from names import (
     BASELINE_LABEL,
+    MULTI_ARM,
     MULTI_SPACE,
+    SINGLE_ARM,
     TEST,
     TUNED_BEST,
     eval_metric,
@@ -30,7 +32,7 @@ from names import (
     task_metric,
 )
 
-FASHIONS = {"single": "single-task", "multi": "multi-task"}
+FASHIONS = {SINGLE_ARM: "single-task", MULTI_ARM: "multi-task"}
 SHOWN = (BASELINE_LABEL, TUNED_BEST)  # the labels the table shows; every label is in its CSV
 KINDS = {BASELINE_LABEL: "baseline", TUNED_BEST: "tuned"}
 SELECTION = "last epoch"  # the epoch of a confirmation run that is scored (once)
@@ -46,7 +48,7 @@ def row_name(label: str, fashion: str) -> str:
 
 
 def row_space(task: str, fashion: str) -> str:
-    return single_space(task) if fashion == "single" else MULTI_SPACE
+    return single_space(task) if fashion == SINGLE_ARM else MULTI_SPACE
 
 
 def _runs_of(study: Study, task: str) -> pd.DataFrame:
@@ -71,7 +73,7 @@ def seed_frame(study: Study, tasks: Sequence[str]) -> pd.DataFrame:
             {
                 "task": task,
                 "label": runs["label"].astype(str),
-                "fashion": np.where(runs["space"] == MULTI_SPACE, "multi", "single"),
+                "fashion": np.where(runs["space"] == MULTI_SPACE, MULTI_ARM, SINGLE_ARM),
                 "space": runs["space"],
                 "seed": runs["seed"],
                 "trial_id": runs["trial_id"],
@@ -232,11 +234,11 @@ def difference_frame(
         by = rows.set_index("fashion")
         if set(by.index) != set(FASHIONS):
             continue
-        why = text_of(by.loc["multi", "missing"]) or text_of(by.loc["single", "missing"])
+        why = text_of(by.loc[MULTI_ARM, "missing"]) or text_of(by.loc[SINGLE_ARM, "missing"])
         why = not_compared(refused[task]) if task in refused else why
         counted = seeds[seeds["counted"] & (seeds["task"] == task) & (seeds["label"] == label)]
         arms = {f: arm_by_seed(counted[counted["fashion"] == f]) for f in FASHIONS}
-        d = paired(arms["multi"], arms["single"])
+        d = paired(arms[MULTI_ARM], arms[SINGLE_ARM])
         records.append(
             {
                 "task": task,
@@ -283,7 +285,7 @@ def paired_delta_m(seeds: pd.DataFrame, label: str, tasks: Sequence[str]) -> dic
     out = {}
     for seed in sorted(common or ()):
         ratios = [
-            (acc[(t, "multi", seed)] - acc[(t, "single", seed)]) / acc[(t, "single", seed)]
+            (acc[(t, MULTI_ARM, seed)] - acc[(t, SINGLE_ARM, seed)]) / acc[(t, SINGLE_ARM, seed)]
             for t in tasks
         ]
         out[int(seed)] = float(np.mean(ratios) * PCT)

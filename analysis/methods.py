@@ -49,7 +49,9 @@ from analysis.stats import ALPHA, CONFIDENCE, POWER, holm, mean_interval, paired
 from names import (
     DEFAULT_METHOD,
     METHOD_KEY,
+    MULTI_ARM,
     MULTI_SPACE,
+    SINGLE_ARM,
     TEST,
     TUNED_BEST,
     config_method,
@@ -146,7 +148,7 @@ def delta_m_by_seed(seeds: pd.DataFrame, label: str | None, tasks: Sequence[str]
     if label is None:
         return {}
     multi = _by_method(seeds, label).assign(label=TUNED_BEST)
-    single = seeds[(seeds["fashion"] == "single") & (seeds["label"] == TUNED_BEST)]
+    single = seeds[(seeds["fashion"] == SINGLE_ARM) & (seeds["label"] == TUNED_BEST)]
     return paired_delta_m(pd.concat([multi, single]), TUNED_BEST, tasks)
 
 
@@ -159,7 +161,7 @@ def _acc_rows(
             row = {"task": task, "label": None, "n": 0, "mean": math.nan, "planned": 0}
             row |= {"failed": 0, "missing": NOT_COMPARED}
         else:
-            row = summary_row(study, seeds, task, label, "multi")
+            row = summary_row(study, seeds, task, label, MULTI_ARM)
         rows.append({"method": method, "unit": "accuracy", **row})
     return rows
 

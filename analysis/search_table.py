@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.results import Study
-from names import MULTI_SPACE, TRIAL_PREFIX, VALIDATION, single_space
+from names import MULTI_ARM, MULTI_SPACE, SINGLE_ARM, TRIAL_PREFIX, VALIDATION, single_space
 
 SEARCH_TITLE = "Search-stage selection figures (validation, optimistic)"
 COLUMNS = {
-    "single": "single-task (best)",
-    "multi": "multi-task (best by score)",
+    SINGLE_ARM: "single-task (best)",
+    MULTI_ARM: "multi-task (best by score)",
     "baseline_single": "baseline single-task",
     "baseline_multi": "baseline multi-task",
 }
@@ -170,8 +170,8 @@ def _entry(trial: pd.Series | None, task: str) -> dict[str, object]:
 
 # each column and the column its change is measured against (None: shown as it is)
 VERSUS = {
-    "single": None,
-    "multi": "single",
+    SINGLE_ARM: None,
+    MULTI_ARM: SINGLE_ARM,
     "baseline_single": None,
     "baseline_multi": "baseline_single",
 }
@@ -179,7 +179,7 @@ VERSUS = {
 
 def _picks(study: Study, task: str) -> dict[str, tuple[pd.Series | None, str | None]]:
     """Each column's trial for one task, or why there is none (keys as `COLUMNS`)."""
-    spaces = {"single": single_space(task), "multi": MULTI_SPACE}
+    spaces = {SINGLE_ARM: single_space(task), MULTI_ARM: MULTI_SPACE}
     return {
         key: _pick(study, spaces[key.removeprefix("baseline_")], key.startswith("baseline_"))
         for key in COLUMNS
@@ -213,7 +213,7 @@ def search_comparison(study: Study) -> SearchComparison:
     for key in COLUMNS:
         frame[f"{key}_epoch"] = pd.to_numeric(frame[f"{key}_epoch"]).astype("Int64")
     dm = {key: _frame_delta_m(frame, key, VERSUS[key]) for key in why_dm}
-    frame["delta_m_pct"] = dm["multi"]
+    frame["delta_m_pct"] = dm[MULTI_ARM]
     frame["baseline_delta_m_pct"] = dm["baseline_multi"]
     cells.append(
         {"task": "Δm"} | {COLUMNS[k]: _delta_m_cell(dm.get(k), why_dm.get(k)) for k in VERSUS}
@@ -243,7 +243,7 @@ def search_comparison(study: Study) -> SearchComparison:
     )
     table = pd.DataFrame(cells)
     return SearchComparison(
-        title, frame, table, notes, dm["multi"], dm["baseline_multi"], study.synthetic
+        title, frame, table, notes, dm[MULTI_ARM], dm["baseline_multi"], study.synthetic
     )
 
 
@@ -253,7 +253,7 @@ def _row(task: str, entries: Mapping[str, Mapping[str, object]]) -> dict[str, ob
     for key, entry in entries.items():
         row.update({f"{key}_{field}": value for field, value in entry.items()})
     acc = {key: entry["acc"] for key, entry in entries.items()}
-    row["change_pts"] = (acc["multi"] - acc["single"]) * 100
+    row["change_pts"] = (acc[MULTI_ARM] - acc[SINGLE_ARM]) * 100
     row["baseline_change_pts"] = (acc["baseline_multi"] - acc["baseline_single"]) * 100
     return row
 

@@ -56,8 +56,10 @@ from names import (
     BUDGET_KEY,
     BUDGETS,
     LEGACY_BUDGET,
+    MULTI_ARM,
     MULTI_SPACE,
     SETTINGS_FILE,
+    SINGLE_ARM,
     TEST,
     TRIAL_PREFIX,
     TUNED_BEST,
@@ -107,14 +109,14 @@ def _steps_cell(r: Mapping, summary: pd.DataFrame) -> str:
     (a study from before budgets) the same label's single-task row's mean."""
     if text_of(r["missing"]):
         return ""
-    if r["fashion"] != "multi":
+    if r["fashion"] != MULTI_ARM:
         return _count(r["steps"])
     single = r.get("single_steps")
     if is_nan(single):
         rival = summary[
             (summary["task"] == r["task"])
             & (summary["label"] == r["label"])
-            & (summary["fashion"] == "single")
+            & (summary["fashion"] == SINGLE_ARM)
         ]
         single = rival["steps"].iloc[0] if len(rival) else np.nan
     if is_nan(single) or not single or is_nan(r["steps"]):
@@ -129,7 +131,7 @@ def display_cells(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) 
     cells = []
     shown = summary[summary["label"].isin(SHOWN)]
     for r in shown.to_dict("records"):
-        is_multi = r["fashion"] == "multi"
+        is_multi = r["fashion"] == MULTI_ARM
         cells.append(
             {
                 "task": r["task"],

@@ -26,6 +26,7 @@ from names import (
     DEFAULT_METHOD,
     LEGACY_BUDGET,
     METHOD_KEY,
+    MULTI_SPACE,
     NAME_PATTERN,
     NAME_SEP,
     SETTINGS_FILE,
@@ -80,7 +81,7 @@ POSITIVE = (
 @dataclasses.dataclass(frozen=True)
 class StudySettings:
     name: str
-    space: str = "multi"
+    space: str = MULTI_SPACE
     storage: str = "./studies"
     num_samples: int = 20  # trials per space
     max_epochs: int = 30
