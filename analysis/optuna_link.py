@@ -20,6 +20,7 @@ from names import OPTUNA_DB, RAY_TRIAL_ID
 
 ENQUEUED = "fixed_params"  # Optuna's system attribute of an enqueued trial
 COLUMNS = ["space", "number", "state", "value", "is_baseline", RAY_TRIAL_ID]
+PARAM_COLUMN = "params_"  # prefix of a frame column holding an Optuna parameter
 
 
 def load_optuna(path: Path) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
@@ -75,7 +76,7 @@ def _record(space: str, trial: Any) -> dict[str, Any]:
         "datetime_start": trial.datetime_start,
         "datetime_complete": trial.datetime_complete,
     }
-    rec.update({f"params_{k}": v for k, v in trial.params.items()})
+    rec.update({f"{PARAM_COLUMN}{k}": v for k, v in trial.params.items()})
     return rec
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from analysis.baseline import baseline_flags
 from analysis.confirmation import load_confirmation
 from analysis.files import flatten_params, metric_task, read_result_rows
-from analysis.optuna_link import link_trials, load_optuna
+from analysis.optuna_link import PARAM_COLUMN, link_trials, load_optuna
 from analysis.status import stop_reasons, study_is_running
 from names import (
     BUDGET_KEY,
@@ -111,6 +111,8 @@ class Study:
     space_specs: dict[str, dict[str, tuple[str, ...]]] = dataclasses.field(default_factory=dict)
     # how commands printed for the study name it: its URI and flags when `path` is a local cache
     shown: str = ""
+    # the keys of the trials' configs (params.json, flattened), in the order they were first seen
+    config_keys: tuple[str, ...] = ()
 
     @property
     def shown_name(self) -> str:
@@ -121,6 +123,10 @@ class Study:
         """Spaces with an experiment folder: single-task ones (in the tasks' order), the
         multi-task one, then any other."""
         return list(self.space_tasks)
+
+    def searched_keys(self, space: str) -> list[str]:
+        """The keys the search of `space` chose: see `searched_keys`."""
+        return searched_keys(self.optuna_trials, self.trials, self.config_keys, space)
 
     @property
     def synthetic(self) -> bool:
@@ -293,6 +299,24 @@ def _trial_record(
     except OSError:
         record["created"] = trial_dir.stat().st_mtime
     return record
+
+
+RECORD_EXTRAS = ("space", "trial_id", "errored", "created")  # a trial record's non-config keys
+
+
+def searched_keys(
+    optuna_trials: pd.DataFrame, trials: pd.DataFrame, config_keys: Sequence[str], space: str
+) -> list[str]:
+    """The keys the search of `space` chose, from the study's own record: the parameters of
+    its Optuna trials (their distributions' names, in the order the space suggests them; a
+    per-task one as `<name>/<task>`). Without an Optuna record of the space (a study whose
+    database is a server, or none), the config keys whose values differ between its trials."""
+    if "space" in optuna_trials and (optuna_trials["space"] == space).any():
+        part = optuna_trials[optuna_trials["space"] == space]
+        params = [c for c in part if c.startswith(PARAM_COLUMN) and part[c].notna().any()]
+        return [c.removeprefix(PARAM_COLUMN) for c in params]
+    part = trials[trials["space"] == space] if "space" in trials else trials
+    return [k for k in config_keys if k in part and part[k].astype(str).nunique() > 1]
 
 
 @dataclasses.dataclass
@@ -474,7 +498,7 @@ def _in_trial_order(trials: pd.DataFrame, spaces: Sequence[str]) -> pd.DataFrame
     ).reset_index(drop=True)
 
 
-def _trial_columns(trials: pd.DataFrame) -> list[str]:
+def _trial_columns(trials: pd.DataFrame, searched: Sequence[str]) -> list[str]:
     lead = [
         "space",
         "trial_id",
@@ -489,16 +513,7 @@ def _trial_columns(trials: pd.DataFrame) -> list[str]:
         "best_epoch",
         "last_score",
     ]
-    config = [
-        "tasks",
-        "optimizer",
-        "lr",
-        "weight_decay",
-        "lr_schedule",
-        "scheme",
-        "coin_p",
-        "temperature",
-    ]
+    config = ["tasks", *searched]
     metric = sorted(c for c in trials if c.split("/")[0] in ("acc_at_best", "best_acc", "last_acc"))
     head = [c for c in lead + config if c in trials] + metric
     return head + [c for c in trials.columns if c not in head]
@@ -546,12 +561,16 @@ def load_study(path: str | os.PathLike[str], shown: str = "") -> Study:
     trials = _in_trial_order(trials, list(space_tasks))
     trials["is_baseline"] = baseline_flags(trials, optuna_trials, space_tasks)
     confirmation = load_confirmation(path, settings, running, list(space_tasks))
+    config_keys = tuple(dict.fromkeys(k for r in raw.trials for k in r if k not in RECORD_EXTRAS))
+    searched = {
+        k: None for s in space_tasks for k in searched_keys(optuna_trials, trials, config_keys, s)
+    }
     return Study(
         path=path,
         settings=settings,
         tasks=tasks,
         space_tasks=space_tasks,
-        trials=trials[_trial_columns(trials)],
+        trials=trials[_trial_columns(trials, list(searched))],
         epochs=epochs,
         optuna_trials=optuna_trials,
         notes=notes + confirmation.notes,
@@ -566,4 +585,5 @@ def load_study(path: str | os.PathLike[str], shown: str = "") -> Study:
             for space, by_task in raw.specs.items()
         },
         shown=shown,
+        config_keys=config_keys,
     )

@@ -99,8 +99,6 @@ CELLS = {
     "steps": "optimizer steps",
     "images": "images seen",
 }
-CONFIG_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p")
-CONFIG_KEYS += ("temperature", "stem")
 
 
 def _steps_cell(r: Mapping, summary: pd.DataFrame) -> str:
@@ -150,8 +148,9 @@ def display_cells(summary: pd.DataFrame, diffs: pd.DataFrame, dm: pd.DataFrame) 
     return pd.DataFrame(cells, columns=["task", "row", *CELLS.values()])
 
 
-def _config_text(run: Mapping) -> str:
-    parts = [f"{k}={run[k]}" for k in CONFIG_KEYS if k in run and not is_nan(run[k])]
+def _config_text(run: Mapping, keys: Sequence[str]) -> str:
+    """A run's values of `keys` (what its space's search chose)."""
+    parts = [f"{k}={run[k]}" for k in keys if k in run and not is_nan(run[k])]
     return ", ".join(parts) or "config unknown"
 
 
@@ -172,7 +171,8 @@ def _training_notes(study: Study, tasks: Sequence[str]) -> list[str]:
                 if not is_nan(source)
                 else "the baseline configuration"
             )
-            notes.append(f"{space} {label}: {origin} ({_config_text(run)})")
+            keys = study.searched_keys(space)
+            notes.append(f"{space} {label}: {origin} ({_config_text(run, keys)})")
     return notes
 
 
@@ -190,14 +190,15 @@ def _budget_note(study: Study) -> str:
     runs = study.runs
     values = {
         key: ", ".join(str(v) for v in sorted(pd.unique(runs[key].dropna())))
-        for key in ("max_epochs", "batch_size", "seed")
+        for key in ("max_epochs", "batch_size", "seed", "stem")
         if key in runs
     }
     epochs = values.get("max_epochs", "?")
+    stem = f", backbone stem {values['stem']}" if values.get("stem") else ""
     return (
         "training: every run from scratch on train + validation for "
         f"{epochs} epoch{'' if epochs == '1' else 's'} (no early stopping), batch size "
-        f"{values.get('batch_size', '?')} per task, {budget_text(study_budgets(study))}; "
+        f"{values.get('batch_size', '?')} per task{stem}, {budget_text(study_budgets(study))}; "
         f"seeds {values.get('seed', '?')} "
         "(n in a cell: the seeds that finished; runs not counted are listed below)"
     )

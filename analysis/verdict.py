@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,9 +61,6 @@ from names import (
     VALIDATION,
 )
 
-# the hyperparameters the card shows, in this order (others a space suggests follow, by name)
-PARAM_KEYS = ("optimizer", "lr", "weight_decay", "lr_schedule", "scheme", "coin_p", "temperature")
-PARAM_PREFIXES = ("loss_weights/",)
 SEARCH_CAVEAT = "validation, optimistic, selected on the same data"
 SCORE_ROW = "score (mean over tasks)"  # the study metric's row of a multi-task space
 BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no detectable difference"
@@ -116,11 +113,9 @@ def search_picks(study: Study) -> list[SearchPick]:
     return picks
 
 
-def params_of(row: Mapping, n_tasks: int) -> dict[str, object]:
-    """The hyperparameters of a trial or run row (`PARAM_KEYS`, then per-task ones), without
-    the blank ones; a single-task space's scheme label is not a hyperparameter."""
-    keys = [k for k in PARAM_KEYS if not (k == "scheme" and n_tasks < 2)]
-    keys += sorted(k for k in row if isinstance(k, str) and k.startswith(PARAM_PREFIXES))
+def params_of(row: Mapping, keys: Sequence[str]) -> dict[str, object]:
+    """The hyperparameters of a trial or run row: its values of `keys` (what its space's
+    search chose, `Study.searched_keys`), without the blank ones."""
     return {k: row[k] for k in keys if k in row and not _blank(row[k])}
 
 
@@ -311,7 +306,7 @@ def _search_rows(study: Study, pick: SearchPick) -> list[dict]:
             config=f"trial {best['trial_id']}" + (" (the baseline)" if best["is_baseline"] else ""),
             trial_id=str(best["trial_id"]),
             epoch=int(best["best_epoch"]),
-            params=format_params(params_of(best, len(tasks))),
+            params=format_params(params_of(best, study.searched_keys(pick.space))),
         )
     if base is not None:
         common["baseline"] = f"trial {base['trial_id']}, epoch {int(base['best_epoch'])}"
@@ -343,14 +338,14 @@ def _test_rows(study: Study, seeds: pd.DataFrame, summary: pd.DataFrame) -> pd.D
     for space in study.spaces:
         runs = study.runs[study.runs["space"] == space] if len(study.runs) else study.runs
         tuned = runs[runs["label"] == TUNED_BEST]
-        n_tasks = len(study.space_tasks.get(space, ()))
+        keys = study.searched_keys(space)
         first = tuned.iloc[0] if len(tuned) else None
         for task in study.space_tasks.get(space, ()):
             part = summary[(summary["space"] == space) & (summary["task"] == task)]
             by = part.set_index("label")
             if TUNED_BEST not in by.index or BASELINE_LABEL not in by.index:
                 continue
-            rows.append(_test_row(space, task, by, seeds, first, n_tasks, _same(study, first)))
+            rows.append(_test_row(space, task, by, seeds, first, keys, _same(study, first)))
     frame = pd.DataFrame.from_records(rows, columns=COLUMNS)
     frame["p_holm"] = holm(frame["p_value"].tolist())
     return _worded(frame)
@@ -389,7 +384,7 @@ def _test_row(
     by: pd.DataFrame,
     seeds: pd.DataFrame,
     first: object,
-    n_tasks: int,
+    keys: Sequence[str],
     same: bool,
 ) -> dict:
     t, b = by.loc[TUNED_BEST], by.loc[BASELINE_LABEL]
@@ -406,7 +401,7 @@ def _test_row(
         "config": TUNED_BEST + _source_text(space, source, same),
         "trial_id": None if _blank(source) else str(source),
         "epoch": None,
-        "params": "" if first is None else format_params(params_of(first, n_tasks)),
+        "params": "" if first is None else format_params(params_of(first, keys)),
         **{k: t[k] for k in ("ci_low", "ci_high", "clipped", "planned")},
         "value": t["mean"],
         "n": int(t["n"]),
