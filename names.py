@@ -112,10 +112,18 @@ RESTARTED = "restarted"  # in every row: the trial found no readable checkpoint 
 # from epoch 0 (true from then on, through later resumes)
 UNREADABLE = "unreadable_checkpoint"  # in every row: "", or in the rows of the run that
 # restarted, its unreadable files relative to the trial folder (the progress line names them)
-# steps: the task's optimizer steps this epoch; single_steps: the planned steps of the task's
-# single-task run over all epochs, the same in every row (the table's "4.8x single")
-PER_TASK_METRICS = ("acc", "loss", "train_loss", "train_acc", "steps", "step_share")
-PER_TASK_METRICS += ("single_steps",)
+# per task, `<metric>/<task>` (`task_metric`); evaluated ones also as `test_<metric>/<task>`
+ACC = "acc"  # accuracy on the row's evaluation split (fraction)
+LOSS = "loss"  # mean cross-entropy on the row's evaluation split
+CONFUSION = "confusion"  # confusion matrix on the row's evaluation split (rows: true class)
+TRAIN_LOSS = "train_loss"  # mean training loss over the epoch's steps
+TRAIN_ACC = "train_acc"  # training accuracy over the epoch's steps
+STEPS = "steps"  # the task's optimizer steps this epoch
+STEP_SHARE = "step_share"  # its share of the epoch's task-steps
+SINGLE_STEPS = "single_steps"  # the planned steps of the task's single-task run over all
+# epochs, the same in every row (the table's "4.8x single")
+IMAGES = "images"  # a confirmation run's images seen (steps x batch size; the analysis's)
+EVAL_METRICS = (ACC, LOSS, CONFUSION)  # what an evaluation reports per task and split
 
 # ---------------------------------------------------------------------------------------------
 # multi-task methods (`trainables.methods.METHODS`): how a step that trains several tasks at

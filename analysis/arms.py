@@ -21,10 +21,14 @@ from analysis.stats import (
     paired,
 )
 from names import (
+    ACC,
     BASELINE_LABEL,
+    IMAGES,
     MULTI_ARM,
     MULTI_SPACE,
     SINGLE_ARM,
+    SINGLE_STEPS,
+    STEPS,
     TEST,
     TUNED_BEST,
     eval_metric,
@@ -80,10 +84,10 @@ def seed_frame(study: Study, tasks: Sequence[str]) -> pd.DataFrame:
                 "source_trial": runs["source_trial"],
                 "status": runs["status"],
                 "epoch": runs["last_epoch"],
-                "acc": pd.to_numeric(runs.get(eval_metric("acc", task, TEST)), errors="coerce"),
-                "steps": runs.get(task_metric("steps", task)),
-                "images": runs.get(task_metric("images", task)),
-                "single_steps": runs.get(task_metric("single_steps", task), np.nan),
+                "acc": pd.to_numeric(runs.get(eval_metric(ACC, task, TEST)), errors="coerce"),
+                "steps": runs.get(task_metric(STEPS, task)),
+                "images": runs.get(task_metric(IMAGES, task)),
+                "single_steps": runs.get(task_metric(SINGLE_STEPS, task), np.nan),
             }
         )
         part["row"] = [row_name(lb, f) for lb, f in zip(part["label"], part["fashion"])]

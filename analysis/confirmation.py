@@ -28,17 +28,22 @@ import pandas as pd
 
 from analysis.files import flatten_params, metric_task, read_result_rows
 from names import (
+    ACC,
     BASELINE_LABEL,
     BUDGET_KEY,
     CONFIRM_PLAN_FILE,
     CONFIRM_PREFIX,
     CONFIRM_ROUNDS_FILE,
+    CONFUSION,
     ERROR_FILES,
+    IMAGES,
     LEGACY_BUDGET,
     PARAMS_FILE,
     RESTARTED,
     RESULT_FILE,
     RUN_KEY,
+    SINGLE_STEPS,
+    STEPS,
     TEST,
     TEST_SCORE,
     TRIAL_PREFIX,
@@ -147,7 +152,7 @@ def _run_tasks(config: Mapping[str, Any], last: Mapping[str, Any]) -> list[str]:
     tasks = config.get("tasks")
     if tasks:
         return [task_name(t) for t in ([tasks] if isinstance(tasks, str) else tasks)]
-    prefix = eval_metric("acc", "", TEST)
+    prefix = eval_metric(ACC, "", TEST)
     return [metric_task(k, prefix.rstrip("/")) for k in last if k.startswith(prefix)]
 
 
@@ -184,12 +189,12 @@ def _run_record(
     for task in tasks:
         for metric in ("acc", "loss"):
             record[eval_metric(metric, task, TEST)] = last.get(eval_metric(metric, task, TEST))
-        steps = sum(float(r.get(task_metric("steps", task)) or 0) for r in rows)
-        record[task_metric("steps", task)] = steps
-        record[task_metric("images", task)] = steps * batch if batch else np.nan
-        single = last.get(task_metric("single_steps", task))  # none before budgets existed
-        record[task_metric("single_steps", task)] = np.nan if single is None else single
-    has_test = bool(tasks) and all(last.get(eval_metric("acc", t, TEST)) is not None for t in tasks)
+        steps = sum(float(r.get(task_metric(STEPS, task)) or 0) for r in rows)
+        record[task_metric(STEPS, task)] = steps
+        record[task_metric(IMAGES, task)] = steps * batch if batch else np.nan
+        single = last.get(task_metric(SINGLE_STEPS, task))  # none before budgets existed
+        record[task_metric(SINGLE_STEPS, task)] = np.nan if single is None else single
+    has_test = bool(tasks) and all(last.get(eval_metric(ACC, t, TEST)) is not None for t in tasks)
     record["status"] = run_status(
         errored=any((trial_dir / f).exists() for f in ERROR_FILES),
         last_epoch=record["last_epoch"],
@@ -198,7 +203,7 @@ def _run_record(
         has_test=has_test,
         running=running,
     )
-    matrices = {t: last.get(eval_metric("confusion", t, TEST)) for t in tasks}
+    matrices = {t: last.get(eval_metric(CONFUSION, t, TEST)) for t in tasks}
     return record, {t: m for t, m in matrices.items() if m is not None}
 
 
@@ -226,8 +231,8 @@ def _runs_frame(records: list[dict[str, Any]], spaces: Sequence[str]) -> pd.Data
     frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
     frame = frame.sort_values(["_space", "space", "_label", "seed", "trial_id"], kind="stable")
     metric = sorted(c for c in frame if c.split("/")[0] in ("test_acc", "test_loss"))
-    metric += sorted(c for c in frame if c.split("/")[0] == "steps")
-    metric += sorted(c for c in frame if c.split("/")[0] == "images")
+    metric += sorted(c for c in frame if c.split("/")[0] == STEPS)
+    metric += sorted(c for c in frame if c.split("/")[0] == IMAGES)
     head = [c for c in LEAD if c in frame] + metric
     rest = [c for c in frame if c not in head and not c.startswith("_")]
     return frame[head + rest].reset_index(drop=True)

@@ -52,6 +52,7 @@ from names import (
     MULTI_ARM,
     MULTI_SPACE,
     SINGLE_ARM,
+    STEPS,
     TEST,
     TUNED_BEST,
     config_method,
@@ -238,7 +239,7 @@ def difference_frame(
 
 def _seconds_per_step(runs: pd.DataFrame, tasks: Sequence[str]) -> pd.Series:
     """Per run: wall seconds of its epochs over its task-steps (steps of every task summed)."""
-    steps = sum(pd.to_numeric(runs.get(task_metric("steps", t)), errors="coerce") for t in tasks)
+    steps = sum(pd.to_numeric(runs.get(task_metric(STEPS, t)), errors="coerce") for t in tasks)
     seconds = pd.to_numeric(runs.get("seconds", pd.Series(np.nan, index=runs.index)))
     return seconds / steps.where(steps > 0)
 

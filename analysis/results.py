@@ -32,8 +32,10 @@ from analysis.files import flatten_params, metric_task, read_result_rows
 from analysis.optuna_link import PARAM_COLUMN, link_trials, load_optuna
 from analysis.status import stop_reasons, study_is_running
 from names import (
+    ACC,
     BUDGET_KEY,
     CONFIRM_PREFIX,
+    CONFUSION,
     ERROR_FILES,
     EVAL_SPLIT,
     LEGACY_BUDGET,
@@ -64,7 +66,7 @@ EPOCH_FIELDS = (
     "time_total_s",
     RESTARTED,
 )
-CONFUSION = task_metric("confusion", "")  # prefix of the reported confusion matrices
+CONFUSION_PREFIX = task_metric(CONFUSION, "")  # prefix of the reported confusion matrices
 SINGLE_SCHEME = "single-task"  # the scheme shown for trials of a single-task space
 DEFAULT_SCHEME = "joint"  # TrialConfig's default scheme, for multi-task configs without one
 
@@ -270,7 +272,7 @@ def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str
     rec = {
         k: v
         for k, v in row.items()
-        if k in EPOCH_FIELDS or ("/" in k and not k.startswith(CONFUSION))
+        if k in EPOCH_FIELDS or ("/" in k and not k.startswith(CONFUSION_PREFIX))
     }
     rec["space"], rec["trial_id"], rec["epoch"] = space, trial_id, int(epoch)
     return rec
@@ -342,7 +344,11 @@ def _load_space(space_dir: Path, raw: _Raw, notes: list[str]) -> None:
             if rec is None:
                 continue
             raw.epochs.append(rec)
-            matrices = {k[len(CONFUSION) :]: v for k, v in row.items() if k.startswith(CONFUSION)}
+            matrices = {
+                k[len(CONFUSION_PREFIX) :]: v
+                for k, v in row.items()
+                if k.startswith(CONFUSION_PREFIX)
+            }
             if matrices:
                 raw.confusions[(record["space"], record["trial_id"], rec["epoch"])] = matrices
     if skipped_total:
@@ -384,7 +390,7 @@ def _per_trial_stats(epochs: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame
     keys = ["space", "trial_id"]
     if epochs.empty:
         return pd.DataFrame(columns=keys + ["epochs"])
-    acc = [task_metric("acc", t) for t in tasks if task_metric("acc", t) in epochs]
+    acc = [task_metric(ACC, t) for t in tasks if task_metric(ACC, t) in epochs]
     grouped = epochs.groupby(keys, sort=False)
     stats = grouped.agg(
         epochs=("epoch", "size"),
@@ -436,9 +442,9 @@ def _space_tasks(
         if found is None:
             rows = epochs[epochs["space"] == space]
             found = [
-                metric_task(c, "acc")
+                metric_task(c, ACC)
                 for c in rows.columns
-                if metric_task(c, "acc") is not None and rows[c].notna().any()
+                if metric_task(c, ACC) is not None and rows[c].notna().any()
             ]
         if not found and is_single_space(space):
             found = [space.removeprefix(SINGLE_PREFIX)]

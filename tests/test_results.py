@@ -406,3 +406,28 @@ def test_real_baseline_trial_identified(real_study: Path) -> None:
         assert len(fixed) == 1 and baselines["optuna_number"].iloc[0] == fixed[0].number
         assert fixed[0].user_attrs["ray_trial_id"] == trial_id
     assert study.trials["optuna_number"].notna().all()  # every trial linked
+
+
+def test_the_searched_keys_are_the_studys_own_record(real_study: Path, fake: Path) -> None:
+    """With an optuna.db: every parameter its searcher suggested in the space, nothing else, in
+    the order the space suggests them; without one: the config keys that differ between the
+    space's trials."""
+    import optuna
+
+    study = load_study(real_study)
+    storage = f"sqlite:///{real_study / 'optuna.db'}"
+    for space in study.spaces:
+        trials = optuna.load_study(study_name=space, storage=storage).trials
+        suggested = {k for t in trials for k in t.distributions}
+        keys = study.searched_keys(space)
+        assert len(keys) == len(set(keys)) and set(keys) == suggested, space
+        order = list(trials[0].params)  # the first trial's, in the order it was suggested
+        assert [k for k in keys if k in order] == order, space
+        assert set(keys) <= set(study.trials.columns)
+    loaded = load_study(fake)  # no optuna.db
+    for space in loaded.spaces:
+        part = loaded.trials[loaded.trials["space"] == space]
+        for key in loaded.config_keys:
+            differs = key in part and part[key].astype(str).nunique() > 1
+            assert (key in loaded.searched_keys(space)) == differs, (space, key)
+    assert "lr" in loaded.searched_keys(MULTI_SPACE)
