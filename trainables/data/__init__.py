@@ -26,50 +26,33 @@ from __future__ import annotations
 
 # the format modules register their kinds in this order, the order a user sees them listed
 # isort: off
-from trainables.data.registry import (
-    IMAGE_SIZE,
-    LOADERS,
-    Loader,
-    Splits,
-    parse_task,
-    register,
-)
-from trainables.data.cifar10 import CIFAR10_CLASSES, load_cifar10
-from trainables.data.fashionrgb import FASHIONRGB_CLASSES, load_fashionrgb
-from trainables.data.imagefolder import load_imagefolder
+from trainables.data.registry import LOADERS, parse_task, register
+from trainables.data.cifar10 import CIFAR10_CLASSES
+from trainables.data.fashionrgb import FASHIONRGB_CLASSES
+from trainables.data import imagefolder  # noqa: F401 (registers the imagefolder kind)
 
 # isort: on
 from trainables.data.augment import augment, normalize
-from trainables.data.cache import CACHE_VERSION, LoadedTask, load_task
-from trainables.data.decode import IMAGE_SUFFIXES, decode_image, heldout_folder
+from trainables.data.cache import LoadedTask, load_task
+from trainables.data.decode import IMAGE_SUFFIXES, decode_image
 from trainables.data.fingerprint import source_fingerprint
 from trainables.data.splits import (
     balanced_subset,
     carve_validation,
     default_val_size,
     prepare_tasks,
-    split_task,
 )
-from trainables.data.synthetic import (
-    KNOWN_CLASSES,
-    SYNTHETIC_SIZES,
-    make_synthetic,
-    synthetic_fingerprint,
-)
+from trainables.data.synthetic import KNOWN_CLASSES, SYNTHETIC_SIZES, make_synthetic
 from trainables.data.tasks import TaskData, TaskSplits
 
 __all__ = [
-    "CACHE_VERSION",
     "CIFAR10_CLASSES",
     "FASHIONRGB_CLASSES",
-    "IMAGE_SIZE",
     "IMAGE_SUFFIXES",
     "KNOWN_CLASSES",
     "LOADERS",
     "SYNTHETIC_SIZES",
     "LoadedTask",
-    "Loader",
-    "Splits",
     "TaskData",
     "TaskSplits",
     "augment",
@@ -77,10 +60,6 @@ __all__ = [
     "carve_validation",
     "decode_image",
     "default_val_size",
-    "heldout_folder",
-    "load_cifar10",
-    "load_fashionrgb",
-    "load_imagefolder",
     "load_task",
     "make_synthetic",
     "normalize",
@@ -88,6 +67,4 @@ __all__ = [
     "prepare_tasks",
     "register",
     "source_fingerprint",
-    "split_task",
-    "synthetic_fingerprint",
 ]
