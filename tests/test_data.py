@@ -18,12 +18,14 @@ from trainables.data import (
     FASHIONRGB_CLASSES,
     augment,
     balanced_subset,
+    decode,
     load_task,
     make_synthetic,
     normalize,
     parse_task,
     prepare_tasks,
     register,
+    registry,
 )
 from trainables.errors import UserError
 
@@ -79,7 +81,7 @@ def test_fashionrgb_imagefolder_layout_and_cache(tmp_path, monkeypatch):
     def no_decoding(path):
         raise AssertionError(f"decoded {path} again")
 
-    monkeypatch.setattr("trainables.data.decode_image", no_decoding)
+    monkeypatch.setattr(decode, "decode_image", no_decoding)  # where decode_all finds it
     second = load_task("fashionrgb", "real", tmp_path, cache_dir=cache)
     assert torch.equal(first.train_x, second.train_x)
     assert torch.equal(first.heldout_y, second.heldout_y)
@@ -161,6 +163,20 @@ def test_synthetic_is_deterministic_and_shaped_like_the_real_tasks():
     assert task.synthetic and task.classes == CIFAR10_CLASSES
 
 
+def _gather_crops(
+    padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor, h: int, w: int
+) -> torch.Tensor:
+    """Per-image h x w windows at offsets (dy, dx) (each B x 1), read mirrored where `flip`: the
+    crop the first recipe used (the product no longer needs it)."""
+    b, dev = padded.shape[0], padded.device
+    rows = dy + torch.arange(h, device=dev)  # B x H
+    cols = torch.arange(w, device=dev).expand(b, w)
+    cols = torch.where(flip, cols.flip(1), cols) + dx  # B x W, flipped read order
+    batch_index = torch.arange(b, device=dev)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)  # B x 3 x H x W, channels_last strides
+
+
 def _synthetic_reference(arg: str, seed: int) -> list[np.ndarray]:
     """make_synthetic's recipe as first written (blend the classes' whole 40 x 40 patterns, then
     crop the window; out of place): the studies made with it had these very images."""
@@ -175,7 +191,7 @@ def _synthetic_reference(arg: str, seed: int) -> list[np.ndarray]:
         own = 0.4 + 0.6 * torch.rand(n, 1, 1, 1, generator=g)
         x = own * protos[y] + (1 - own) * protos[other]
         dy, dx = torch.randint(0, 9, (2, n, 1), generator=g)
-        x = data._gather_crops(x, dy, dx, torch.zeros(n, 1, dtype=torch.bool), 32, 32)
+        x = _gather_crops(x, dy, dx, torch.zeros(n, 1, dtype=torch.bool), 32, 32)
         x = x * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=g))
         x = x + 0.3 * torch.randn(x.shape, generator=g)
         arrays += [((x * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).numpy(), y.numpy()]
@@ -237,7 +253,7 @@ def digits(tmp_path, monkeypatch):
     """A tiny dataset kind `digits`: one .npy file per split under `<root>/digits` (images
     N x 3 x 32 x 32, label = first pixel's parity). Returns (data root, loader calls, register:
     `register(**declared)` registers the loader with what it declares, for this test only)."""
-    monkeypatch.setattr(data, "LOADERS", {**data.LOADERS})
+    monkeypatch.setattr(registry, "LOADERS", {**registry.LOADERS})  # where register writes
     rng = np.random.default_rng(0)
     (tmp_path / "digits").mkdir()
     for split, n in (("train", 40), ("val", 10)):

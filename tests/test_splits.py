@@ -16,6 +16,7 @@ from trainables.data import (
     IMAGE_SUFFIXES,
     LoadedTask,
     carve_validation,
+    decode,
     decode_image,
     default_val_size,
     load_task,
@@ -199,7 +200,7 @@ def test_the_cache_holds_the_loaders_output_and_the_split_comes_after(tmp_path, 
     def no_decoding(path):
         raise AssertionError(f"decoded {path} again")
 
-    monkeypatch.setattr("trainables.data.decode_image", no_decoding)
+    monkeypatch.setattr(decode, "decode_image", no_decoding)  # where decode_all finds it
     other = prepare(tmp_path, spec, val_size=4)["birds"]  # another split, from the cache
     assert len(other.val_y) == 4 and len(first.val_y) == 2
     assert torch.equal(first.test_x, other.test_x)

@@ -10,12 +10,12 @@ needs to give back a model that classifies uint8 images.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+
+from trainables.atomic import atomic_save
 
 if TYPE_CHECKING:
     from trainables.model import Classifier
@@ -26,24 +26,6 @@ META_FILE = "meta.json"  # {"epoch": n}, written after state.pt: ranks checkpoin
 
 class CorruptCheckpoint(Exception):
     """A checkpoint file exists but cannot be read; the message names its path."""
-
-
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """`torch.save` to a temporary name beside `path`, fsync, then rename into place: a kill
-    mid-write never leaves a half file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_checkpoint(folder: str | Path, state: dict[str, Any]) -> Path:
@@ -77,7 +59,8 @@ def load_model(folder: str | Path, device: str | torch.device = "cpu") -> Classi
     `model(images, task)` with uint8 images (N x 3 x 32 x 32) for float32 logits. Its `config`
     is the trial's TrialConfig, its `stats` the {task: (mean, std)} it normalizes with.
     Raises CorruptCheckpoint for a missing or unreadable checkpoint, or one without stats."""
-    # imported here: trainables.data imports this module (atomic_save), and model imports data
+    # imported here, not at the top: the model pulls in timm, which the readers of checkpoints
+    # that never build a model (`checkpoint_epoch` in analysis and study) do not need
     from trainables.config import TrialConfig
     from trainables.model import Classifier, build_model
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from trainables.config import TrialConfig
-from trainables.data import normalize
+from trainables.data.augment import normalize
 
 
 class MultiTaskNet(nn.Module):

@@ -45,7 +45,7 @@ from trainables.checkpoint import (
     save_checkpoint,
 )
 from trainables.config import TrialConfig
-from trainables.data import TaskData
+from trainables.data.tasks import TaskData
 from trainables.engine import TrialState, setup, train_to_end
 from trainables.resources import claim_resources
 
