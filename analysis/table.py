@@ -46,7 +46,7 @@ import pandas as pd
 
 from analysis import remote
 from analysis.confirmation import FAILED_STATUSES, label_rank
-from analysis.results import AnalysisError, Study, load_study
+from analysis.results import Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
 from analysis.stats import (
@@ -59,6 +59,7 @@ from analysis.stats import (
     one_sample,
     paired,
 )
+from errors import AnalysisError
 from names import (
     BASELINE_LABEL,
     BUDGET_KEY,

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from errors import UserError
 from names import (
     AUTO_SEEDS,
     BASELINE_LABEL,
@@ -49,7 +50,6 @@ from study.settings import (
     study_spaces,
     trial_constants,
 )
-from trainables.errors import UserError
 
 Run = dict[str, Any]  # {"label", "space", "source_trial", "seed", "config": TrialConfig dict}
 

@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from errors import UserError
 from names import OPTUNA_DB, SETTINGS_FILE
 from study import storage
 from study.settings import (
@@ -28,7 +29,6 @@ from study.settings import (
     check_resumable,
     study_spaces,
 )
-from trainables.errors import UserError
 
 MODEL_WEIGHTS = storage.MODEL_WEIGHTS
 HIDDEN = "***"  # how SQLAlchemy renders a hidden password

@@ -13,9 +13,9 @@ import ray
 import sqlalchemy
 from services import postgres_server, ray_cluster
 
+from errors import UserError
 from study import cluster, storage
 from study.run import main as run_main
-from trainables.errors import UserError
 
 
 def _free_port() -> int:

@@ -26,11 +26,11 @@ import pytest
 from fake_study import make_fake_study
 from services import postgres_server, s3_server_in_env
 
+from errors import UserError
 from names import ERROR_FILES, TRIAL_PREFIX
 from study import location, storage
 from study.lock import StudyLock, describe_holder
 from study.settings import build_parser, settings_from_args
-from trainables.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from errors import UserError
 from names import (
     SPLIT_SEED,
     TEST,
@@ -51,7 +52,6 @@ from names import (
     task_name,
 )
 from trainables.checkpoint import atomic_save
-from trainables.errors import UserError
 
 IMAGE_SIZE = 32  # pixels; every task is resized to 3 x 32 x 32 at load time
 CACHE_VERSION = 2  # bump when decoding changes, so stale caches are ignored (2: test/ folders)
