@@ -22,6 +22,7 @@ model and imports torch inside its functions only.
     models       the trained model of a table row (`load_model`; needs torch)
 """
 
-from analysis.results import AnalysisError, Study, load_study
+from analysis.results import Study, load_study
+from errors import AnalysisError
 
 __all__ = ["AnalysisError", "Study", "load_study"]

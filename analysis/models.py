@@ -24,7 +24,8 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.results import AnalysisError, Study, load_study
+from analysis.results import Study, load_study
+from errors import AnalysisError
 from names import CHECKPOINT_GLOB, TRIAL_PREFIX, TUNED_BEST, confirm_experiment
 
 

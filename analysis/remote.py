@@ -17,8 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from analysis.results import AnalysisError
-from errors import UserError
+from errors import AnalysisError, UserError
 from names import OPTUNA_DB
 
 

@@ -39,8 +39,9 @@ from analysis import html_table, remote
 from analysis import table as table_mod
 from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
-from analysis.results import AnalysisError, Study, load_study
+from analysis.results import Study, load_study
 from analysis.status import STOP_REASONS, study_is_running
+from errors import AnalysisError
 from names import (
     CONFIRM_PLAN_FILE,
     MULTI_SPACE,

@@ -31,6 +31,7 @@ from analysis.confirmation import load_confirmation
 from analysis.files import flatten_params, metric_task, read_result_rows
 from analysis.optuna_link import PARAM_COLUMN, link_trials, load_optuna
 from analysis.status import stop_reasons, study_is_running
+from errors import AnalysisError
 from names import (
     ACC,
     BUDGET_KEY,
@@ -69,10 +70,6 @@ EPOCH_FIELDS = (
 CONFUSION_PREFIX = task_metric(CONFUSION, "")  # prefix of the reported confusion matrices
 SINGLE_SCHEME = "single-task"  # the scheme shown for trials of a single-task space
 DEFAULT_SCHEME = "joint"  # TrialConfig's default scheme, for multi-task configs without one
-
-
-class AnalysisError(ValueError):
-    """Input that cannot be analysed; the message is one line that says why."""
 
 
 @dataclasses.dataclass

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import remote
-from analysis.results import AnalysisError, Study, load_study
+from analysis.results import Study, load_study
 from analysis.search_table import COLUMNS as SEARCH_COLUMNS
 from analysis.search_table import SearchComparison, search_comparison
 from analysis.stats import (
@@ -52,6 +52,7 @@ from analysis.stats import (
     CONFIDENCE,
     POWER,
 )
+from errors import AnalysisError
 from names import (
     BUDGET_KEY,
     BUDGETS,

@@ -33,12 +33,14 @@ CREDENTIALS = {
 def make_db(folder: Path, trials: int, epochs: int) -> Path:
     import optuna
 
+    from trainables.optim import OPTIMIZERS
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{folder / 'optuna.db'}"
     study = optuna.create_study(study_name="multi", storage=url, direction="maximize")
     space = {
         "lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
-        "optimizer": optuna.distributions.CategoricalDistribution(["adam", "adamw", "sgd"]),
+        "optimizer": optuna.distributions.CategoricalDistribution(list(OPTIMIZERS)),
     }
     for _ in range(trials):
         trial = study.ask(space)

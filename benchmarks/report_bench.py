@@ -51,7 +51,7 @@ from names import (
     single_space,
     task_metric,
 )
-from trainables.config import LR_SCHEDULES, OPTIMIZERS
+from trainables.optim import LR_SCHEDULES, OPTIMIZERS
 from trainables.sampling import SCHEMES as SCHEME_REGISTRY
 
 SCHEMES = list(SCHEME_REGISTRY)
@@ -76,10 +76,10 @@ def _params(
         p: dict[str, Any] = baseline(len(tasks))
     else:
         p = {
-            "optimizer": str(rng.choice(OPTIMIZERS)),
+            "optimizer": str(rng.choice(list(OPTIMIZERS))),
             "lr": float(10 ** rng.uniform(-4, -1)),
             "weight_decay": float(rng.choice([0.0, 1e-5, 1e-4, 5e-4])),
-            "lr_schedule": str(rng.choice(LR_SCHEDULES)),
+            "lr_schedule": str(rng.choice(list(LR_SCHEDULES))),
         }
         if len(tasks) > 1:
             p["scheme"] = str(rng.choice(SCHEMES))
@@ -318,10 +318,10 @@ def _write_optuna(study: Path, records: Records) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{study / OPTUNA_DB}"
     dists = {
-        "optimizer": Cat(OPTIMIZERS),
+        "optimizer": Cat(list(OPTIMIZERS)),
         "lr": Flt(1e-4, 1e-1, log=True),
         "weight_decay": Cat([0.0, 1e-5, 1e-4, 5e-4]),
-        "lr_schedule": Cat(LR_SCHEDULES),
+        "lr_schedule": Cat(list(LR_SCHEDULES)),
         "scheme": Cat(SCHEMES),
         "coin_p": Flt(0.2, 0.9),
         "temperature": Flt(1.0, 10.0, log=True),

@@ -1,9 +1,9 @@
 """Single-task space: the optimizer knobs. The scheme is fixed: one task trains every step.
 
-Only suggestions live here (the choices are the trial config's own: every optimizer and LR
-schedule, the multi-task baseline's constant one included). The baseline it is compared against
-(the original project's hand-picked configuration) is `names.BASELINE_SINGLE`, enqueued by the
-study as the first trial.
+Only suggestions live here (the choices are the registries' own, `trainables.optim`: every
+optimizer and LR schedule, the multi-task baseline's constant one included). The baseline it is
+compared against (the original project's hand-picked configuration) is `names.BASELINE_SINGLE`,
+enqueued by the study as the first trial.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from trainables.config import LR_SCHEDULES, OPTIMIZERS
+from trainables.optim import LR_SCHEDULES, OPTIMIZERS
 
 
 def define(trial: optuna.Trial, tasks: Sequence[str] = ()) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import MutableMapping
 from pathlib import Path
 
-from trainables.errors import UserError
+from errors import UserError
 
 AUTH_MODE = "RAY_AUTH_MODE"
 AUTH_TOKEN = "RAY_AUTH_TOKEN"

@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from errors import UserError
 from names import OPTUNA_DB, SETTINGS_FILE
 from study.settings import (
     StudySettings,
@@ -28,7 +29,6 @@ from study.settings import (
     study_spaces,
 )
 from studyfiles import storage
-from trainables.errors import UserError
 
 MODEL_WEIGHTS = storage.MODEL_WEIGHTS
 HIDDEN = "***"  # how SQLAlchemy renders a hidden password

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from errors import UserError
 from names import CHECKPOINT_GLOB, RESTARTED, TRIAL_PREFIX
 from study import location
 from study.settings import StudySettings, build_parser, check_resume_flags, describe_spaces
-from trainables.errors import UserError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from errors import UserError
 from names import (
     ASHA_REDUCTION_FACTOR,
     CHECKPOINTS_KEPT,
@@ -47,7 +48,6 @@ from study.settings import (
 from studyfiles.lock import StudyLock
 from studyfiles.ray_files import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
 from trainables.data import TaskData, TaskSplits, prepare_tasks
-from trainables.errors import UserError
 
 StudyData = dict[str, dict[str, TaskSplits]]  # space -> task name -> its three splits
 SYNC_PERIOD_S = 30  # a remote study: Ray uploads results and state at most this often (a kill

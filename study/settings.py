@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from errors import UserError
 from names import (
     AUTO_FIRST_SEEDS,
     AUTO_SEEDS,
@@ -43,7 +44,6 @@ from search_spaces import SPACES, Space, leaf_spaces
 from studyfiles.storage import cache_folder, is_remote, resolve
 from trainables.budget import describe
 from trainables.config import COMPILE_MODES, DATA_SOURCES, STEMS
-from trainables.errors import UserError
 from trainables.sampling import LOSS_WEIGHTS, SCHEMES, scheme_params
 
 SCHEDULERS = ("asha", "fifo")

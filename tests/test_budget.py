@@ -18,6 +18,7 @@ from helpers import ROOT
 
 from analysis.results import load_study
 from analysis.table import comparison
+from errors import UserError
 from names import BUDGETS, DEFAULT_BUDGET, LEGACY_BUDGET, MULTI_SPACE, SETTINGS_FILE, single_space
 from study.settings import StudySettings, build_parser, settings_from_args, trial_constants
 from trainables.budget import StepPlan, count_steps, describe, quotas
@@ -25,7 +26,6 @@ from trainables.checkpoint import load_checkpoint, save_checkpoint
 from trainables.config import TrialConfig
 from trainables.data import prepare_tasks
 from trainables.engine import run_epoch, setup, step_plan
-from trainables.errors import UserError
 from trainables.sampling import SCHEMES, TaskSampler
 
 SIZES, BATCH = [4000, 400], 128  # q = 32 and 4 steps per epoch alone

@@ -13,10 +13,10 @@ import ray
 import sqlalchemy
 from services import postgres_server, ray_cluster
 
+from errors import UserError
 from study import cluster
 from study.run import main as run_main
 from studyfiles import storage
-from trainables.errors import UserError
 
 
 def _free_port() -> int:

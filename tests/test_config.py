@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from errors import UserError
 from trainables.config import STEMS, TrialConfig
-from trainables.errors import UserError
 from trainables.sampling import scheme_params
 
 

@@ -28,6 +28,7 @@ from scipy import stats
 from analysis.results import load_study
 from analysis.search_table import search_comparison
 from analysis.table import comparison
+from errors import UserError
 from names import (
     AUTO_SEEDS,
     BASELINE_LABEL,
@@ -50,7 +51,6 @@ from study.plan import (
 )
 from study.rounds import Decision, decide, projected_seeds
 from study.settings import StudySettings, check_confirmation, trial_constants
-from trainables.errors import UserError
 
 
 @pytest.fixture()

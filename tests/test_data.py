@@ -11,6 +11,7 @@ import pytest
 import torch
 from fixtures import break_fashionrgb, write_cifar10, write_fashion_json, write_imagefolder
 
+from errors import UserError
 from names import task_name
 from trainables import data
 from trainables.data import (
@@ -27,7 +28,6 @@ from trainables.data import (
     register,
     registry,
 )
-from trainables.errors import UserError
 
 
 def test_cifar10_reads_real_pickle_batches(tmp_path):

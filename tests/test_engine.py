@@ -23,13 +23,12 @@ from names import (
     task_metric,
 )
 from trainables.checkpoint import CorruptCheckpoint, load_checkpoint, load_model, save_checkpoint
-from trainables.config import LR_SCHEDULES, TrialConfig
+from trainables.config import TrialConfig
 from trainables.data import prepare_tasks
 from trainables.engine import (
     EVAL_BATCH,
     BatchStream,
     evaluate,
-    lr_factor,
     run_epoch,
     setup,
     train_to_end,
@@ -60,27 +59,6 @@ def confirm(splits):
 def config(**kw) -> TrialConfig:
     base = dict(tasks=["cifar10", "fashionrgb"], max_epochs=2, batch_size=16, scheme="coin")
     return TrialConfig.from_dict({**base, **kw})
-
-
-@pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
-def test_lr_schedules_are_bounded_and_end_low(schedule):
-    values = [lr_factor(schedule, p) for p in np.linspace(0, 1, 101)]
-    assert all(0 <= v <= 1 for v in values)
-    assert max(values) == pytest.approx(1.0, abs=0.02)
-    assert values[-1] <= 0.01 + 1e-12
-
-
-def test_constant_schedule_keeps_the_peak_lr():
-    assert "constant" in LR_SCHEDULES
-    assert all(lr_factor("constant", p) == 1.0 for p in (-1, 0, 0.3, 0.5, 0.75, 1, 2))
-
-
-def test_step_schedule_is_the_baselines():
-    assert [lr_factor("step", p) for p in (0, 0.49, 0.5, 0.74, 0.75, 1)] == pytest.approx(
-        [1, 1, 0.1, 0.1, 0.01, 0.01]
-    )
-    with pytest.raises(ValueError):
-        lr_factor("linear", 0.5)
 
 
 def test_batch_stream_covers_each_pass_once_and_resumes():

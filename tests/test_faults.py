@@ -1,7 +1,7 @@
 """Trial faults through real Ray: retries from checkpoints, errored trials, diverged trials.
 
-Faults are injected with the test-only MTL_STUDY_FAULT variable read by the trainable, so the
-real retry and divergence paths run.
+Faults are injected with the test-only MTL_STUDY_FAULT variable read by `trainables.faults`
+(the trainable's one hook), so the real retry and divergence paths run.
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ def _outcome(folder: Path) -> tuple[dict, list]:
     [("", True), ("lr=0.001", True), ("lr=0.01", False), ("lr!=0.001", False), ("lr!=0.01", True)],
 )
 def test_a_fault_matches_its_trials(match, hit):
-    from trainables.trainable import _fault_matches
+    from trainables.faults import fault_matches
 
-    assert _fault_matches({"lr": 0.001, "optimizer": "adam"}, match) is hit
+    assert fault_matches({"lr": 0.001, "optimizer": "adam"}, match) is hit
 
 
 def trials_dirs(tmp_path):

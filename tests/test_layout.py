@@ -2,8 +2,9 @@
 circles, and Ray imported only by the modules the README's code map names.
 
 An import is every `import x` / `from x import y` in a product module, at any depth (a
-function-level import counts: it still ties the two modules together). `from pkg import sub`
-where `sub` is a module is an import of `pkg.sub`, as Python resolves it.
+function-level import counts: it still ties the two modules together), except those under
+`if TYPE_CHECKING:`, which never run. `from pkg import sub` where `sub` is a module is an import
+of `pkg.sub`, as Python resolves it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,16 @@ def _modules() -> dict[str, Path]:
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     """The modules `path` imports: ours by module name, others by their top-level name."""
     out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

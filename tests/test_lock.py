@@ -11,6 +11,7 @@ import time
 import pytest
 from services import s3_server_in_env
 
+from errors import UserError
 from studyfiles import storage
 from studyfiles.lock import (
     HEARTBEAT_S,
@@ -20,7 +21,6 @@ from studyfiles.lock import (
     describe_holder,
     owner_record,
 )
-from trainables.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from helpers import SMALL_STUDY, kill_tree, result_rows, run_cli, start_cli, wait_for
 
 import names
+from errors import UserError
 from names import (
     DEFAULT_METHOD,
     METHOD_KEY,
@@ -38,10 +39,10 @@ from study.settings import (
 from trainables.checkpoint import checkpoint_epoch, load_checkpoint, save_checkpoint
 from trainables.config import TrialConfig
 from trainables.data import augment, normalize, prepare_tasks
-from trainables.engine import lr_factor, run_epoch, setup, step_plan, train_epoch
-from trainables.errors import UserError
+from trainables.engine import run_epoch, setup, step_plan, train_epoch
 from trainables.methods import METHODS, describe_methods, method_params, step_cost
 from trainables.model import autocast
+from trainables.optim import lr_factor
 from trainables.sampling import SCHEMES
 
 CPU = torch.device("cpu")

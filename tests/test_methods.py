@@ -16,7 +16,7 @@ import torchjd.scalarization as scal
 from helpers import run_module
 from torch import nn
 
-from trainables.errors import UserError
+from errors import UserError
 from trainables.methods import METHODS, Method, get_method, method_params
 from trainables.methods.base import Combiner, seeded_torch, step_seed
 from trainables.sampling import scheme_params

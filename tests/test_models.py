@@ -11,7 +11,8 @@ import pytest
 from fake_study import make_confirmed_study, planned_runs, raw_runs, run_trial_id, write_run
 
 from analysis.models import load_model
-from analysis.results import AnalysisError, load_study
+from analysis.results import load_study
+from errors import AnalysisError
 from names import MULTI_SPACE, SETTINGS_FILE, TRIAL_PREFIX, confirm_experiment, single_space
 
 pytest_plugins = ["real_study"]

@@ -26,12 +26,12 @@ import pytest
 from fake_study import make_fake_study
 from services import postgres_server, s3_server_in_env
 
+from errors import UserError
 from names import ERROR_FILES, TRIAL_PREFIX
 from study import location
 from study.settings import build_parser, settings_from_args
 from studyfiles import storage
 from studyfiles.lock import StudyLock, describe_holder
-from trainables.errors import UserError
 
 
 @pytest.fixture(scope="module")

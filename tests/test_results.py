@@ -32,8 +32,9 @@ from fake_study import (
 from helpers import ROOT, cli_env, run_module
 from real_study import REAL_TASKS
 
-from analysis.results import AnalysisError, load_study, read_result_rows
+from analysis.results import load_study, read_result_rows
 from analysis.status import stop_reason, study_is_running
+from errors import AnalysisError
 from names import (
     BASELINE_MULTI,
     LOCK_FILE,

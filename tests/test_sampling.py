@@ -8,11 +8,11 @@ import optuna
 import pytest
 import torch
 
+from errors import UserError
 from search_spaces import SPACES, unflatten
 from trainables.config import TrialConfig
 from trainables.data import prepare_tasks
 from trainables.engine import setup
-from trainables.errors import UserError
 from trainables.sampling import SCHEMES, Param, Scheme, TaskSampler
 
 SIZES = [5000, 1000, 2500]

@@ -11,6 +11,7 @@ import pytest
 import torch
 from fixtures import write_cifar10, write_fashion_json, write_imagefolder
 
+from errors import UserError
 from names import SPLIT_SEED, TEST, VALIDATION
 from trainables.data import (
     IMAGE_SUFFIXES,
@@ -23,7 +24,6 @@ from trainables.data import (
     prepare_tasks,
     source_fingerprint,
 )
-from trainables.errors import UserError
 
 
 def hashes(images: torch.Tensor) -> list[str]:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from services import s3_server_in_env
 
+from errors import UserError
 from names import SETTINGS_FILE
 from studyfiles import storage
-from trainables.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from helpers import run_cli
 
 from analysis.results import load_study
 from analysis.table import comparison, to_text
+from errors import UserError
 from names import (
     ALL_SPACE,
     MULTI_SPACE,
@@ -32,7 +33,6 @@ from search_spaces import leaf_spaces, single
 from study.runner import check_recorded_tasks, prepare_data
 from study.settings import StudySettings, build_parser, check_task_names, settings_from_args
 from trainables.data import load_task, source_fingerprint
-from trainables.errors import UserError
 
 FOLDERS = ["birds", "Birds", "My Birds", "2020", "a.b", "x-y", "émigré", "_", "a=b", "FashionRGB"]
 PARENTS = ["/data", "/data/other", "./rel", "~/sets", "/a=b"]

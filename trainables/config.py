@@ -8,6 +8,7 @@ The task-sampling schemes' parameters are not spelled out here: each scheme decl
 (`trainables.sampling.Param`: key, default, bounds), and the config accepts, defaults and
 validates whatever the registered schemes declare, under the same flat keys Ray's config and a
 study's `params.json` use (`coin_p`, `temperature`, `loss_weights` as {task: weight}, ...).
+The optimizer and LR schedule names are `trainables.optim`'s registries'.
 The multi-task methods' parameters (`trainables.methods.METHODS`) are handled the same way,
 beside `method` (a config without one ran `names.DEFAULT_METHOD`, as every study before
 methods did); the registry is imported where it is used, so this module stays free of torch.
@@ -20,12 +21,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from errors import UserError
 from names import BUDGETS, DEFAULT_METHOD, LEGACY_BUDGET, task_name
-from trainables.errors import UserError
+from trainables.optim import LR_SCHEDULES, OPTIMIZERS
 from trainables.sampling import LOSS_WEIGHTS, SCHEMES, Param, scheme_params
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-LR_SCHEDULES = ("step", "cosine", "onecycle", "constant")
 PRECISIONS = ("auto", "fp32", "bf16")
 DATA_SOURCES = ("real", "synthetic")
 # torch.compile of the backbone; "reduce-overhead" and "max-autotune" also replay CUDA graphs (on
@@ -54,11 +54,11 @@ class TrialConfig:
     # training budget (names.BUDGETS); a study always names one (default total),
     # so this default is the rule of a config that names none, written before budgets existed
     budget: str = LEGACY_BUDGET
-    optimizer: str = "adam"
+    optimizer: str = "adam"  # trainables.optim.OPTIMIZERS
     lr: float = 1e-3  # peak learning rate
     weight_decay: float = 0.0  # L2 (adam, sgd) or decoupled (adamw)
     momentum: float = 0.9  # sgd only (Nesterov)
-    lr_schedule: str = "step"  # step: x0.1 at 50% and 75% of max_epochs; cosine; onecycle; constant
+    lr_schedule: str = "step"  # trainables.optim.LR_SCHEDULES
     label_smoothing: float = 0.0
     scheme: str = "joint"  # task-sampling scheme; see trainables.sampling.SCHEMES
     # every registered scheme's parameters (trainables.sampling.Param) under their flat keys
@@ -139,8 +139,11 @@ class TrialConfig:
             f"task names must be distinct, got {self.task_names} (rename one with =<name>)",
         )
         _need(self.data in DATA_SOURCES, f"data must be one of {DATA_SOURCES}, got {self.data!r}")
-        _need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
-        _need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
+        _need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {tuple(OPTIMIZERS)}")
+        _need(
+            self.lr_schedule in LR_SCHEDULES,
+            f"lr_schedule must be one of {tuple(LR_SCHEDULES)}",
+        )
         _need(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}")
         _need(self.compile in COMPILE_MODES, f"compile must be one of {COMPILE_MODES}")
         _need(self.stem in STEMS, f"stem must be one of {STEMS}, got {self.stem!r}")

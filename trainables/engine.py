@@ -1,9 +1,10 @@
 """Training and evaluation of one trial: plain functions, no Ray, no files, no globals.
 
-Read top to bottom: `lr_factor` (the schedule, a pure function of progress), `BatchStream` (a
-task's endlessly reshuffled batches), `setup` (model, optimizer, sampler for a config),
-`train_epoch`, `evaluate` and `evaluation_metrics` (on each task's eval split: validation in a
-search trial, test in a confirmation run), and `run_epoch`, which is all the Ray adapter calls.
+Read top to bottom: `BatchStream` (a task's endlessly reshuffled batches), `setup` (model,
+optimizer, sampler for a config; the optimizer and the LR schedule are `trainables.optim`'s
+registered ones), `train_epoch`, `evaluate` and `evaluation_metrics` (on each task's eval
+split: validation in a search trial, test in a confirmation run), and `run_epoch`, which is all
+the Ray adapter calls.
 
 Which steps an epoch takes is the trial's budget's (`trainables.budget.StepPlan`: `total`,
 `per-task` or `epochs`) and its task-sampling scheme's; `train_epoch` trains exactly what the plan
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -45,10 +45,12 @@ from names import (
     eval_metric,
     task_metric,
 )
+from trainables import optim
 from trainables.budget import StepPlan
 from trainables.config import TrialConfig
 from trainables.data import TaskData, augment, normalize
 from trainables.model import Classifier, MultiTaskNet, autocast, build_model
+from trainables.optim import lr_factor
 from trainables.sampling import LOSS_WEIGHTS, SCHEMES, TaskSampler
 
 if TYPE_CHECKING:
@@ -56,23 +58,6 @@ if TYPE_CHECKING:
 
 EVAL_BATCH = 512  # images per evaluation batch
 SCORE_KEYS = {VALIDATION: SCORE, TEST: TEST_SCORE}  # an eval split's mean accuracy key
-
-
-def lr_factor(schedule: str, progress: float) -> float:
-    """Multiplier of the peak LR at `progress` in [0, 1] of the run's planned steps (see
-    `StepPlan.progress`)."""
-    p = min(max(float(progress), 0.0), 1.0)
-    if schedule == "step":  # the single-task baseline's: x0.1 at 50%, x0.01 at 75%
-        return 0.1 ** (int(p >= 0.5) + int(p >= 0.75))
-    if schedule == "constant":  # the multi-task baseline's
-        return 1.0
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * p))
-    if schedule == "onecycle":  # linear warm-up over the first 25% from 1/25, then cosine to 0
-        if p < 0.25:
-            return 0.04 + 0.96 * p / 0.25
-        return 0.5 * (1 + math.cos(math.pi * (p - 0.25) / 0.75))
-    raise ValueError(f"unknown lr schedule {schedule!r}")
 
 
 class BatchStream:
@@ -162,18 +147,12 @@ def build_optimizer(
     device: torch.device,
     extra: list[torch.nn.Parameter] | None = None,
 ) -> torch.optim.Optimizer:
-    """The trial's optimizer over the model and, in a second group without weight decay, a
-    method's own parameters (`extra`: uw's log-variances)."""
-    # fused Adam(W): one kernel per step, ~4x faster than foreach also on CPU. Not SGD: fused
-    # SGD fails on the heads of tasks that did not train this step (no grad, no momentum yet).
-    params, lr, wd = model.parameters(), config.lr, config.weight_decay
+    """The trial's optimizer (`trainables.optim.OPTIMIZERS`) over the model and, in a second
+    group without weight decay, a method's own parameters (`extra`: uw's log-variances)."""
+    params: Any = model.parameters()
     if extra:
         params = [{"params": list(params)}, {"params": extra, "weight_decay": 0.0}]
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=True)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=True)
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=True, weight_decay=wd)
+    return optim.build_optimizer(config.optimizer, params, config)
 
 
 def setup(config: TrialConfig, tasks: Mapping[str, TaskData], device: torch.device) -> TrialState:

@@ -9,6 +9,9 @@ rather than erroring, and says so in its rows (`names.RESTARTED`, `names.UNREADA
 What a trial is scored on comes with its data (`TaskData.eval_split`): a search trial is handed
 validation and evaluates it every epoch; a confirmation run (its Ray config is
 `{names.RUN_KEY: {..., "config": {...}}}`) is handed test and evaluates it at its last epoch only.
+
+The tests' fault injection is `trainables.faults`, called once before each epoch; it does nothing
+unless its test-only environment variable is set.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import logging
-import os
 import posixpath
 import tempfile
 import time
@@ -37,6 +39,7 @@ from names import (
     TRIAL_CONFIG_FILE,
     UNREADABLE,
 )
+from trainables import faults
 from trainables.checkpoint import (
     META_FILE,
     STATE_FILE,
@@ -125,37 +128,6 @@ def restore_newest(
     raise NoReadableCheckpoint(problems, files)
 
 
-FAULT_ENV = "MTL_STUDY_FAULT"  # test-only fault injection, see inject_fault
-
-
-def inject_fault(state: TrialState, trial_id: str) -> None:
-    """Test-only: `MTL_STUDY_FAULT=<raise|nan>@<epoch>[:<config key>=<value>]` makes matching
-    trials raise (once per trial) or turn their weights to NaN before training that epoch;
-    `<key>!=<value>` matches the other trials, and several faults are joined with `;`."""
-    for spec in filter(None, os.environ.get(FAULT_ENV, "").split(";")):
-        what, _, rest = spec.partition("@")
-        epoch, _, match = rest.partition(":")
-        if state.epoch + 1 != int(epoch) or not _fault_matches(state.config.to_dict(), match):
-            continue
-        marker = Path(tempfile.gettempdir()) / f"mtl-study-fault-{trial_id}"  # survives retries
-        if what == "raise" and not marker.exists():
-            marker.write_text(spec)
-            raise RuntimeError(f"injected fault ({FAULT_ENV}={spec})")
-        if what == "nan":
-            with torch.no_grad():
-                next(state.model.parameters()).fill_(float("nan"))
-
-
-def _fault_matches(config: Mapping[str, Any], match: str) -> bool:
-    """`<key>=<value>`, `<key>!=<value>` or nothing (every trial)."""
-    if not match:
-        return True
-    key, _, value = match.partition("=")
-    if key.endswith("!"):
-        return str(config.get(key[:-1])) != value
-    return str(config.get(key)) == value
-
-
 def trial_config(config: Mapping[str, Any]) -> TrialConfig:
     """The TrialConfig of a Ray config: a search trial's flat keys, or a confirmation run's
     `config[RUN_KEY]["config"]`."""
@@ -187,9 +159,8 @@ def train_trial(config: dict[str, Any], tasks: Mapping[str, TaskData]) -> None:
                 if metrics["diverged"]:
                     return
     trial_id = tune.get_context().get_trial_id()
-    train_to_end(
-        state, data, lambda m: _report(m, state, flags), lambda s: inject_fault(s, trial_id)
-    )
+    # the tests' fault injection (trainables.faults): a no-op unless its variable is set
+    train_to_end(state, data, lambda m: _report(m, state, flags), faults.before_epoch(trial_id))
 
 
 def _report(

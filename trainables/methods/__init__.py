@@ -27,7 +27,7 @@ combined step's cost relative to `ew`, for the study's ETA.
 
 from __future__ import annotations
 
-from trainables.errors import UserError
+from errors import UserError
 from trainables.methods.aggregators import AGGREGATORS, JacobianCombiner
 from trainables.methods.base import Combiner, Method
 from trainables.methods.weightings import WEIGHTINGS

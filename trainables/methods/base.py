@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from trainables.errors import UserError
+from errors import UserError
 from trainables.sampling import Param
 
 
