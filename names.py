@@ -22,6 +22,9 @@ from typing import Any
 MULTI_SPACE = "multi"
 ALL_SPACE = "all"
 SINGLE_PREFIX = "single-"
+# the two kinds of space, as the comparison table's rows name them (a run's "fashion")
+SINGLE_KIND = "single"
+MULTI_KIND = MULTI_SPACE
 
 
 def single_space(task: str) -> str:
