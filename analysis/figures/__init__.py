@@ -36,6 +36,7 @@ from analysis.figures.importances import (
 from analysis.figures.lr_scheme import lr_scheme_data, plot_lr_scheme
 from analysis.figures.methods import (
     MethodPareto,
+    method_colors,
     method_curves_data,
     method_pareto_data,
     method_weights_data,
@@ -68,6 +69,7 @@ __all__ = [
     "importance_data",
     "learning_curves_data",
     "lr_scheme_data",
+    "method_colors",
     "method_curves_data",
     "method_pareto_data",
     "method_weights_data",
