@@ -16,7 +16,8 @@ model and imports torch inside its functions only.
     search_table its search-stage section: best validation figures (optimistic)
     verdict      the answer, worded by the Holm-adjusted tests (report card, study.run's end)
     confusion    confusion matrices: test (confirmation runs), validation (best trials)
-    figures      extract (plain data) + render (plotly figure) pairs, in Optuna's style
+    figures      one module per figure family (`figures.methods`: the compared methods'), each
+                 an extract (plain data) + render (plotly figure) pair, in Optuna's style
     report       one self-contained HTML report: the list `SECTIONS`
                  (`python -m analysis.report <study dir>`)
     models       the trained model of a table row (`load_model`; needs torch)

@@ -307,33 +307,33 @@ def _importances(study: Study, options: Options) -> list[Part]:
 
 
 def _methods(study: Study, options: Options) -> list[Part]:
-    """The methods' figures (`method_figures`) of a study run with --compare-methods; no
+    """The methods' figures (`figures.methods`) of a study run with --compare-methods; no
     section otherwise (its table is in the comparison section)."""
-    from analysis import method_figures as M
     from analysis.methods import compared_methods
 
     if not compared_methods(study.settings):
         return []
-    pareto = M.method_pareto_data(study)
+    pareto = F.method_pareto_data(study)
     if pareto.empty:
         return [missing(table_mod.no_test_reason(study) or "no compared method's run finished")]
-    parts: list[Part] = [Figure("method-pareto", M.plot_method_pareto(pareto))]
-    curves, weights = M.method_curves_data(study), M.method_weights_data(study)
+    parts: list[Part] = [Figure("method-pareto", F.plot_method_pareto(pareto))]
+    curves, weights = F.method_curves_data(study), F.method_weights_data(study)
     parts.append(
-        Figure("method-curves", M.plot_method_curves(curves))
+        Figure("method-curves", F.plot_method_curves(curves))
         if len(curves)
         else missing("no method's search trial reported a validation score")
     )
     parts.append(
-        Figure("method-weights", M.plot_method_weights(weights))
+        Figure("method-weights", F.plot_method_weights(weights))
         if len(weights)
         else missing("no method's search trial recorded per-task weights (method_weight/<task>)")
     )
     return parts
 
 
-# The report, in order: (id, title, build). Adding a figure: an extract + render pair in
-# figures.py and one row here (`figure(...)` builds the usual one-figure section).
+# The report, in order: (id, title, build). Adding a figure: an extract + render pair in its
+# family's module of analysis/figures/ and one row here (`figure(...)` builds the usual
+# one-figure section).
 SECTIONS: list[tuple[str, str, Build]] = [
     ("verdict", "Verdict", _verdict),
     ("summary", "Summary", _summary),

@@ -127,6 +127,13 @@ class Study:
         """The keys the search of `space` chose: see `searched_keys`."""
         return searched_keys(self.optuna_trials, self.trials, self.config_keys, space)
 
+    def log_keys(self, space: str) -> set[str]:
+        """The searched keys of `space` that its search drew on a log scale (their Optuna
+        distributions say so); none without an Optuna record."""
+        found = self.optuna_studies.get(space)
+        trials = found.get_trials(deepcopy=False) if found is not None else []
+        return {k for t in trials for k, d in t.distributions.items() if getattr(d, "log", False)}
+
     @property
     def synthetic(self) -> bool:
         """True when the study trained on synthetic stand-in data (numbers mean nothing)."""

@@ -26,8 +26,8 @@ from fake_study import (
 )
 from scipy import stats
 
-from analysis import method_figures as M
 from analysis.arms import DELTA_M
+from analysis.figures import methods as M
 from analysis.figures import pareto_front
 from analysis.methods import NOT_COMPARED, REFERENCE_CELL, method_labels
 from analysis.results import load_study

@@ -3,7 +3,10 @@ checked against the raw data, on hand-made studies (fast) and the real study (sl
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import pkgutil
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +71,27 @@ def test_pareto_front_matches_definition_on_random_points() -> None:
 def test_normalize_rows() -> None:
     out = normalize_rows(np.array([[3, 1], [0, 0]]))
     assert out.tolist() == [[0.75, 0.25], [0.0, 0.0]]
+
+
+def test_every_family_module_is_reachable_from_the_package() -> None:
+    """One module per figure family: each opens with a line naming its family, and every
+    function or class it defines is exported by `analysis.figures`, which the report and the
+    tests import."""
+    modules = [m.name for m in pkgutil.iter_modules(F.__path__) if not m.name.startswith("_")]
+    assert {"curves", "history", "importances", "pareto", "methods", "confusion"} <= set(modules)
+    for name in modules:
+        module = importlib.import_module(f"{F.__name__}.{name}")
+        assert module.__doc__ and module.__doc__.splitlines()[0].strip(), name
+        own = [
+            key
+            for key, obj in vars(module).items()
+            if not key.startswith("_")
+            and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and obj.__module__ == module.__name__
+        ]
+        assert own, name
+        assert [key for key in own if getattr(F, key, None) is not getattr(module, key)] == []
+    assert [key for key in F.__all__ if not hasattr(F, key)] == []
 
 
 def test_fake_pareto_and_schemes(fake: Path) -> None:

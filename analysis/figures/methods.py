@@ -1,9 +1,10 @@
-"""The methods' figures (with `--compare-methods`): each an extract (pure DataFrames, what the
-tests check) and a render (plotly).
+"""The compared methods' figures (with `--compare-methods`): their Pareto front, curves, weights.
+
+Each an extract (pure DataFrames, what the tests check) and a render (plotly):
 
 - `method_pareto_data` / `plot_method_pareto`: each compared method's mean test accuracy on
   task A against task B (its confirmation runs, 95 % intervals as error bars), whether it is on
-  the methods' Pareto front over all tasks (`figures.pareto_front`), and the tuned single-task
+  the methods' Pareto front over all tasks (`pareto.pareto_front`), and the tuned single-task
   runs' mean test accuracy per task as reference lines.
 - `method_curves_data` / `plot_method_curves`: per method, the validation score per epoch of
   the search trial its configuration comes from (confirmation runs score test once, at their
@@ -19,17 +20,25 @@ import dataclasses
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly import colors as plotly_colors
 from plotly.subplots import make_subplots
 
 from analysis import arms
 from analysis import methods as methods_mod
 from analysis import table as table_mod
-from analysis.figures import pareto_front
+from analysis.figures._common import PALETTE
+from analysis.figures.pareto import pareto_front
 from analysis.results import Study
-from names import METHOD_WEIGHT, MULTI_SPACE, SCORE, TEST, TUNED_BEST, VALIDATION, task_metric
+from names import (
+    METHOD_WEIGHT,
+    MULTI_SPACE,
+    SCORE,
+    SINGLE_ARM,
+    TEST,
+    TUNED_BEST,
+    VALIDATION,
+    task_metric,
+)
 
-PALETTE = plotly_colors.qualitative.Plotly + plotly_colors.qualitative.D3
 PARETO_COLUMNS = ["method", "label", "task", "n", "mean", "ci_low", "ci_high", "on_front"]
 
 
@@ -64,7 +73,7 @@ def _references(study: Study, tasks: list[str]) -> dict[str, float]:
     seeds = arms.seed_frame(study, tasks)
     out = {}
     for task in tasks:
-        row = arms.summary_row(study, seeds, task, TUNED_BEST, "single")
+        row = arms.summary_row(study, seeds, task, TUNED_BEST, SINGLE_ARM)
         if row["n"]:
             out[task] = float(row["mean"])
     return out
