@@ -63,11 +63,12 @@ class PackedTrial:
 
     def _epoch(self) -> int:
         """One training epoch; returns the images it trained on."""
+        from names import STEPS
         from trainables.engine import train_epoch
 
         out = train_epoch(self.state, self.tasks)
         self.state.epoch += 1
-        return sum(out[name]["steps"] for name in self.tasks) * self.config.batch_size
+        return sum(out[name][STEPS] for name in self.tasks) * self.config.batch_size
 
     def prepare(self) -> float:
         """Warm-up epoch (kernels, allocator, cuDNN autotuning, compilation); its seconds."""

@@ -33,14 +33,24 @@ import torch
 import torch.nn.functional as F
 
 from names import (
+    ACC,
+    CONFUSION,
     DEFAULT_METHOD,
+    EPOCH,
+    EVAL_METRICS,
     EVAL_SPLIT,
+    LOSS,
     METHOD_KEY,
     METHOD_STEPS,
     METHOD_WEIGHT,
     SCORE,
+    SINGLE_STEPS,
+    STEP_SHARE,
+    STEPS,
     TEST,
     TEST_SCORE,
+    TRAIN_ACC,
+    TRAIN_LOSS,
     VALIDATION,
     eval_metric,
     task_metric,
@@ -256,9 +266,9 @@ class EpochTally:
         for i, name in enumerate(names):
             n = max(self.seen[i], 1)
             out[name] = {
-                "loss": float(self.loss_sum[i]) / n,
-                "acc": float(self.correct[i]) / n,
-                "steps": self.steps[i],
+                LOSS: float(self.loss_sum[i]) / n,
+                ACC: float(self.correct[i]) / n,
+                STEPS: self.steps[i],
                 METHOD_WEIGHT: None if weights is None else weights[i],
             }
         return out
@@ -350,9 +360,9 @@ def evaluate(state: TrialState, tasks: Mapping[str, TaskData]) -> dict[str, dict
             confusion += torch.bincount(y * k + logits.argmax(1), minlength=k * k)
         matrix = confusion.view(k, k).cpu()
         out[name] = {
-            "loss": float(loss_sum) / len(task.eval_y),
-            "acc": float(matrix.diag().sum()) / len(task.eval_y),
-            "confusion": matrix.tolist(),
+            LOSS: float(loss_sum) / len(task.eval_y),
+            ACC: float(matrix.diag().sum()) / len(task.eval_y),
+            CONFUSION: matrix.tolist(),
         }
     return out
 
@@ -370,8 +380,7 @@ def evaluation_keys(tasks: Mapping[str, TaskData]) -> list[str]:
     and the split's score); an unscored row carries them as None, so every row of a trial has
     the same keys (Ray's progress.csv takes its header from the first row)."""
     split = eval_split_of(tasks)
-    metrics = ("acc", "loss", "confusion")
-    return [SCORE_KEYS[split]] + [eval_metric(m, name, split) for name in tasks for m in metrics]
+    return [SCORE_KEYS[split]] + [eval_metric(m, t, split) for t in tasks for m in EVAL_METRICS]
 
 
 def evaluation_metrics(
@@ -381,10 +390,10 @@ def evaluation_metrics(
     searcher sees a bad result, not NaN) and `EVAL_SPLIT`."""
     split = eval_split_of(tasks)
     results = evaluate(state, tasks)
-    mean_acc = float(np.mean([results[name]["acc"] for name in tasks]))
+    mean_acc = float(np.mean([results[name][ACC] for name in tasks]))
     metrics: dict[str, Any] = {EVAL_SPLIT: split, SCORE_KEYS[split]: 0.0 if diverged else mean_acc}
     for name in tasks:
-        for metric in ("acc", "loss", "confusion"):
+        for metric in EVAL_METRICS:
             metrics[eval_metric(metric, name, split)] = results[name][metric]
     return metrics
 
@@ -397,10 +406,10 @@ def run_epoch(
     are None."""
     train = train_epoch(state, tasks)
     state.epoch += 1
-    total_steps = sum(train[n]["steps"] for n in tasks) or 1
+    total_steps = sum(train[n][STEPS] for n in tasks) or 1
     single = dict(zip(tasks, state.plan.single_task_steps))
     metrics: dict[str, Any] = {
-        "epoch": state.epoch,
+        EPOCH: state.epoch,
         "lr": state.optimizer.param_groups[0]["lr"],
         "diverged": train["diverged"],
         METHOD_KEY: state.config.method,
@@ -409,11 +418,11 @@ def run_epoch(
     }
     for name in tasks:
         per_task = {
-            "train_loss": train[name]["loss"],
-            "train_acc": train[name]["acc"],
-            "steps": train[name]["steps"],
-            "step_share": train[name]["steps"] / total_steps,
-            "single_steps": single[name],
+            TRAIN_LOSS: train[name][LOSS],
+            TRAIN_ACC: train[name][ACC],
+            STEPS: train[name][STEPS],
+            STEP_SHARE: train[name][STEPS] / total_steps,
+            SINGLE_STEPS: single[name],
             METHOD_WEIGHT: train[name][METHOD_WEIGHT],
         }
         metrics.update({task_metric(metric, name): v for metric, v in per_task.items()})
