@@ -69,11 +69,11 @@ def execute(
 ) -> int:
     """Prepare the data, print the plan, then run the study's stages under its lock; 130 when
     interrupted (Ctrl-C: one line on what was saved and the resume command)."""
-    from study import interrupts, preload, runner  # imports torch: kept out of --help
+    from study import experiments, interrupts, preload, ray_session, runner, studydir  # torch
     from studyfiles.lock import LOCK_LOST_STATUS, LockLost
 
     where, flags = location.shown_path(settings), location.store_flags(settings)
-    if not new and runner.study_complete(settings):
+    if not new and experiments.study_complete(settings):
         print(f"{where}: complete: nothing to do (no trial left to run)\n")
         print(summary(settings.study_dir, where, flags))
         return 0
@@ -81,16 +81,16 @@ def execute(
     interrupts.catch_interrupts()
     folder = None
     try:
-        data = runner.prepare_data(settings)  # decode, split and validate every task before Ray
-        tasks = runner.describe_tasks(data)
-        folder = runner.create_study_dir(settings, data) if new else settings.study_dir
+        data = studydir.prepare_data(settings)  # decode, split and validate every task before Ray
+        tasks = studydir.describe_tasks(data)
+        folder = studydir.create_study_dir(settings, data) if new else settings.study_dir
         if not new:
-            runner.check_experiments(settings)
-            runner.check_recorded_tasks(settings, data)
-        with runner.locked(settings):
+            experiments.check_experiments(settings)
+            studydir.check_recorded_tasks(settings, data)
+        with studydir.locked(settings):
             from study import progress  # Ray Tune: imported by study.preload meanwhile
 
-            slots = runner.init_ray(settings, address, num_cpus, num_gpus, dashboard, verbose)
+            slots = ray_session.init_ray(settings, address, num_cpus, num_gpus, dashboard, verbose)
             print(progress.plan_text(settings, tasks, slots, resumed=not new), flush=True)
             progress.watch(settings, tasks, slots)
             runner.run_study(settings, data, search=search)
@@ -101,7 +101,7 @@ def execute(
     except LockLost as exc:
         print(f"stopped: {exc}", file=sys.stderr, flush=True)
         return LOCK_LOST_STATUS
-    stopping = None if verbose else runner.stop_ray()  # Ray stops while the summary is made
+    stopping = None if verbose else ray_session.stop_ray()  # Ray stops while the summary is made
     try:
         print(summary(folder, where, flags))
     finally:

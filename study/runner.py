@@ -1,4 +1,4 @@
-"""Build, run and resume the Ray Tune experiments of a study (the only Ray calls of `study/`).
+"""Build, run and resume the Ray Tune experiments of a study: one Tuner per space and stage.
 
 A study directory holds `study.json`, `optuna.db` (one Optuna study per space, openable with
 `optuna-dashboard`), and one Ray experiment folder per space (`multi/`, or the three parts of
@@ -9,11 +9,7 @@ enqueued first) and an ASHA or FIFO scheduler over `trainables.trainable.train_t
 from __future__ import annotations
 
 import functools
-import json
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +17,10 @@ from errors import UserError
 from names import (
     ASHA_REDUCTION_FACTOR,
     CHECKPOINTS_KEPT,
-    CONFIRM_PLAN_FILE,
     EPOCH,
     RUN_KEY,
     SCORE,
     SCORE_MODE,
-    SETTINGS_FILE,
-    TASKS_FILE,
     TRIAL_PREFIX,
     asha_grace_period,
     confirm_experiment,
@@ -35,7 +28,14 @@ from names import (
 )
 from search_spaces import Space
 from study import location, rounds
-from study.plan import confirm_seeds, load_or_write_plan, plan_for_seeds
+from study.experiments import (
+    _round_runs,
+    check_experiments,
+    experiment_complete,
+    experiment_state_ok,
+    unfinished_trials,
+)
+from study.plan import load_or_write_plan, plan_for_seeds
 from study.settings import (
     StudySettings,
     is_auto,
@@ -45,208 +45,11 @@ from study.settings import (
     study_spaces,
     trial_constants,
 )
-from studyfiles.lock import StudyLock
-from studyfiles.ray_files import ENDED, ended_trials, restore_rows, saved_trial_ids, trial_entries
-from trainables.data import TaskData, TaskSplits, prepare_tasks
+from study.studydir import StudyData
+from studyfiles.ray_files import ended_trials, restore_rows, saved_trial_ids
+from trainables.data import TaskData
 
-StudyData = dict[str, dict[str, TaskSplits]]  # space -> task name -> its three splits
 SYNC_PERIOD_S = 30  # a remote study: Ray uploads results and state at most this often (a kill
-# -9 of the driver loses at most this much; checkpoints go up as each is reported)
-
-# ---------------------------------------------------------------------------------------------
-# study directory: create once, lock while running
-
-
-def create_study_dir(settings: StudySettings, data: StudyData) -> Path:
-    """Make the study folder; refuse (never overwrite) when the name is taken."""
-    folder = settings.study_dir
-    if location.is_remote(settings):  # in object storage; `folder` is its local cache
-        tasks = json.dumps(describe_tasks(data), indent=2)
-        texts = {SETTINGS_FILE: settings.to_json(), TASKS_FILE: tasks}
-        location.create_remote(settings, texts)
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        folder.mkdir()  # atomic: of two studies started at once under one name, one wins
-    except FileExistsError:
-        raise UserError(
-            f"study {settings.name!r} already exists in {folder.parent}; resume it with: "
-            f"python -m study.run --resume {folder}  (or pick another --name)"
-        ) from None
-    (folder / SETTINGS_FILE).write_text(settings.to_json())
-    (folder / TASKS_FILE).write_text(json.dumps(describe_tasks(data), indent=2))
-    return folder
-
-
-def describe_tasks(data: StudyData) -> dict[str, dict[str, Any]]:
-    """tasks.json: every task of the study by name, with its spec and fingerprint (its source),
-    classes and split sizes. Names are unique (`settings.check_task_names`), so no entry hides
-    another."""
-    return {t.name: t.describe() for space in data.values() for t in space.values()}
-
-
-def check_recorded_tasks(settings: StudySettings, data: StudyData) -> None:
-    """Before a resume: each task is still the source the study recorded (its spec and, when
-    tasks.json has one, the fingerprint of its files); otherwise the study would mix results
-    of two datasets under one name."""
-    try:
-        recorded = json.loads((settings.study_dir / TASKS_FILE).read_text())
-    except (OSError, ValueError):
-        return  # check_resumable has refused studies without a readable tasks.json
-    for name, now in describe_tasks(data).items():
-        was = recorded.get(name) if isinstance(recorded, dict) else None
-        if not isinstance(was, dict):
-            raise UserError(
-                f"{location.shown_path(settings)}: task {name!r} is not in its {TASKS_FILE}"
-            )
-        for key in ("spec", "fingerprint"):
-            if was.get(key) and was[key] != now[key]:
-                raise UserError(
-                    f"{location.shown_path(settings)}: task {name!r} was {key} {was[key]!r} "
-                    f"when the study started, now {now[key]!r}; the study would mix two datasets "
-                    "under one name (restore the data, or start a new study)"
-                )
-
-
-@contextmanager
-def locked(settings: StudySettings) -> Iterator[StudyLock]:
-    """Hold the study's lock (in its storage, with a heartbeat: see studyfiles.lock) for the whole
-    run; a second driver, on this machine or another, is refused, not interleaved. A holder
-    that has missed its heartbeats is waited for (one line) until it is stale. Every Tune
-    experiment of the run watches the lock (study.lockwatch) and stops if it is taken over."""
-    from study import lockwatch
-
-    lock = StudyLock(location.location(settings))
-    lock.acquire(say=lambda line: print(line, flush=True))
-    lockwatch.bind(lock)
-    try:
-        yield lock
-    finally:
-        lockwatch.bind(None)
-        lock.release()
-
-
-# ---------------------------------------------------------------------------------------------
-# data: validated and decoded once in the driver, then shared through Ray's object store
-
-
-def prepare_data(settings: StudySettings) -> StudyData:
-    """Every task each space needs, split three ways, keyed by space then task name; raises
-    UserError early. Each task is split once, so every space sees the same images."""
-    leaves = study_spaces(settings)
-    specs = list(dict.fromkeys(t for s in leaves for t in s.tasks))
-    loaded = prepare_tasks(
-        specs,
-        settings.data,
-        settings.data_root,
-        limit_train=settings.limit_train,
-        limit_val=settings.limit_val,
-        limit_test=settings.limit_test,
-        val_size=settings.val_size,
-        cache_dir=settings.cache_dir,
-        seed=settings.seed,
-    )
-    return {s.name: {task_name(t): loaded[task_name(t)] for t in s.tasks} for s in leaves}
-
-
-# ---------------------------------------------------------------------------------------------
-# Ray
-
-
-def init_ray(
-    settings: StudySettings,
-    address: str | None,
-    num_cpus=None,
-    num_gpus=None,
-    dashboard: bool = False,
-    verbose: bool = False,
-) -> int:
-    """Start (or join) Ray; returns how many trials run at once. Ray's and Tune's own output
-    stays below warning level unless `verbose` (study.progress reports instead)."""
-    import ray
-
-    from study.progress import concurrent_slots
-
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic engine: our own reporter
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is study.progress's
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    from study.cluster import private_token
-
-    token_mode = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
-    private_token(create=token_mode and not address)  # 0600, before Ray reads or writes it
-    level = "INFO" if verbose else "WARNING"
-    if address:
-        ray.init(address=address, log_to_driver=verbose, logging_level=level)
-    else:
-        ray.init(
-            address="local",  # always a new instance, never a stale `ray start` left on the host
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
-            include_dashboard=dashboard,
-            dashboard_host="127.0.0.1",  # only when --dashboard; Ray 2.60 maps a 127.0.0.1
-            # node address back to the host's IP, so its own servers rely on token auth
-            configure_logging=True,
-            logging_level=level,
-            log_to_driver=verbose,  # the trials' own prints and warnings: in their log files
-        )
-    _quiet_tune(verbose)
-    resources = ray.cluster_resources()
-    slots = concurrent_slots(
-        settings.cpus_per_trial,
-        settings.gpus_per_trial,
-        settings.max_concurrent,
-        resources.get("CPU", 1),
-        resources.get("GPU", 0),
-    )
-    # Tune keeps one trial pending at a time when a searcher is used: trials would start one
-    # actor start-up (seconds) apart. Let as many start together as can run together.
-    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(slots))
-    _check_fits(settings, [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")])
-    return slots
-
-
-def stop_ray() -> threading.Thread:
-    """Shut Ray down (its processes stop, or a cluster's driver disconnects) in a thread, while
-    the driver writes what needs no Ray (the summary); join it before the process ends. Ray's
-    own exit hook would do it later, after a 0.5 s pause for the trials' log lines, which go
-    to their log files here (unless --verbose, when the pause is kept)."""
-    import ray
-
-    thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
-    thread.start()
-    return thread
-
-
-def _quiet_tune(verbose: bool) -> None:
-    """Tune's and Optuna's messages: errors only, unless verbose. A trial's error is one line of
-    the reporter (with its error file), not Tune's traceback; the resume hint is ours."""
-    import logging
-
-    import optuna
-
-    if verbose:
-        return
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    said_by_us = ("Trial task failed", "Trials did not complete")
-    for name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
-        logging.getLogger(name).addFilter(lambda r: not r.getMessage().startswith(said_by_us))
-
-
-def _check_fits(settings: StudySettings, nodes: list[dict[str, float]]) -> None:
-    """A trial runs on one node: a share that no node offers would wait forever."""
-    import ray
-
-    for key, flag, share in (
-        ("CPU", "--cpus-per-trial", settings.cpus_per_trial),
-        ("GPU", "--gpus-per-trial", settings.gpus_per_trial),
-    ):
-        most = max((n.get(key, 0.0) for n in nodes), default=0.0)
-        if share and share > most:
-            ray.shutdown()
-            raise UserError(
-                f"{flag} {share:g} is more than any node of the cluster has ({most:g} {key})"
-            )
 
 
 def _define(
@@ -375,49 +178,6 @@ def _tune_config(settings: StudySettings, space: Space):
 
 def _trial_dirname(trial: Any) -> str:
     return f"{TRIAL_PREFIX}{trial.trial_id}"  # short and stable; the config is in params.json
-
-
-def experiment_state_ok(folder: Path) -> bool:
-    """Ray can restore this experiment: tuner.pkl and a parseable experiment state exist."""
-    if not (folder / "tuner.pkl").is_file():
-        return False
-    states = sorted(folder.glob("experiment_state-*.json"))
-    if not states:
-        return False
-    try:
-        json.loads(states[-1].read_text())
-    except (OSError, ValueError):
-        return False
-    # a searcher's state (search) or the grid's (confirmation: Ray's basic variant generator)
-    return any(folder.glob("searcher-state-*.pkl")) or any(folder.glob("basic-variant-state-*"))
-
-
-def has_trial_results(folder: Path) -> bool:
-    return any(p.stat().st_size > 0 for p in folder.glob("*/result.json"))
-
-
-def _experiments(settings: StudySettings) -> list[Path]:
-    """Every experiment folder the study may have: each leaf space's search and confirmation
-    (each round's, with `--confirm-seeds auto`)."""
-    leaves = [s.name for s in study_spaces(settings)]
-    record = rounds.read(settings.study_dir) if is_auto(settings) else None
-    count = len(record["rounds"]) if record else 1
-    confirms = [confirm_experiment(s, k) for k in range(1, count + 1) for s in leaves]
-    return [settings.study_dir / n for n in leaves + confirms]
-
-
-def check_experiments(settings: StudySettings) -> None:
-    """Before Ray starts: refuse to resume an experiment whose state cannot be restored.
-
-    `Tuner.restore` would otherwise silently start a fresh, smaller study over its results.
-    """
-    for folder in _experiments(settings):
-        if folder.exists() and not experiment_state_ok(folder) and has_trial_results(folder):
-            raise UserError(
-                f"{location.shown_path(settings, folder)}: trial results exist but Ray's "
-                "experiment state is missing or damaged; refusing to start over (copy the study "
-                "elsewhere to inspect it)"
-            )
 
 
 class StudyInterrupted(Exception):
@@ -557,70 +317,6 @@ def run_confirmation(
         ),
         len(runs),
     )
-
-
-def experiment_complete(folder: Path, expected: int) -> bool:
-    """Ray's saved state records `expected` trials, all ended: nothing left to run."""
-    statuses = _saved_statuses(folder)
-    return statuses is not None and len(statuses) >= expected and not _not_ended(statuses)
-
-
-def study_complete(settings: StudySettings) -> bool:
-    """Every stage of the study has ended: each space's search and, when the study has one, its
-    written confirmation plan. Read from Ray's saved states: no Ray needed."""
-    leaves = study_spaces(settings)
-    if not all(
-        experiment_complete(settings.study_dir / s.name, settings.num_samples) for s in leaves
-    ):
-        return False
-    if not settings.confirm_seeds:
-        return True
-    plan_file = settings.study_dir / CONFIRM_PLAN_FILE
-    if not plan_file.is_file():
-        return False
-    plan = json.loads(plan_file.read_text())
-    record = rounds.read(settings.study_dir) if is_auto(settings) else None
-    if is_auto(settings) and not rounds.finished(record):
-        return False
-    count = len(record["rounds"]) if record else 1
-    for k in range(1, count + 1):
-        for s in leaves:
-            runs = _round_runs(settings, plan[s.name], record, k)
-            if not experiment_complete(
-                settings.study_dir / confirm_experiment(s.name, k), len(runs)
-            ):
-                return False
-    return True
-
-
-def _round_runs(
-    settings: StudySettings, runs: list[dict], record: rounds.Record | None, k: int
-) -> list[dict]:
-    """The planned runs of round k (all of them without a rounds record: a number of seeds)."""
-    if record is None:
-        return runs
-    seeds = confirm_seeds(settings, record["rounds"][k - 1]["seeds"])
-    added = {seeds[i] for i in rounds.round_seed_range(record, k)}
-    return [r for r in runs if r["seed"] in added]
-
-
-def unfinished_trials(folder: Path) -> int | None:
-    """Trials that Ray's last saved experiment state records as not ended. After a Ctrl-C the
-    in-memory result grid calls stopped trials TERMINATED; the saved state does not."""
-    statuses = _saved_statuses(folder)
-    return None if statuses is None else _not_ended(statuses)
-
-
-def _not_ended(statuses: list[str]) -> int:
-    return sum(status not in ENDED for status in statuses)
-
-
-def _saved_statuses(folder: Path) -> list[str] | None:
-    entries = trial_entries(folder)
-    try:
-        return None if entries is None else [json.loads(e[0])["status"] for e in entries]
-    except (IndexError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _drop_optuna_study(settings: StudySettings, name: str) -> None:

@@ -491,7 +491,7 @@ def _check_cpu_share(args: argparse.Namespace, cpus: float) -> None:
     """A local Ray has this machine's cores (or --num-cpus): a larger share per trial could
     never be scheduled, and Ray would wait for it forever."""
     if args.address is not None:
-        return  # a cluster's nodes are known once Ray has joined it (runner.init_ray checks)
+        return  # a cluster's nodes are known once Ray has joined it (ray_session.init_ray checks)
     here = args.num_cpus if args.num_cpus is not None else float(os.cpu_count() or 1)
     if cpus > here:
         raise UserError(

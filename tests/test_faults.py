@@ -463,8 +463,8 @@ def test_two_drivers_never_share_a_study(killed_study):
 def test_resume_refuses_a_damaged_experiment_state(tmp_path, capsys):
     """A truncated experiment_state file with results beside it: refuse, never start over."""
     from study.run import main
-    from study.runner import create_study_dir, prepare_data
     from study.settings import StudySettings
+    from study.studydir import create_study_dir, prepare_data
 
     settings = StudySettings(name="s", storage=str(tmp_path), data="synthetic", limit_train=16)
     folder = create_study_dir(settings, prepare_data(settings))
@@ -487,8 +487,8 @@ def start_up_kill(tmp_path_factory) -> tuple[str, dict, list]:
     raising before epoch 2 (`MTL_STUDY_FAULT`): the resume's output, its trials (as `run`'s)
     and its Optuna trials. One study for two properties: the resume runs the requested study,
     and a crash with no retry allowed errors that trial only."""
-    from study.runner import create_study_dir, prepare_data
     from study.settings import StudySettings
+    from study.studydir import create_study_dir, prepare_data
 
     tmp = tmp_path_factory.mktemp("start-up")
     settings = StudySettings(

@@ -100,7 +100,7 @@ def _settings(*argv: str):
 
 
 def _tasks(settings) -> dict:
-    from study.runner import prepare_data
+    from study.studydir import prepare_data
 
     data = prepare_data(settings)
     return {t.name: t.describe() for space in data.values() for t in space.values()}

@@ -91,7 +91,7 @@ def test_progress_lines_name_the_uri_not_the_cache(tmp_path: Path) -> None:
 
 
 def test_interrupted_and_refusal_lines_name_the_uri(tmp_path: Path, capsys) -> None:
-    from study import run, runner
+    from study import experiments, run
 
     settings = _remote_settings(tmp_path, "s3://studies/pre", "http://127.0.0.1:9")
     cache = str(settings.study_dir)
@@ -105,7 +105,7 @@ def test_interrupted_and_refusal_lines_name_the_uri(tmp_path: Path, capsys) -> N
     trial.mkdir(parents=True)
     (trial / "result.json").write_text('{"score": 0.5}\n')
     with pytest.raises(UserError) as exc:
-        runner.check_experiments(settings)
+        experiments.check_experiments(settings)
     message = str(exc.value)
     assert message.startswith("s3://studies/pre/edges/multi: ") and cache not in message
 
@@ -264,11 +264,11 @@ def test_the_heartbeat_finds_the_new_owner_and_tune_is_stopped(study_loc) -> Non
 
 
 def test_the_runner_stops_before_an_experiment_once_the_lock_is_lost(tmp_path: Path) -> None:
-    from study import lockwatch, runner
+    from study import lockwatch, runner, studydir
 
     settings = settings_from_args(build_parser().parse_args(["--storage", str(tmp_path)]))
     settings.study_dir.mkdir(parents=True)
-    with runner.locked(settings) as lock:
+    with studydir.locked(settings) as lock:
         assert lockwatch.LockWatch.lock is lock
         second = _take_over(location.location(settings))
         assert lock.refresh() is False  # its next beat (every HEARTBEAT_S) finds the new owner
@@ -385,7 +385,7 @@ def _ticking(config: dict) -> None:
 def test_a_running_experiment_stops_when_its_lock_is_taken_over(local_ray, tmp_path) -> None:
     from ray import tune
 
-    from study import lockwatch, runner
+    from study import experiments, lockwatch
 
     loc = storage.resolve(str(tmp_path / "study"))
     lock = StudyLock(loc, heartbeat_s=0.2)
@@ -427,7 +427,7 @@ def test_a_running_experiment_stops_when_its_lock_is_taken_over(local_ray, tmp_p
     reported = sum(len(p.read_text().splitlines()) for p in rows)
     assert reported < 100  # the trial was stopped, not run to its end
     # and Tune's final save (every trial ended) never reached the study
-    assert "TERMINATED" not in (runner._saved_statuses(tmp_path / "study" / "exp") or [])
+    assert "TERMINATED" not in (experiments._saved_statuses(tmp_path / "study" / "exp") or [])
 
 
 @pytest.mark.slow

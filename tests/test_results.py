@@ -169,7 +169,7 @@ def test_moved_study_loads_the_same(fake: Path, tmp_path: Path) -> None:
 
 def test_running_study_is_detected(fake: Path) -> None:
     assert not study_is_running(fake)
-    with StudyLock(resolve(str(fake))):  # what study.runner.locked holds while it runs
+    with StudyLock(resolve(str(fake))):  # what study.studydir.locked holds while it runs
         assert study_is_running(fake)
         assert load_study(fake).trials.set_index("trial_id").loc["mI", "stop_reason"] == "running"
     assert not study_is_running(fake)

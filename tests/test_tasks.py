@@ -30,8 +30,8 @@ from names import (
     valid_task_name,
 )
 from search_spaces import leaf_spaces, single
-from study.runner import check_recorded_tasks, prepare_data
 from study.settings import StudySettings, build_parser, check_task_names, settings_from_args
+from study.studydir import check_recorded_tasks, prepare_data
 from trainables.data import load_task, source_fingerprint
 
 FOLDERS = ["birds", "Birds", "My Birds", "2020", "a.b", "x-y", "émigré", "_", "a=b", "FashionRGB"]
