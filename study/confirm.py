@@ -21,7 +21,8 @@ from typing import Any
 from errors import UserError
 from names import AUTO_SEEDS, CONFIRM_PLAN_FILE, SETTINGS_FILE
 from study import location
-from study.settings import StudySettings, check_confirmation
+from study.checks import check_confirmation
+from study.settings import StudySettings
 
 OVERRIDES = ("confirm_top", "confirm_seeds", "target_halfwidth", "max_seeds")
 
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from analysis import remote
+    from study.cli import confirm_seeds_value
     from study.run import execute
-    from study.settings import confirm_seeds_value
 
     parser = argparse.ArgumentParser(prog="python -m study.confirm", description=__doc__)
     parser.add_argument(

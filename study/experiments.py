@@ -14,11 +14,7 @@ from names import (
 )
 from study import location, rounds
 from study.plan import confirm_seeds
-from study.settings import (
-    StudySettings,
-    is_auto,
-    study_spaces,
-)
+from study.settings import StudySettings, is_auto, study_spaces
 from studyfiles.ray_files import ENDED, trial_entries
 
 

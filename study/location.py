@@ -21,13 +21,8 @@ from pathlib import Path
 
 from errors import UserError
 from names import OPTUNA_DB, SETTINGS_FILE
-from study.settings import (
-    StudySettings,
-    _check_split_recorded,
-    _without_password,
-    check_resumable,
-    study_spaces,
-)
+from study.checks import _check_split_recorded, check_resumable
+from study.settings import StudySettings, _without_password, study_spaces
 from studyfiles import storage
 
 MODEL_WEIGHTS = storage.MODEL_WEIGHTS
@@ -187,7 +182,7 @@ def store_flags(settings: StudySettings) -> str:
 
 def for_new(args: argparse.Namespace) -> StudySettings:
     """A new study's settings, its storage, database and cluster checked (before Ray)."""
-    from study.settings import settings_from_args
+    from study.checks import settings_from_args
 
     settings = settings_from_args(args)
     check_new(settings)

@@ -29,12 +29,7 @@ from names import (
     tuned_label,
 )
 from study import location
-from study.settings import (
-    StudySettings,
-    first_seeds,
-    study_spaces,
-    trial_constants,
-)
+from study.settings import StudySettings, first_seeds, study_spaces, trial_constants
 
 Run = dict[str, Any]  # {"label", "space", "source_trial", "seed", "config": TrialConfig dict}
 

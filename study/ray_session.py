@@ -8,9 +8,7 @@ import os
 import threading
 
 from errors import UserError
-from study.settings import (
-    StudySettings,
-)
+from study.settings import StudySettings
 
 
 def init_ray(

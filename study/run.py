@@ -23,7 +23,8 @@ from typing import Any
 from errors import UserError
 from names import CHECKPOINT_GLOB, RESTARTED, TRIAL_PREFIX
 from study import location
-from study.settings import StudySettings, build_parser, check_resume_flags, describe_spaces
+from study.cli import build_parser, check_resume_flags
+from study.settings import StudySettings, describe_spaces
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,10 +17,7 @@ from names import (
     task_name,
 )
 from study import location
-from study.settings import (
-    StudySettings,
-    study_spaces,
-)
+from study.settings import StudySettings, study_spaces
 from studyfiles.lock import StudyLock
 from trainables.data import TaskSplits, prepare_tasks
 

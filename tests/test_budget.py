@@ -20,7 +20,9 @@ from analysis.results import load_study
 from analysis.table import comparison
 from errors import UserError
 from names import BUDGETS, DEFAULT_BUDGET, LEGACY_BUDGET, MULTI_SPACE, SETTINGS_FILE, single_space
-from study.settings import StudySettings, build_parser, settings_from_args, trial_constants
+from study.checks import settings_from_args
+from study.cli import build_parser
+from study.settings import StudySettings, trial_constants
 from trainables.budget import StepPlan, count_steps, describe, quotas
 from trainables.checkpoint import load_checkpoint, save_checkpoint
 from trainables.config import TrialConfig

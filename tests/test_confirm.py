@@ -41,6 +41,7 @@ from names import (
     tuned_label,
 )
 from study import rounds
+from study.checks import check_confirmation
 from study.plan import (
     confirm_seeds,
     grow_plan,
@@ -50,7 +51,7 @@ from study.plan import (
     short_notes,
 )
 from study.rounds import Decision, decide, projected_seeds
-from study.settings import StudySettings, check_confirmation, trial_constants
+from study.settings import StudySettings, trial_constants
 
 
 @pytest.fixture()
@@ -243,8 +244,9 @@ def test_auto_needs_both_kinds_of_space_and_sane_numbers(tmp_path, capsys):
 
 def test_the_plan_block_states_the_rule_and_a_later_round_reports_as_its_space(tmp_path):
     from study import progress
+    from study.checks import settings_from_args
+    from study.cli import build_parser
     from study.progress import _stage, plan_text, study_stages, watch
-    from study.settings import build_parser, settings_from_args
 
     argv = ["--quick", "--space", "all", "--storage", str(tmp_path), "--confirm-seeds", "auto"]
     settings = settings_from_args(build_parser().parse_args([*argv, "--max-seeds", "6"]))

@@ -28,14 +28,10 @@ from names import (
     task_metric,
 )
 from search_spaces import SPACES, multi, unflatten
+from study.checks import settings_from_args
+from study.cli import build_parser
 from study.run import main
-from study.settings import (
-    StudySettings,
-    build_parser,
-    searched_methods,
-    settings_from_args,
-    start_points,
-)
+from study.settings import StudySettings, searched_methods, start_points
 from trainables.checkpoint import checkpoint_epoch, load_checkpoint, save_checkpoint
 from trainables.config import TrialConfig
 from trainables.data import augment, normalize, prepare_tasks

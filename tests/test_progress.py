@@ -15,6 +15,8 @@ from helpers import REPORT_TRIAL_ROWS
 
 from names import BUDGETS, LEGACY_BUDGET
 from study import progress
+from study.checks import settings_from_args
+from study.cli import build_parser
 from study.progress import (
     Stage,
     StudyReporter,
@@ -25,7 +27,7 @@ from study.progress import (
     plan_text,
     study_eta,
 )
-from study.settings import QUICK, build_parser, settings_from_args
+from study.settings import QUICK
 
 pytest_plugins = ["interrupted_study", "real_study"]
 

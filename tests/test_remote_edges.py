@@ -29,7 +29,8 @@ from services import postgres_server, s3_server_in_env
 from errors import UserError
 from names import ERROR_FILES, TRIAL_PREFIX
 from study import location
-from study.settings import build_parser, settings_from_args
+from study.checks import settings_from_args
+from study.cli import build_parser
 from studyfiles import storage
 from studyfiles.lock import StudyLock, describe_holder
 

@@ -30,7 +30,9 @@ from names import (
     valid_task_name,
 )
 from search_spaces import leaf_spaces, single
-from study.settings import StudySettings, build_parser, check_task_names, settings_from_args
+from study.checks import check_task_names, settings_from_args
+from study.cli import build_parser
+from study.settings import StudySettings
 from study.studydir import check_recorded_tasks, prepare_data
 from trainables.data import load_task, source_fingerprint
 
