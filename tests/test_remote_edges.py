@@ -27,7 +27,7 @@ from fake_study import make_fake_study
 from services import postgres_server, s3_server_in_env
 
 from names import ERROR_FILES, TRIAL_PREFIX
-from study import location, storage
+from study import internals, location, storage
 from study.lock import StudyLock, describe_holder
 from study.settings import build_parser, settings_from_args
 from trainables.errors import UserError
@@ -345,7 +345,7 @@ def test_the_pickled_searcher_holds_no_password_and_restores(tmp_path: Path) -> 
             StudyStorage.current_url = url  # the runner binds this driver's URL, then restores
             restored = cloudpickle.loads((experiment / "tuner.pkl").read_bytes()).search_alg
             restored.restore_from_dir(str(experiment))  # as Tuner.restore does
-            trials = restored._ot_study.get_trials()
+            trials = internals.ot_study(restored).get_trials()
             assert [t.user_attrs.get("ray_trial_id") for t in trials] == ["t1"]
         finally:
             StudyStorage.current_url = None
