@@ -124,6 +124,7 @@ def asha_rungs(scheduler: AsyncHyperBandScheduler, trial_id: str) -> list[tuple[
 
 
 def asha_judges(scheduler: AsyncHyperBandScheduler) -> tuple[str, str, float]:
-    """What ASHA records in its rungs: (`_time_attr`, `_metric`, `_metric_op`): the result key
-    of a rung's milestone, the metric, and its sign (1 to maximize, -1 to minimize)."""
-    return scheduler._time_attr, scheduler._metric, scheduler._metric_op
+    """What ASHA records in its rungs: (`_time_attr`, `metric`, `_metric_op`): the result key
+    of a rung's milestone, the metric (public), and its sign (1 to maximize, -1 to minimize),
+    which ASHA derives from the mode its constructor or the Tuner gave (no public reader)."""
+    return scheduler._time_attr, scheduler.metric, scheduler._metric_op
