@@ -138,7 +138,9 @@ def run_ray(configs: list[dict[str, Any]], seconds: float) -> list[dict[str, Any
 def start_ray(cpus: float, gpus: int) -> None:
     import ray
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from study.internals import keep_legacy_reporter
+
+    keep_legacy_reporter()
     ray.init(
         address="local",
         num_cpus=cpus,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -377,10 +378,13 @@ def time_report(study: Path, root: Path) -> tuple[float, float, Path]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    tmp = tempfile.TemporaryDirectory(prefix="report-bench-")
-    root = Path(tmp.name)
-    study = make_study(root, args.trials, args.epochs, optuna_db=not args.no_optuna)
-    seconds, cli_seconds, out = time_report(study, root)
+    root = Path(tempfile.mkdtemp(prefix="report-bench-"))
+    try:
+        study = make_study(root, args.trials, args.epochs, optuna_db=not args.no_optuna)
+        seconds, cli_seconds, out = time_report(study, root)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     record = {
         "benchmark": "report",
         "trials": args.trials,
@@ -391,11 +395,10 @@ def main(argv: list[str] | None = None) -> int:
         "report_mb": round(out.stat().st_size / 2**20, 2),
     }
     print(json.dumps(record))
-    if args.keep:
-        tmp._finalizer.detach()  # keep the folder for a look
+    if args.keep:  # the folder stays for a look
         print(f"study: {study}\nreport: {out}", file=sys.stderr)
     else:
-        tmp.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Ray 2.60 protects a cluster with a token (token mode: `RAY_AUTH_MODE=token`). A process finds
 the token, in this order, in `RAY_AUTH_TOKEN` (the token itself), in the file that
-`RAY_AUTH_TOKEN_PATH` names, or in `~/.ray/auth_token` (see `ray._private.authentication`; the
+`RAY_AUTH_TOKEN_PATH` names, or in `~/.ray/auth_token` (see Ray's `authentication` module; the
 C++ loader reads the same three). Ray writes that default file with the umask's mode, 0644 on
 most systems: every local user could read the token and run code on the cluster.
 `private_token` makes the file in use 0600 (or, when the user cannot chmod it, points
@@ -27,6 +27,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from errors import UserError
+from study.internals import gcs_probe_code
 
 AUTH_MODE = "RAY_AUTH_MODE"
 AUTH_TOKEN = "RAY_AUTH_TOKEN"
@@ -88,12 +89,7 @@ def _private_copy(path: Path, env: MutableMapping[str, str]) -> Path:
 
 
 def _probe_command(address: str) -> list[str]:
-    code = (
-        "import sys\n"
-        "from ray._raylet import GcsClient\n"
-        f"GcsClient(address=sys.argv[1]).get_all_node_info(timeout={PROBE_TIMEOUT_S / 2:g})\n"
-    )
-    return [sys.executable, "-c", code, address]
+    return [sys.executable, "-c", gcs_probe_code(PROBE_TIMEOUT_S / 2), address]
 
 
 def _token_missing(env: MutableMapping[str, str]) -> str | None:

@@ -13,17 +13,18 @@ Only for the command line: tests and other callers of `study.run.main` keep thei
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import sys
 from typing import NoReturn
 
+from study.internals import run_exit_handlers
+
 
 def exit_now(code: int) -> NoReturn:
     """Run the atexit handlers (Ray's shutdown), flush, and end the process with `code`."""
     try:
-        atexit._run_exitfuncs()  # what a normal exit runs first, in the same order
+        run_exit_handlers()  # what a normal exit runs first, in the same order
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()

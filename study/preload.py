@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 import threading
 
+from study.internals import OPTUNA_RDB_MODELS
+
 MODULES = (
     "study.progress",  # Ray Tune (the reporter subclasses its class), before the driver starts Ray
     "study.lockwatch",
@@ -29,7 +31,7 @@ MODULES = (
     "alembic.script",
     "sqlalchemy.orm",
     "sqlalchemy.dialects.sqlite",
-    "optuna.storages._rdb.models",
+    OPTUNA_RDB_MODELS,
     "analysis.results",  # the summary at the end (study.run.summary)
     "analysis.table",
     "analysis.verdict",

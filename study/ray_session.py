@@ -23,9 +23,10 @@ def init_ray(
     stays below warning level unless `verbose` (study.progress reports instead)."""
     import ray
 
+    from study.internals import keep_legacy_reporter
     from study.progress import concurrent_slots
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the classic engine: our own reporter
+    keep_legacy_reporter()  # the classic engine: our own reporter
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is study.progress's
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     from study.cluster import private_token

@@ -57,6 +57,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from names import RAY_TRIAL_ID, RESULT_FILE, SCORE
+from study import internals
 from study.settings import _without_password
 
 ABANDONED = "abandoned"  # user attribute: why a trial Ray never ran was closed
@@ -107,35 +108,38 @@ class StudySearch(OptunaSearch):
 
     def _catch_up(self) -> None:
         """Every Optuna trial that names a Ray trial is this searcher's, finished or not."""
-        for frozen in self._ot_study.get_trials(deepcopy=False):
+        study, asked = internals.ot_study(self), internals.ot_trials(self)
+        for frozen in study.get_trials(deepcopy=False):
             ray_id = frozen.user_attrs.get(RAY_TRIAL_ID)
             if ray_id is None:
                 continue
-            if ray_id not in self._ot_trials:
-                self._ot_trials[ray_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
+            if ray_id not in asked:
+                asked[ray_id] = internals.running_trial(study, frozen)
             if frozen.state.is_finished():
-                self._completed_trials.add(ray_id)
+                internals.completed_trials(self).add(ray_id)
 
     def _adopt(self, trial_id: str, result: Mapping[str, Any] | None) -> None:
         """A trial neither the restored state nor the database knows: a new Optuna trial with
         the parameters of its config (enqueued, so the sampler's suggestions are its values)."""
-        if trial_id in self._ot_trials or not result:
+        asked = internals.ot_trials(self)
+        if trial_id in asked or not result:
             return
         params = _config_params(result)
         if not params:
             return
-        self._ot_study.enqueue_trial(params)
-        if callable(self._space):
-            ot_trial = self._ot_study.ask()
-            self._suggest_from_define_by_run_func(self._space, ot_trial)
+        study, space = internals.ot_study(self), internals.define_by_run_space(self)
+        study.enqueue_trial(params)
+        if callable(space):
+            ot_trial = study.ask()
+            space(ot_trial)  # define-by-run: suggests (the enqueued values) on the trial
         else:
-            ot_trial = self._ot_study.ask(fixed_distributions=self._space)
+            ot_trial = study.ask(fixed_distributions=space)
         ot_trial.set_user_attr(RAY_TRIAL_ID, trial_id)
-        self._ot_trials[trial_id] = ot_trial
+        asked[trial_id] = ot_trial
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self._adopt(trial_id, result)
-        if trial_id in self._ot_trials:  # else no config to adopt it by: Optuna never hears
+        if trial_id in internals.ot_trials(self):  # else no config to adopt it by: never told
             super().on_trial_result(trial_id, result)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
@@ -146,20 +150,22 @@ class StudySearch(OptunaSearch):
         asked.add(trial_id)
         self._asked_here = asked
         config = super().suggest(trial_id)
-        if trial_id in self._ot_trials:
-            self._ot_trials[trial_id].set_user_attr(RAY_TRIAL_ID, trial_id)
+        ot_trial = internals.ot_trials(self).get(trial_id)
+        if ot_trial is not None:
+            ot_trial.set_user_attr(RAY_TRIAL_ID, trial_id)
         return config
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
         self._adopt(trial_id, result)
-        if trial_id not in self._ot_trials:
+        asked, completed = internals.ot_trials(self), internals.completed_trials(self)
+        if trial_id not in asked:
             return None  # no config to adopt it by: Optuna never hears of it
-        if trial_id in self._completed_trials:
+        if trial_id in completed:
             return super().on_trial_complete(trial_id, result, error)  # Ray warns: told twice
-        tell_outcome(self._ot_study, self._ot_trials[trial_id], self.metric, result, error)
-        self._completed_trials.add(trial_id)
+        tell_outcome(internals.ot_study(self), asked[trial_id], self.metric, result, error)
+        completed.add(trial_id)
         return None
 
 
@@ -212,7 +218,7 @@ def close_ended_trials(
         ray_id = frozen.user_attrs.get(RAY_TRIAL_ID)
         if ray_id not in ended and not complete:
             continue  # still running in Ray, or not run yet
-        trial = optuna.trial.Trial(study, frozen._trial_id)
+        trial = internals.running_trial(study, frozen)
         if ray_id in ended:
             last, errored = ended[ray_id]
             result = None if errored else last  # Ray tells an errored trial no result
@@ -260,11 +266,11 @@ class StudyASHA(ASHAScheduler):
     def _replay(self, trial: Trial) -> None:
         """Record a restored trial's scores at each rung it already reached, as `on_result`
         did when they were reported (one result per epoch: the score at the rung's epoch)."""
-        scores = _recorded_scores(trial, self._time_attr, self._metric)
-        bracket = self._trial_info[trial.trial_id]
-        for milestone, recorded in bracket._rungs:
+        time_attr, metric, metric_op = internals.asha_judges(self)
+        scores = _recorded_scores(trial, time_attr, metric)
+        for milestone, recorded in internals.asha_rungs(self, trial.trial_id):
             if milestone in scores and trial.trial_id not in recorded:
-                recorded[trial.trial_id] = self._metric_op * scores[milestone]
+                recorded[trial.trial_id] = metric_op * scores[milestone]
 
 
 def _recorded_scores(trial: Trial, time_attr: str, metric: str) -> dict[int, float]:
