@@ -35,7 +35,7 @@ import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
-from analysis import html_table, remote
+from analysis import html_table, remote, verdict_render
 from analysis import table as table_mod
 from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
@@ -291,7 +291,7 @@ def _trials(study: Study, options: Options) -> list[Part]:
 
 
 def _verdict(study: Study, options: Options) -> list[Part]:
-    return [verdict_mod.render_html(verdict_mod.verdict(study), study.synthetic)]
+    return [verdict_render.render_html(verdict_mod.verdict(study), study.synthetic)]
 
 
 def _importances(study: Study, options: Options) -> list[Part]:

@@ -130,7 +130,8 @@ def summary(folder: Path, where: str | None = None, flags: str = "") -> str:
     reach it, `location.store_flags`)."""
     from analysis.results import load_study
     from analysis.table import comparison, to_text
-    from analysis.verdict import render_text, verdict
+    from analysis.verdict import verdict
+    from analysis.verdict_render import render_text
 
     where = where or str(folder)  # a remote study: its URI (`folder` is its local cache)
     study = load_study(folder, shown=where + flags)

@@ -32,7 +32,8 @@ from analysis.figures import pareto_front
 from analysis.methods import NOT_COMPARED, REFERENCE_CELL, method_labels
 from analysis.results import load_study
 from analysis.table import comparison, csv_frame, to_text
-from analysis.verdict import BETTER, NO_DIFFERENCE, WORSE, render_text, verdict
+from analysis.verdict import BETTER, NO_DIFFERENCE, WORSE, verdict
+from analysis.verdict_render import render_text
 from names import (
     CONFIRM_PLAN_FILE,
     METHOD_WEIGHT,

@@ -387,7 +387,8 @@ def test_an_interval_past_100_percent_is_clipped(tmp_path: Path, monkeypatch) ->
     assert any(n.startswith("*: the interval's bound is clipped") for n in table.notes)
     for text in (to_text(table), to_markdown(table), to_html(table)):
         assert "100.0%*" in text and "± 57" not in text
-    from analysis.verdict import render_text, verdict
+    from analysis.verdict import verdict
+    from analysis.verdict_render import render_text
 
     card = verdict(load_study(tmp_path / "fake"))
     row = card.tuned.set_index("space").loc[single_space(FR)]

@@ -32,17 +32,8 @@ from scipy import stats
 
 from analysis.results import load_study
 from analysis.stats import mde
-from analysis.verdict import (
-    SCORE_ROW,
-    format_params,
-    headline,
-    render_html,
-    render_text,
-    search_picks,
-    verdict,
-    verdict_data,
-    wording,
-)
+from analysis.verdict import SCORE_ROW, format_params, search_picks, verdict, verdict_data, wording
+from analysis.verdict_render import headline, render_html, render_text
 from names import (
     BASELINE_MULTI,
     BASELINE_SINGLE,
