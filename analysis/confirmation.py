@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.files import flatten_params, metric_task, read_result_rows
+from analysis.files import flatten_params, metric_task
 from names import (
     ACC,
     BASELINE_LABEL,
@@ -53,6 +53,7 @@ from names import (
     task_metric,
     task_name,
 )
+from studyfiles.ray_files import read_result_rows
 
 RUN_STATUSES = {
     "finished": "ran all max_epochs epochs and reported its test metrics",

@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.baseline import baseline_flags
 from analysis.confirmation import load_confirmation
-from analysis.files import flatten_params, metric_task, read_result_rows
+from analysis.files import flatten_params, metric_task
 from analysis.optuna_link import PARAM_COLUMN, link_trials, load_optuna
 from analysis.status import stop_reasons, study_is_running
 from errors import AnalysisError
@@ -54,6 +54,7 @@ from names import (
     task_metric,
     task_name,
 )
+from studyfiles.ray_files import read_result_rows
 
 EPOCH_FIELDS = (
     "epoch",

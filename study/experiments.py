@@ -20,14 +20,7 @@ from studyfiles.ray_files import ENDED, trial_entries
 
 def experiment_state_ok(folder: Path) -> bool:
     """Ray can restore this experiment: tuner.pkl and a parseable experiment state exist."""
-    if not (folder / "tuner.pkl").is_file():
-        return False
-    states = sorted(folder.glob("experiment_state-*.json"))
-    if not states:
-        return False
-    try:
-        json.loads(states[-1].read_text())
-    except (OSError, ValueError):
+    if not (folder / "tuner.pkl").is_file() or trial_entries(folder) is None:
         return False
     # a searcher's state (search) or the grid's (confirmation: Ray's basic variant generator)
     return any(folder.glob("searcher-state-*.pkl")) or any(folder.glob("basic-variant-state-*"))

@@ -17,7 +17,8 @@ that fragment, which leaves a line no reader can parse (pandas refuses the whole
 `restore_rows` therefore cuts such a fragment first (`whole_lines`); the row it was a copy of is
 the lost last row above, or is reported again by the trial. Nothing else is ever rewritten.
 
-This module is the one reader of Ray's experiment state (`trial_entries`): the trials it
+This module is the one reader of Ray's trial records: a trial's `result.json`
+(`read_result_rows`, for the analysis too) and the experiment state (`trial_entries`): the trials it
 restores (`saved_trial_ids`) and those that ended (`ended_trials`, whose outcome the runner
 makes sure Optuna has heard: see study.search.close_ended_trials).
 """
@@ -103,6 +104,34 @@ def _iterations(path: Path) -> list[int] | None:
         except (ValueError, KeyError, TypeError):
             continue  # a fragment: restore_rows cuts it
     return found
+
+
+def read_result_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The JSON objects of a `result.json`, one per line, and how many lines were skipped.
+
+    A truncated or garbled line (a study killed mid-write, or still writing) is skipped, not
+    fatal; a missing file reads as no rows.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return [], 0
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            skipped += 1
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            skipped += 1
+    return rows, skipped
 
 
 def whole_lines(text: str, name: str) -> str:
