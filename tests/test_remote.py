@@ -144,7 +144,8 @@ def test_bad_storage_input_is_refused_before_ray(s3, tmp_path, monkeypatch, caps
         (["--address", f"127.0.0.1:{free_port()}"], "no Ray cluster answers"),
     ]
     for args, words in cases:
-        assert words in _one_line_error(["--quick", *cache, *args], capsys), args
+        new = [] if "--resume" in args else ["--quick"]  # a resume takes the study's settings
+        assert words in _one_line_error([*new, *cache, *args], capsys), args
     # the confirmation stage alone takes a study URI the same way
     assert confirm_main([s3.uri("x/none"), *at, *cache]) == 2
     err = capsys.readouterr().err
