@@ -35,6 +35,7 @@ MODULES = (
     "analysis.results",  # the summary at the end (study.run.summary)
     "analysis.table",
     "analysis.verdict",
+    "analysis.verdict_render",
 )
 
 
