@@ -34,7 +34,7 @@ import plotly.graph_objects as go
 
 from analysis import confusion as confusion_mod
 from analysis import figures as F
-from analysis import html_table, remote, verdict_render
+from analysis import html_table, remote, table_notes, verdict_render
 from analysis import table as table_mod
 from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
@@ -158,7 +158,7 @@ def _comparison(study: Study, options: Options) -> list[Part]:
 def _seed_accuracy(study: Study, options: Options) -> list[Part]:
     data = F.seed_accuracy_data(study)
     if data.empty:
-        reason = table_mod.no_test_reason(study) or "no confirmation run finished yet"
+        reason = table_notes.no_test_reason(study) or "no confirmation run finished yet"
         return [missing(reason)]
     return [Figure("test-seeds", F.plot_seed_accuracy(data))]
 
@@ -257,7 +257,7 @@ def _methods(study: Study, options: Options) -> list[Part]:
         return []
     pareto = F.method_pareto_data(study)
     if pareto.empty:
-        return [missing(table_mod.no_test_reason(study) or "no compared method's run finished")]
+        return [missing(table_notes.no_test_reason(study) or "no compared method's run finished")]
     parts: list[Part] = [Figure("method-pareto", F.plot_method_pareto(pareto))]
     curves, weights = F.method_curves_data(study), F.method_weights_data(study)
     parts.append(

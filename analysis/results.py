@@ -283,11 +283,10 @@ def _epoch_record(space: str, trial_id: str, row: Mapping[str, Any]) -> dict[str
     return rec
 
 
-def _trial_record(
-    trial_dir: Path, rows: list[dict], notes: list[str], specs: dict[str, set[str]]
-) -> dict[str, Any]:
+def _trial_record(trial_dir: Path, rows: list[dict], notes: list[str], raw: _Raw) -> dict[str, Any]:
     """A trial's flattened config (params.json, else the config of its results) and files;
-    the task specs it names are added to `specs` (task name -> specs)."""
+    the task specs it names are added to `raw.specs` (space -> task name -> specs), its config
+    keys to `raw.config_keys`."""
     space = trial_dir.parent.name
     try:
         params = json.loads((trial_dir / PARAMS_FILE).read_text())
@@ -295,10 +294,12 @@ def _trial_record(
         params = next((r["config"] for r in rows if isinstance(r.get("config"), dict)), {})
         notes.append(f"{space}/{trial_dir.name}: no readable {PARAMS_FILE}")
     params = params if isinstance(params, dict) else {}
+    specs = raw.specs.setdefault(space, {})
     tasks = params.get("tasks")
     for spec in [tasks] if isinstance(tasks, str) else tasks or []:
         specs.setdefault(task_name(spec), set()).add(str(spec))
     record = flatten_params(params)
+    raw.config_keys.update(dict.fromkeys(record))
     record.update(space=space, trial_id=trial_dir.name.removeprefix(TRIAL_PREFIX))
     record["errored"] = any((trial_dir / f).exists() for f in ERROR_FILES)
     try:
@@ -306,9 +307,6 @@ def _trial_record(
     except OSError:
         record["created"] = trial_dir.stat().st_mtime
     return record
-
-
-RECORD_EXTRAS = ("space", "trial_id", "errored", "created")  # a trial record's non-config keys
 
 
 def searched_keys(
@@ -334,6 +332,7 @@ class _Raw:
     epochs: list[dict] = dataclasses.field(default_factory=list)
     confusions: dict = dataclasses.field(default_factory=dict)
     specs: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
+    config_keys: dict[str, None] = dataclasses.field(default_factory=dict)  # in order seen
 
 
 def _load_space(space_dir: Path, raw: _Raw, notes: list[str]) -> None:
@@ -342,7 +341,7 @@ def _load_space(space_dir: Path, raw: _Raw, notes: list[str]) -> None:
     for trial_dir in _trial_dirs(space_dir):
         rows, skipped = read_result_rows(trial_dir / RESULT_FILE)
         skipped_total += skipped
-        record = _trial_record(trial_dir, rows, notes, raw.specs.setdefault(space_dir.name, {}))
+        record = _trial_record(trial_dir, rows, notes, raw)
         raw.trials.append(record)
         for row in rows:
             rec = _epoch_record(record["space"], record["trial_id"], row)
@@ -572,7 +571,7 @@ def load_study(path: str | os.PathLike[str], shown: str = "") -> Study:
     trials = _in_trial_order(trials, list(space_tasks))
     trials["is_baseline"] = baseline_flags(trials, optuna_trials, space_tasks)
     confirmation = load_confirmation(path, settings, running, list(space_tasks))
-    config_keys = tuple(dict.fromkeys(k for r in raw.trials for k in r if k not in RECORD_EXTRAS))
+    config_keys = tuple(raw.config_keys)
     searched = {
         k: None for s in space_tasks for k in searched_keys(optuna_trials, trials, config_keys, s)
     }

@@ -44,6 +44,7 @@ import pandas as pd
 
 from analysis import methods as methods_mod
 from analysis import table as table_mod
+from analysis import table_notes
 from analysis.arms import DELTA_M, SHOWN, arm_by_seed, seed_frame, test_columns
 from analysis.cells import format_p
 from analysis.results import Study
@@ -177,7 +178,7 @@ def _failures(rows: pd.DataFrame) -> str | None:
 def budget_text(study: Study) -> str:
     """ "budget total: <what it means>" (names.BUDGETS, in the table's words), from the study's
     setting; a study recorded before budgets ran under names.LEGACY_BUDGET."""
-    return table_mod.budget_text([str(study.settings.get(BUDGET_KEY, LEGACY_BUDGET))])
+    return table_notes.budget_text([str(study.settings.get(BUDGET_KEY, LEGACY_BUDGET))])
 
 
 @dataclasses.dataclass
@@ -196,7 +197,7 @@ class Verdict:
 
 def verdict(study: Study) -> Verdict:
     """The blocks of the verdict of a loaded study."""
-    no_test = table_mod.no_test_reason(study)
+    no_test = table_notes.no_test_reason(study)
     search, methods = pd.DataFrame(), pd.DataFrame()
     if no_test is None:
         tasks = table_mod.table_tasks(study)

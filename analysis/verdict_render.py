@@ -106,6 +106,18 @@ def _tests(n: int) -> str:
     return f"{n} test" if n == 1 else f"{n} tests"
 
 
+def _tuned_vs_base(r: Mapping) -> tuple[str, str, str]:
+    """A tuned-vs-baseline row's texts: the tuned accuracy, the baseline's, and the change."""
+    tuned = _acc_text(r["value"], r["ci_low"], r["ci_high"], r["clipped"] is True)
+    base = _acc_text(
+        r["baseline_value"],
+        r["baseline_ci_low"],
+        r["baseline_ci_high"],
+        r["baseline_clipped"] is True,
+    )
+    return tuned, base, _diff_text(r["change_pts"], r["change_ci_low"], r["change_ci_high"], "pts")
+
+
 def tuned_lines(v: Verdict) -> list[str]:
     """The second block as plain lines."""
     if v.tuned.empty:
@@ -123,14 +135,7 @@ def tuned_lines(v: Verdict) -> list[str]:
     for space, rows in v.tuned.groupby("space", sort=False):
         lines.append(f"  {space}: {headline(rows)}")
         for r in rows.to_dict("records"):
-            tuned = _acc_text(r["value"], r["ci_low"], r["ci_high"], r["clipped"] is True)
-            base = _acc_text(
-                r["baseline_value"],
-                r["baseline_ci_low"],
-                r["baseline_ci_high"],
-                r["baseline_clipped"] is True,
-            )
-            change = _diff_text(r["change_pts"], r["change_ci_low"], r["change_ci_high"], "pts")
+            tuned, base, change = _tuned_vs_base(r)
             says = f": {r['says']}" if first["split"] == TEST else ""
             lines.append(f"    {r['task']}: {tuned} vs {base}, {change}{says}")
     return lines
@@ -201,14 +206,7 @@ def _question_html(v: Verdict) -> str:
 
 
 def _space_row_html(r: Mapping, test: bool) -> str:
-    tuned = _acc_text(r["value"], r["ci_low"], r["ci_high"], r["clipped"] is True)
-    base = _acc_text(
-        r["baseline_value"],
-        r["baseline_ci_low"],
-        r["baseline_ci_high"],
-        r["baseline_clipped"] is True,
-    )
-    change = _diff_text(r["change_pts"], r["change_ci_low"], r["change_ci_high"], "pts")
+    tuned, base, change = _tuned_vs_base(r)
     cells = [str(r["task"]), tuned, base, change] + ([str(r["says"])] if test else [])
     small = f" <small>n={r['n']}</small>" if test else ""
     out = [f"<td>{html.escape(c)}</td>" for c in cells]

@@ -39,14 +39,7 @@ from analysis.cells import format_acc, format_delta_m, format_difference
 from analysis.results import load_study
 from analysis.search_table import delta_m, format_change
 from analysis.stats import paired
-from analysis.table import (
-    comparison,
-    csv_frame,
-    to_csv,
-    to_html,
-    to_markdown,
-    to_text,
-)
+from analysis.table import comparison, csv_frame, to_csv, to_html, to_markdown, to_text
 from names import (
     MULTI_SPACE,
     SETTINGS_FILE,

@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis import arms
+from analysis import arms, table_notes
 from analysis import methods as methods_mod
 from analysis import table as table_mod
 from analysis.figures._common import PALETTE
@@ -63,7 +63,7 @@ class MethodPareto:
 
 
 def _section(study: Study) -> methods_mod.MethodsSection | None:
-    if not methods_mod.compared_methods(study.settings) or table_mod.no_test_reason(study):
+    if not methods_mod.compared_methods(study.settings) or table_notes.no_test_reason(study):
         return None
     tasks = table_mod.table_tasks(study)
     return methods_mod.methods_section(study, arms.seed_frame(study, tasks), tasks)
