@@ -79,7 +79,8 @@ SPACES: dict[str, Space] = {
 
 
 def unflatten(params: dict[str, Any]) -> dict[str, Any]:
-    """`{"loss_weights/a": 1}` -> `{"loss_weights": {"a": 1}}`, as Ray's OptunaSearch does."""
+    """`{"loss_weights/a": 1}` -> `{"loss_weights": {"a": 1}}`: a flat trial's config, as
+    `study.search.StudySearch` gives it to Ray."""
     out: dict[str, Any] = {}
     for key, value in params.items():
         head, sep, tail = key.partition("/")

@@ -12,7 +12,7 @@ those the study fixes, `--method-params`, which come as constants). Under any ot
 nothing is suggested and the trial runs `ew`: every method a trial names is one it uses. A
 method other than ew does its own weighting, so joint's static `loss_weights` stay at 1 and
 are not suggested with it. A per-task parameter is suggested once per task as `<name>/<task>`,
-which Ray's OptunaSearch unflattens into `<name>={task: value}`.
+which the searcher (`study.search`) unflattens into `<name>={task: value}`.
 """
 
 from __future__ import annotations

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import atexit
 import os
-from collections.abc import Callable, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import optuna
     from ray.tune.schedulers import AsyncHyperBandScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
 # Ray Tune prints through its new output engine unless this is "0"; only the classic engine
 # honours a `ProgressReporter` (ray.tune.experimental.output.get_air_verbosity).
@@ -66,50 +64,28 @@ def gcs_probe_code(timeout_s: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Optuna
+# Ray's OptunaSearch: the pickled state of a searcher saved before study.search.StudySearch
+# owned its Optuna study (a migration: read, never written)
+
+# {our field: OptunaSearch's attribute} for what a restored StudySearch needs of such a state
+OPTUNA_SEARCH_FIELDS = {
+    "define": "_space",
+    "study_name": "_study_name",
+    "storage": "_storage",
+    "sampler": "_sampler",
+    "points_to_evaluate": "_points_to_evaluate",
+    "max_trials": "_max_trials",  # set by the old StudySearch itself, not by Ray
+}
 
 
-def running_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> optuna.trial.Trial:
-    """A `Trial` handle on an existing (RUNNING) trial, to set user attributes and tell it:
-    `optuna.trial.Trial(study, frozen._trial_id)`. Optuna's public `study.tell` takes a trial
-    number, but `set_user_attr` needs a `Trial`, whose constructor takes the storage's trial id
-    (`FrozenTrial._trial_id`), which no public API gives."""
-    import optuna
-
-    return optuna.trial.Trial(study, frozen._trial_id)
-
-
-# ---------------------------------------------------------------------------------------------
-# Ray's OptunaSearch: the Optuna study and trials it owns (study.search.StudySearch)
-
-
-def ot_study(searcher: OptunaSearch) -> optuna.Study:
-    """`OptunaSearch._ot_study`: the Optuna study Ray's searcher created (or loaded) and asks."""
-    return searcher._ot_study
-
-
-def ot_trials(searcher: OptunaSearch) -> dict[str, optuna.trial.Trial]:
-    """`OptunaSearch._ot_trials`: {Ray trial id: Optuna `Trial`} of the trials the searcher
-    asked; a restored searcher adds those only the database knows (its state may be stale)."""
-    return searcher._ot_trials
-
-
-def completed_trials(searcher: OptunaSearch) -> set[str]:
-    """`OptunaSearch._completed_trials`: the Ray trial ids already told to Optuna (Ray warns
-    and does nothing for a second `on_trial_complete`)."""
-    return searcher._completed_trials
-
-
-def define_by_run_space(searcher: OptunaSearch) -> Callable[..., Any] | dict[str, Any]:
-    """`OptunaSearch._space`: the space the searcher asks with, a define-by-run function (as
-    `study.runner` passes it) or Optuna distributions; the restored one is the saving driver's."""
-    return searcher._space
-
-
-def points_to_evaluate(searcher: OptunaSearch) -> list[dict[str, Any]] | None:
-    """`OptunaSearch._points_to_evaluate`: the starting points given to the constructor (which
-    Ray enqueues in the Optuna study when it sets it up)."""
-    return searcher._points_to_evaluate
+def optuna_search_fields(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields of `StudySearch` read from a pickled state of Ray's `OptunaSearch` (its
+    `__dict__`, as `tuner.pkl` and `searcher-state-*.pkl` of a study saved by an earlier
+    version hold it; `OptunaSearch._ot_study` marks one), or None for any other state. Which
+    trials it asked and told are not taken: a restored searcher reads them from the database."""
+    if "_ot_study" not in state:
+        return None
+    return {ours: state.get(theirs) for ours, theirs in OPTUNA_SEARCH_FIELDS.items()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 from errors import UserError
 from names import OPTUNA_DB, SETTINGS_FILE
 from study.checks import _check_split_recorded, check_resumable
-from study.settings import StudySettings, _without_password, study_spaces
+from study.settings import StudySettings, study_spaces, without_password
 from studyfiles import storage
 
 MODEL_WEIGHTS = storage.MODEL_WEIGHTS
@@ -71,7 +71,7 @@ def _check_database_free(settings: StudySettings) -> None:
     clash = sorted(taken & {space.name for space in study_spaces(settings)})
     if clash:
         raise UserError(
-            f"--optuna-storage {_without_password(settings.optuna_storage)} already holds the "
+            f"--optuna-storage {without_password(settings.optuna_storage)} already holds the "
             f"Optuna {'studies' if len(clash) > 1 else 'study'} {', '.join(clash)} of another "
             "study; give each study its own database (CREATE DATABASE ...)"
         )

@@ -2,8 +2,9 @@
 
 A study directory holds `study.json`, `optuna.db` (one Optuna study per space, openable with
 `optuna-dashboard`), and one Ray experiment folder per space (`multi/`, or the three parts of
-`all`). Each experiment is a Tuner with OptunaSearch (seeded TPE, the seed's configuration
-enqueued first) and an ASHA or FIFO scheduler over `trainables.trainable.train_trial`.
+`all`). Each experiment is a Tuner with `study.search.StudySearch` (seeded TPE, the seed's
+configuration enqueued first) and an ASHA or FIFO scheduler over
+`trainables.trainable.train_trial`.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _tune_config(settings: StudySettings, space: Space):
 
     tasks = space_tasks(settings, space.name)
     searcher = StudySearch(
-        space=functools.partial(
+        functools.partial(
             _define,
             define=space.define,
             tasks=tuple(task_name(t) for t in tasks),
@@ -275,12 +276,13 @@ def close_optuna_trials(settings: StudySettings, name: str, folder: Path) -> Non
 
     if not location.has_optuna_db(settings):
         return  # nothing to close (and no empty database to create)
+    storage = optuna.storages.RDBStorage(location.optuna_url(settings))
     try:
-        study = optuna.load_study(study_name=name, storage=location.optuna_url(settings))
+        study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return  # no such study in the database
     complete = experiment_complete(folder, settings.num_samples)
-    if close_ended_trials(study, ended_trials(folder), complete=complete):
+    if close_ended_trials(study, storage, ended_trials(folder), complete=complete):
         location.upload_optuna_db(settings)
 
 

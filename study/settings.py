@@ -112,7 +112,7 @@ class StudySettings:
 
     def to_json(self) -> str:
         values = dataclasses.asdict(self)
-        values["optuna_storage"] = _without_password(self.optuna_storage)
+        values["optuna_storage"] = without_password(self.optuna_storage)
         values["tasks"] = list(self.tasks) if self.tasks else None
         return json.dumps(values, indent=2)
 
@@ -192,7 +192,7 @@ def start_points(settings: StudySettings, space: Space) -> list[dict[str, Any]]:
     return points
 
 
-def _without_password(url: str | None) -> str | None:
+def without_password(url: str | None) -> str | None:
     """A database URL as study.json records it: never its password."""
     if not url:
         return None

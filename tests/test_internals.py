@@ -60,34 +60,24 @@ def _searcher(points=None):
     )
 
 
-def test_optuna_search_keeps_its_study_its_trials_and_what_it_told():
+def test_a_saved_optuna_search_state_holds_what_the_migration_reads(tmp_path):
+    """Ray's OptunaSearch pickles its `__dict__` (`save`, and `tuner.pkl` by default): a study
+    saved while StudySearch subclassed it resumes from these fields."""
+    import pickle
+
     points = [{"lr": 0.01}]
     searcher = _searcher(points)
-    study = internals.ot_study(searcher)
-    assert isinstance(study, optuna.Study), CHANGED
-    assert internals.define_by_run_space(searcher) is _define, CHANGED
-    assert internals.points_to_evaluate(searcher) == points, CHANGED
-    config = searcher.suggest("t1")
-    asked = internals.ot_trials(searcher)
-    assert isinstance(asked, dict) and set(asked) == {"t1"}, CHANGED
-    assert isinstance(asked["t1"], optuna.trial.Trial), CHANGED
-    assert config == {"lr": 0.01, "epochs": 2}, CHANGED  # the point enqueued, then constants
-    assert internals.completed_trials(searcher) == set(), CHANGED
-    searcher.on_trial_complete("t1", {"score": 0.5})
-    assert internals.completed_trials(searcher) == {"t1"}, CHANGED
-    assert study.trials[0].value == 0.5, CHANGED
-
-
-def test_a_running_trial_is_rebuilt_from_its_frozen_record():
-    study = optuna.create_study(direction="maximize")
-    asked = study.ask()
-    frozen = study.get_trials(deepcopy=False)[0]
-    assert isinstance(getattr(frozen, "_trial_id", None), int), CHANGED
-    trial = internals.running_trial(study, frozen)
-    assert trial.number == asked.number, CHANGED
-    trial.set_user_attr("k", "v")
-    study.tell(trial, 1.0)
-    assert study.trials[0].user_attrs == {"k": "v"} and study.trials[0].value == 1.0, CHANGED
+    searcher.suggest("t1")
+    searcher.save(str(tmp_path / "state.pkl"))
+    state = pickle.loads((tmp_path / "state.pkl").read_bytes())
+    assert isinstance(state, dict) and "_ot_study" in state, CHANGED
+    theirs = [v for k, v in internals.OPTUNA_SEARCH_FIELDS.items() if k != "max_trials"]
+    assert set(theirs) <= set(state), CHANGED
+    fields = internals.optuna_search_fields(state)
+    assert fields["define"] is _define and fields["points_to_evaluate"] == points, CHANGED
+    assert fields["study_name"] == "optuna" and fields["storage"] is None, CHANGED
+    assert isinstance(fields["sampler"], optuna.samplers.TPESampler), CHANGED
+    assert internals.optuna_search_fields({"define": _define}) is None  # not an old state
 
 
 def test_asha_keeps_its_rungs_per_trial_and_what_it_records():
@@ -345,7 +335,7 @@ def test_no_private_member_of_ray_optuna_or_torchjd_outside_the_internals_module
 
 def test_the_internals_module_is_where_the_scan_finds_them():
     found = {what for _, what in private_uses(INTERNALS.read_text())}
-    for member in ("_ot_study", "_ot_trials", "_trial_id", "_trial_info", "_run_exitfuncs"):
+    for member in ("_trial_info", "_rungs", "_metric_op", "_run_exitfuncs"):
         assert any(member in w for w in found), (member, found)
     assert any("ray._raylet" in w for w in found) and any("_rdb" in w for w in found)
 

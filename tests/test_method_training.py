@@ -371,18 +371,17 @@ def test_list_methods_describes_every_method(tmp_path):
 def test_the_search_of_a_study_enqueues_the_starting_trials_and_offers_the_methods(tmp_path):
     """The runner's searcher (no Ray started): its points are `start_points`, and its space
     function suggests from the study's methods."""
-    from study import internals
     from study.runner import _tune_config
 
     settings = parse("--compare-methods", "upgrad", tmp_path=tmp_path)
     settings.study_dir.mkdir()  # where the study's Optuna database goes
     space = SPACES[names.MULTI_SPACE]
     searcher = _tune_config(settings, space).search_alg
-    assert internals.points_to_evaluate(searcher) == start_points(settings, space)
+    assert searcher.points_to_evaluate == start_points(settings, space)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(30):
         trial = study.ask()
-        constants = internals.define_by_run_space(searcher)(trial)
+        constants = searcher.define(trial)
         assert constants["tasks"] == TASKS and METHOD_KEY not in constants
         if METHOD_KEY in trial.distributions:
             assert trial.distributions[METHOD_KEY].choices == ("ew", "upgrad")

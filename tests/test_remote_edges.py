@@ -28,7 +28,7 @@ from services import postgres_server, s3_server_in_env
 
 from errors import UserError
 from names import ERROR_FILES, TRIAL_PREFIX
-from study import internals, location
+from study import location
 from study.checks import settings_from_args
 from study.cli import build_parser
 from studyfiles import storage
@@ -347,7 +347,7 @@ def test_the_pickled_searcher_holds_no_password_and_restores(tmp_path: Path) -> 
             StudyStorage.current_url = url  # the runner binds this driver's URL, then restores
             restored = cloudpickle.loads((experiment / "tuner.pkl").read_bytes()).search_alg
             restored.restore_from_dir(str(experiment))  # as Tuner.restore does
-            trials = internals.ot_study(restored).get_trials()
+            trials = restored.study.get_trials()
             assert [t.user_attrs.get("ray_trial_id") for t in trials] == ["t1"]
         finally:
             StudyStorage.current_url = None

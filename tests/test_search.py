@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from study.search import (
     StudySearch,
     StudyStorage,
     close_ended_trials,
+    trial_handle,
 )
 
 BASELINE = {"lr": 1e-3, "optimizer": "adam"}
@@ -117,15 +119,18 @@ def test_a_torn_result_line_is_skipped(tmp_path):
     assert rungs(sched)[1][1] == {"t": 0.7} and rungs(sched)[2][1] == {"t": 0.5}
 
 
+def _define(trial: optuna.trial.Trial) -> None:
+    trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+
+
 def _searcher(url: str, max_trials: int | None = None) -> StudySearch:
-    space = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
-    storage = StudyStorage(url)
     return StudySearch(
-        space=space,
+        _define,
         metric="score",
         mode="max",
         study_name="m",
-        storage=storage,
+        storage=StudyStorage(url),
+        sampler=optuna.samplers.TPESampler(seed=0),
         max_trials=max_trials,
     )
 
@@ -146,7 +151,7 @@ def test_a_restored_searcher_uses_this_drivers_optuna_storage(tmp_path, monkeypa
     monkeypatch.setattr(StudyStorage, "current_url", url)
     restored = _searcher(url)
     restored.restore(str(here / "searcher.pkl"))
-    assert restored._storage.url == url
+    assert restored.storage.url == url
     restored.on_trial_complete("t1", {"score": 0.5})
     assert restored.suggest("t2") is not None and not first.exists()
     states = [t.state for t in optuna.load_study(study_name="m", storage=url).trials]
@@ -193,6 +198,45 @@ def test_a_restored_searcher_catches_up_with_the_database(tmp_path):
     assert trials["t3"].params == {"lr": 0.02}  # adopted with its own config's value
 
 
+def test_a_searcher_saved_as_rays_optuna_search_resumes(tmp_path, monkeypatch):
+    """Studies saved while StudySearch subclassed Ray's OptunaSearch hold its pickled state in
+    `tuner.pkl` (unpickled into this class) and `searcher-state-*.pkl` (restored): the study
+    goes on from the database, with the saved define-by-run function and sampler."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    old = OptunaSearch(
+        space=_define,
+        metric="score",
+        mode="max",
+        points_to_evaluate=[{"lr": 0.01}],
+        sampler=optuna.samplers.TPESampler(seed=0),
+        study_name="m",
+        storage=StudyStorage(url),
+    )
+    assert old.suggest("t1") == {"lr": 0.01}
+    study, storage = _load(url)  # the old StudySearch recorded the Ray trial id, as this one
+    trial_handle(study, storage, 0).set_user_attr(RAY_TRIAL_ID, "t1")
+    old.save(str(tmp_path / "searcher.pkl"))
+    state = pickle.loads((tmp_path / "searcher.pkl").read_bytes())
+
+    monkeypatch.setattr(StudyStorage, "current_url", url)
+    monkeypatch.setattr(StudySearch, "restored", frozenset({"t1"}))  # Ray's experiment state
+    restored = StudySearch.__new__(StudySearch)  # what unpickling tuner.pkl does
+    restored.__setstate__(state)
+    restored.max_trials = 2  # the runner's, as it builds the searcher
+    restored.restore(str(tmp_path / "searcher.pkl"))  # as Tune restores the searcher state
+    assert (restored.define, restored.study_name, restored.metric) == (_define, "m", "score")
+    restored.on_trial_result("t1", {"score": 0.25, "training_iteration": 1})
+    restored.on_trial_complete("t1", {"score": 0.5})
+    assert set(restored.suggest("t2")) == {"lr"}
+    assert restored.suggest("t3") == StudySearch.FINISHED
+    trials = _trials(url)
+    assert (trials["t1"].state, trials["t1"].value) == (TrialState.COMPLETE, 0.5)
+    assert trials["t1"].intermediate_values == {1: 0.25}
+    assert trials["t2"].state == TrialState.RUNNING and len(trials) == 2
+
+
 def test_a_trial_only_the_database_knows_does_not_count(tmp_path):
     """With PostgreSQL the database can hold a trial asked just before the driver was lost that
     Ray never saved (and never runs): the study still gets all its trials."""
@@ -215,6 +259,12 @@ def _trials(url: str) -> dict[str, optuna.trial.FrozenTrial]:
     """The Optuna trials of study "m" by Ray trial id (by number for one without an id)."""
     trials = optuna.load_study(study_name="m", storage=url).trials
     return {t.user_attrs.get(RAY_TRIAL_ID, f"#{t.number}"): t for t in trials}
+
+
+def _load(url: str) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+    """Study "m" and its storage, as the runner loads them to close ended trials."""
+    storage = optuna.storages.RDBStorage(url)
+    return optuna.load_study(study_name="m", storage=storage), storage
 
 
 def _limited(url: str) -> SearchGenerator:
@@ -247,16 +297,16 @@ def test_a_stale_concurrency_limiter_drops_a_completion_that_closing_ended_trial
     assert trials["t2"].state == TrialState.RUNNING  # the gap, with Ray's code
     assert (trials["t1"].state, trials["t1"].value) == (TrialState.COMPLETE, 0.5)
 
-    study = optuna.load_study(study_name="m", storage=url)
+    study, storage = _load(url)
     ended = {"t1": ({"score": 0.1}, False), "t2": (last, False)}
-    assert close_ended_trials(study, ended, complete=True) == {
+    assert close_ended_trials(study, storage, ended, complete=True) == {
         trials["t2"].number: TrialState.COMPLETE
     }
     trials = _trials(url)
     assert (trials["t2"].state, trials["t2"].value) == (TrialState.COMPLETE, 0.75)
     assert trials["t2"].intermediate_values == {2: 0.5}
     assert trials["t1"].value == 0.5  # already finished: untouched
-    assert close_ended_trials(study, ended, complete=True) == {}  # idempotent
+    assert close_ended_trials(study, storage, ended, complete=True) == {}  # idempotent
 
 
 # How Tune ends a trial (its `on_trial_complete` arguments) and the last result Ray saved of it.
@@ -287,8 +337,8 @@ def test_closing_an_ended_trial_tells_what_tune_would_have(tmp_path):
             searcher.on_trial_result(trial_id, {"score": 0.3, "training_iteration": 1})
     for trial_id, (last, errored) in ENDINGS.items():  # as Tune tells the searcher
         searchers[told].on_trial_complete(trial_id, None if errored else last, error=errored)
-    study = optuna.load_study(study_name="m", storage=closed)
-    closed_now = close_ended_trials(study, ENDINGS, complete=False)
+    study, storage = _load(closed)
+    closed_now = close_ended_trials(study, storage, ENDINGS, complete=False)
 
     outcomes = _outcomes(closed)
     assert outcomes == _outcomes(told)
@@ -312,11 +362,12 @@ def test_a_trial_ray_never_ran_is_failed_once_its_experiment_is_complete(tmp_pat
     searcher = _searcher(url)
     for trial_id in ("t1", "lost", "t2"):
         searcher.suggest(trial_id)
-    study = optuna.load_study(study_name="m", storage=url)
+    study, storage = _load(url)
     study.ask()  # asked, lost before it got its Ray trial id
 
     ended = {"t1": ({"score": 0.4}, False)}  # t2 still runs in Ray
-    assert list(close_ended_trials(study, ended, complete=False).values()) == [TrialState.COMPLETE]
+    closed = close_ended_trials(study, storage, ended, complete=False)
+    assert list(closed.values()) == [TrialState.COMPLETE]
     states = {k: t.state for k, t in _trials(url).items()}
     assert states == {
         "t1": TrialState.COMPLETE,
@@ -325,7 +376,7 @@ def test_a_trial_ray_never_ran_is_failed_once_its_experiment_is_complete(tmp_pat
         "#3": TrialState.RUNNING,
     }
     ended["t2"] = ({"score": 0.6}, False)  # the experiment is complete: t1 and t2 ended
-    closed = close_ended_trials(study, ended, complete=True)
+    closed = close_ended_trials(study, storage, ended, complete=True)
     trials = _trials(url)
     assert closed == {
         trials["lost"].number: TrialState.FAIL,
@@ -334,4 +385,4 @@ def test_a_trial_ray_never_ran_is_failed_once_its_experiment_is_complete(tmp_pat
     }
     assert ABANDONED in trials["lost"].user_attrs and ABANDONED in trials["#3"].user_attrs
     assert ABANDONED not in trials["t2"].user_attrs and trials["t2"].value == 0.6
-    assert close_ended_trials(study, ended, complete=True) == {}
+    assert close_ended_trials(study, storage, ended, complete=True) == {}

@@ -41,8 +41,8 @@ class Param:
     """A parameter a scheme reads, under its flat key in the trial config and Ray's config.
 
     A per-task parameter is a `{task: value}` mapping in the config (None: `default` for every
-    task; the search space suggests it as `<name>/<task>`, which Ray unflattens), and reaches the
-    scheme as an array in task order.
+    task; the search space suggests it as `<name>/<task>`, which the searcher unflattens), and
+    reaches the scheme as an array in task order.
     """
 
     name: str
