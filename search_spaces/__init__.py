@@ -2,9 +2,10 @@
 
 Each space is a small module with a define-by-run function `define(trial) -> dict` in Optuna's
 style (it only suggests; it computes nothing), the tasks it trains, and its baseline: the original
-project's hand-picked configuration (`names.baseline`), which every study enqueues as its first
-trial. `all` is a composite: it runs its parts one after another under one study directory so the
-analysis can compare them.
+project's hand-picked configuration (`names.baseline`; a key it does not fix takes the trainable's
+default, `search_spaces.baseline`), which every study enqueues as its first trial. `all` is a
+composite: it runs its parts one after another under one study directory so the analysis can
+compare them.
 
 A study's tasks (`--tasks`) reshape the registered spaces rather than adding entries:
 `leaf_spaces(space, tasks)` is the one place that says which spaces a study runs. `multi` trains
@@ -17,11 +18,13 @@ Adding a space: a module with its `define`, one `Space` entry in `SPACES`, and i
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import names
 from search_spaces import multi, single
+from search_spaces.baseline import complete_baseline
 
 Define = Callable[..., dict[str, Any]]
 
@@ -32,13 +35,16 @@ class Space:
     description: str
     tasks: tuple[str, ...] = ()
     define: Define | None = None  # define(trial, tasks) -> dict of suggested parameters
-    # the configuration enqueued first; by default names.baseline for this many tasks
-    baseline: dict[str, Any] = dataclasses.field(default_factory=dict)
     parts: tuple[str, ...] = ()  # composite spaces only
 
-    def __post_init__(self) -> None:
-        if self.define is not None and not self.baseline:
-            object.__setattr__(self, "baseline", names.baseline(len(self.tasks)))
+    @functools.cached_property
+    def baseline(self) -> dict[str, Any]:
+        """The configuration enqueued first: `names.baseline` for this many tasks, plus the
+        trainable's default for each other key the space searches (search_spaces.baseline)."""
+        if self.define is None:
+            return {}
+        tasks = tuple(names.task_name(t) for t in self.tasks)
+        return complete_baseline(self.define, tasks, names.baseline(len(self.tasks)))
 
     @property
     def leaves(self) -> tuple[Space, ...]:

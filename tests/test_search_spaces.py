@@ -101,8 +101,8 @@ def test_multi_keeps_the_distributions_of_existing_studies():
 
 
 def test_a_new_space_is_one_entry(monkeypatch):
-    """The recipe "Add a search space": a define, an entry in SPACES (baseline given where the
-    space suggests more than the baseline fixes)."""
+    """The recipe "Add a search space": a define and an entry in SPACES. A key the original
+    project's baseline does not fix takes the trainable's default in the baseline trial."""
 
     def define(trial, tasks=()):
         params = single.define(trial, tasks)
@@ -114,8 +114,8 @@ def test_a_new_space_is_one_entry(monkeypatch):
         "CIFAR-10 alone: the single-task knobs plus label smoothing",
         ("cifar10",),
         define,
-        baseline={**names.BASELINE_SINGLE, "label_smoothing": 0.0},
     )
+    assert space.baseline == {**names.BASELINE_SINGLE, "label_smoothing": 0.0}
     monkeypatch.setitem(SPACES, space.name, space)
     assert check_baseline(SPACES[space.name]).label_smoothing == 0.0
     assert "label_smoothing" in check_suggestions(SPACES[space.name])

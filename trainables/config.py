@@ -216,6 +216,21 @@ def _need(ok: bool, what: str) -> None:
         raise UserError(f"trial config: {what}")
 
 
+def default_value(key: str) -> Any:
+    """The value a trial takes for the flat config key `key` when nothing sets it: the field's
+    default (`label_smoothing`), or the scheme's or method's parameter default (`coin_p`; a
+    per-task one, `loss_weights/<task>`, each task's). KeyError for a key no trial reads."""
+    head = key.partition("/")[0]
+    fields = {f.name: f for f in dataclasses.fields(TrialConfig)}
+    if head in fields and fields[head].default is not dataclasses.MISSING:
+        return fields[head].default
+    if head in scheme_params():
+        return scheme_params()[head].default
+    if head in _method_params():
+        return _method_params()[head].default
+    raise KeyError(f"{key!r} is not a trial config key")
+
+
 def _method_params() -> dict[str, Param]:
     """The registered methods' parameters (imported here: the registry needs torch)."""
     from trainables.methods import method_params
