@@ -38,7 +38,7 @@ from analysis import html_table, remote, table_notes, verdict_render
 from analysis import table as table_mod
 from analysis import verdict as verdict_mod
 from analysis.confirmation import RUN_STATUSES
-from analysis.report_page import Figure, Part, Section, _write_atomic, render_html
+from analysis.report_page import Figure, Part, Section, render_html
 from analysis.results import Study, load_study
 from analysis.status import STOP_REASONS, study_is_running
 from errors import AnalysisError
@@ -56,6 +56,7 @@ from names import (
     VALIDATION,
     single_space,
 )
+from studyfiles.storage import write_local
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,7 +373,7 @@ def build_report(
     sections, figures = build_sections(study, Options(top_k=top_k))
     page = render_html(study, sections, reload_s=reload_s)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out, page)
+    write_local(out, page)
     if figure_files:
         folder = out.parent / f"{out.stem}_figures"
         folder.mkdir(exist_ok=True)

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import plotly.graph_objects as go
 
@@ -138,14 +136,3 @@ def render_html(study: Study, sections: Sequence[Section], reload_s: float | Non
         f'<h1>{title}</h1><p class="meta">report made {made} from {html.escape(study.path.name)}'
         f"{watching}</p>{banner}<nav>{nav}</nav>{body}{html_table.SCRIPT}{reload}</body></html>\n"
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it over `path`: a reader
-    (a browser reloading the page) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -320,11 +320,11 @@ def check_resumable(folder: Path) -> StudySettings:
     if info.st_mode & stat.S_IWOTH:
         raise UserError(f"--resume {folder}: writable by others; a study is as trusted as code")
     settings = StudySettings.from_study_dir(folder)
-    _check_split_recorded(folder)
+    check_split_recorded(folder)
     return dataclasses.replace(settings, storage=str(folder.parent), name=folder.name)
 
 
-def _check_split_recorded(folder: Path) -> None:
+def check_split_recorded(folder: Path) -> None:
     """Studies written before the three-way split scored their search on the test split; a
     resume would mix two protocols in one study, so it is refused (analysis still reads it)."""
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from errors import UserError
 from names import OPTUNA_DB, SETTINGS_FILE
-from study.checks import _check_split_recorded, check_resumable
+from study.checks import check_resumable, check_split_recorded
 from study.settings import StudySettings, study_spaces, without_password
 from studyfiles import storage
 
@@ -88,7 +88,7 @@ def resumable(args: argparse.Namespace) -> StudySettings:
         cache = storage.cache_folder(loc, args.cache_dir)
         storage.sync_down(loc, cache, exclude=MODEL_WEIGHTS)
         recorded = StudySettings.from_study_dir(cache)
-        _check_split_recorded(cache)
+        check_split_recorded(cache)
         settings = dataclasses.replace(
             recorded,
             storage=loc.uri.rsplit("/", 1)[0],

@@ -169,14 +169,22 @@ def write_text(loc: Location, text: str) -> None:
     """Write a small file whole. Object stores replace it atomically; a local file is written
     beside and renamed, so a reader never sees half of it."""
     if loc.is_local:
-        path = Path(loc.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_local(Path(loc.path), text)
         return
     with loc.fs.open_output_stream(loc.path) as f:
         f.write(text.encode())
+
+
+def write_local(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to a temporary file beside `path`, then rename it over `path`: a
+    reader (a resume, a browser reloading the report) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(loc: Location) -> object:

@@ -86,3 +86,20 @@ def test_every_scheme_parameter_has_a_valid_default_and_search_range():
         assert param.name not in fields and "/" not in param.name
         assert param.admits(param.default), param
         assert all(param.admits(v) for v in param.search), param
+
+
+def test_the_default_of_a_key_is_what_a_trial_takes_when_nothing_sets_it():
+    """`default_value` (the baseline's value for a key a space searches but the original project
+    did not fix) agrees with a config built from nothing but its tasks."""
+    from trainables.config import default_value
+
+    config = TrialConfig.from_dict({"tasks": ["cifar10", "fashionrgb"]})
+    for key, value in config.to_dict().items():
+        if key not in ("tasks", *scheme_params()) and not isinstance(value, dict):
+            assert default_value(key) == value, key
+    for name, param in scheme_params().items():
+        key = f"{name}/cifar10" if param.per_task else name
+        got = config.scheme_value(name)
+        assert default_value(key) == (got["cifar10"] if param.per_task else got), key
+    with pytest.raises(KeyError):
+        default_value("no_such_key")

@@ -8,7 +8,7 @@ from optuna.distributions import FloatDistribution
 
 import names
 from search_spaces import SPACES, Space, leaf_spaces, single, unflatten
-from trainables.config import TrialConfig
+from trainables.config import TrialConfig, default_value
 from trainables.sampling import SCHEMES, scheme_params
 
 THREE_TASKS = ("cifar10", "fashionrgb", "imagefolder:/data/birds=birds")
@@ -62,7 +62,10 @@ def check_suggestions(space: Space, trials: int = 60) -> set[str]:
 
 @pytest.mark.parametrize("space", RUNNABLE, ids=_space_id)
 def test_baseline_is_a_valid_trial_of_its_space(space):
-    assert space.baseline == names.baseline(len(space.tasks))
+    fixed = names.baseline(len(space.tasks))
+    assert {k: space.baseline.get(k) for k in fixed} == fixed  # the original project's choices
+    others = {k: v for k, v in space.baseline.items() if k not in fixed}
+    assert others == {k: default_value(k) for k in others}  # the rest: the trainable's defaults
     cfg = check_baseline(space)
     # the original project's: Adam at 1e-3; its single-task runs dropped the LR in steps, its
     # multi-task run kept it constant
