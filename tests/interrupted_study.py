@@ -18,12 +18,14 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from helpers import REPORT_TRIAL_ROWS, ROOT, SMALL_STUDY, cli_env, experiment_rows, kill_tree
 
+from names import OPTUNA_DB
+
 SPACE = "multi"
-TRIALS = 3  # two at once: the third starts as the first ends, the one Ctrl-C catches mid-way
-# epochs of a few seconds: Ray's graceful stop must land before a trial caught after its first
-# epoch ends its last
+TRIALS = 3  # two at once: the third starts as the first ends
+# epochs of a few seconds: Ray's graceful stop must land before a trial caught mid-way ends
 LIMIT_TRAIN = 480
 STUDY_ARGS = (
     *SMALL_STUDY,
@@ -97,8 +99,8 @@ class Watcher:
             text=True,
         )
 
-    def sample(self) -> bool:
-        """Record the trial rows of the current page (always True: use inside a wait)."""
+    def sample(self) -> None:
+        """Record the trial rows of the current page."""
         if self.out.exists():
             page = self.out.read_text(encoding="utf-8")
             # never half a file (temp file + rename); the study runs: the page reloads itself
@@ -106,7 +108,6 @@ class Watcher:
                 self.torn.append(page[-500:])
             else:
                 self.pages.append(int(REPORT_TRIAL_ROWS.search(page).group(1)))
-        return True
 
     def finish(self) -> dict:
         """Wait for the watcher to end by itself; what it printed and its final page."""
@@ -121,9 +122,32 @@ class Watcher:
         }
 
 
-def one_done_one_midway(snapshot: dict[str, list[dict]]) -> bool:
-    lengths = [len(rows) for rows in snapshot.values()]
-    return 3 in lengths and 1 in lengths
+def driver_view(folder: Path) -> list[tuple[bool, int]]:
+    """Each trial of the study's `SPACE` as the driver has taken it in so far: (ended, epochs),
+    from the Optuna study it writes as each result and each end arrives. Ray copies result.json
+    into the study folder only at its syncs, and a trial's checkpoint folder appears before the
+    driver has the result: too late and too early to catch a moment."""
+    import optuna
+
+    read_only = f"sqlite:///file:{folder / OPTUNA_DB}?mode=ro&uri=true"  # never a write of ours
+    try:
+        study = optuna.load_study(study_name=SPACE, storage=read_only)
+        trials = study.get_trials(deepcopy=False)
+    except (KeyError, sqlalchemy.exc.OperationalError):  # not made yet, or locked by a write
+        return []
+    return [(t.state.is_finished(), len(t.intermediate_values)) for t in trials]
+
+
+def moment_to_interrupt(folder: Path, watcher: Watcher) -> bool:
+    """A trial has ended, another is mid-way (1 or 2 of its 3 epochs taken in), and the watcher
+    has redrawn its page as trials appeared."""
+    watcher.sample()
+    trials = driver_view(folder)
+    return (
+        len(set(watcher.pages)) >= 2
+        and any(ended for ended, _ in trials)
+        and any(not ended and 1 <= epochs < 3 for ended, epochs in trials)
+    )
 
 
 def _interrupt(folder: Path, report: Path, env: dict[str, str]) -> dict:
@@ -134,9 +158,7 @@ def _interrupt(folder: Path, report: Path, env: dict[str, str]) -> dict:
     try:
         first.wait_until(lambda: f"Study {folder}" in first.text())  # it holds the lock now
         watcher = Watcher(folder, report)
-        first.wait_until(
-            lambda: watcher.sample() and one_done_one_midway(experiment_rows(folder / SPACE))
-        )
+        first.wait_until(lambda: moment_to_interrupt(folder, watcher))
         first.child.sendintr()
         status = first.finish()
         watched = watcher.finish()
