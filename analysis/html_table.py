@@ -3,8 +3,9 @@ report's trials table: every row is in the page (no virtual scrolling, nothing c
 a horizontally scrolling box so it reads from 480 px up.
 
 The behaviour is `SCRIPT`, a few lines of inline JavaScript shared by every such table of the
-page (no CDN, no external file). Sorting compares numbers where both cells are one ("80.6%",
-"3/3", "1.00e-03"; not a trial id such as "0d0c727e"), else text; blank cells sort last.
+page (no CDN, no external file). A column sorts as numbers when every cell of it is one
+("80.6%", "3/3", "1.00e-03"), else as text: a trial id such as "12345678" or "1e345678" among
+others stays text. Blank cells sort last either way.
 """
 
 from __future__ import annotations
@@ -30,10 +31,7 @@ vertical-align:middle}
 
 SCRIPT = """<script>(function(){
 var NUM=/^[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?(%|\\/\\d+)?$/i;
-function key(c){var t=c.textContent.trim();if(t==='')return null;
-return NUM.test(t)?parseFloat(t):t.toLowerCase();}
-function cmp(a,b){if(a===null)return b===null?0:1;if(b===null)return -1;
-if(typeof a===typeof b)return a<b?-1:a>b?1:0;return typeof a==='number'?-1:1;}
+function text(r,i){return r.cells[i].textContent.trim();}
 document.querySelectorAll('table.sortable').forEach(function(t){
  var body=t.tBodies[0],heads=t.tHead.rows[0].cells;
  Array.prototype.forEach.call(heads,function(th,i){th.addEventListener('click',function(){
@@ -41,8 +39,11 @@ document.querySelectorAll('table.sortable').forEach(function(t){
   Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
   th.setAttribute('aria-sort',asc?'ascending':'descending');
   var rows=Array.prototype.slice.call(body.rows);
-  rows.sort(function(a,b){var k=cmp(key(a.cells[i]),key(b.cells[i]));
-   if(key(a.cells[i])===null||key(b.cells[i])===null)return k;return asc?k:-k;});
+  var num=rows.every(function(r){var v=text(r,i);return v===''||NUM.test(v);});
+  function key(r){var v=text(r,i);return v===''?null:num?parseFloat(v):v.toLowerCase();}
+  rows.sort(function(a,b){var x=key(a),y=key(b);
+   if(x===null||y===null)return x===null?(y===null?0:1):-1;
+   var k=x<y?-1:x>y?1:0;return asc?k:-k;});
   rows.forEach(function(r){body.appendChild(r);});});});
  var box=document.querySelector('input[data-filter="'+t.id+'"]');
  var count=document.querySelector('[data-count="'+t.id+'"]');

@@ -24,7 +24,7 @@ from fake_study import (
 )
 from helpers import run_module
 
-from analysis import report
+from analysis import html_table, report
 from analysis.figures import MIN_IMPORTANCE_TRIALS
 from analysis.report import build_report
 from analysis.results import load_study
@@ -389,24 +389,58 @@ def browser_check(report: Path, width: int, tmp_path: Path) -> dict:
         encoding="utf-8",
     )
     frame, window = framed(checked, width, 1000)
+    return dumped_check(frame, window, tmp_path / f"profile-{width}", "analysis-check")
+
+
+def dumped_check(page: Path, window: int, profile: Path, pre_id: str) -> dict:
+    """`page` run in headless Chromium, `window` px wide: the JSON its scripts left in
+    `<pre id=pre_id>`."""
     proc = subprocess.run(
         [
             CHROMIUM,
             *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / f'profile-{width}'}",
+            f"--user-data-dir={profile}",
             f"--window-size={window},1000",
             "--virtual-time-budget=20000",
             "--dump-dom",
-            frame.as_uri(),
+            page.as_uri(),
         ],
         capture_output=True,
         text=True,
         timeout=180,
     )
-    start = proc.stdout.find('<pre id="analysis-check">')
+    start = proc.stdout.find(f'<pre id="{pre_id}">')
     assert start >= 0, f"check did not run: rc={proc.returncode} {proc.stderr[-2000:]}"
-    body = proc.stdout[start + len('<pre id="analysis-check">') :]
+    body = proc.stdout[start + len(f'<pre id="{pre_id}">') :]
     return json.loads(html.unescape(body[: body.index("</pre>")]))
+
+
+# clicks a table's headers in turn (the first twice): the first column's text after each click
+SORT_CHECK = """<script>window.addEventListener('load',function(){
+var t=document.getElementById('t'),h=t.tHead.rows[0].cells,out=[];
+[0,1,1].forEach(function(i){h[i].click();out.push(Array.prototype.map.call(t.tBodies[0].rows,
+ function(r){return r.cells[i].textContent;}));});
+var pre=document.createElement('pre');pre.id='sort-check';pre.textContent=JSON.stringify(out);
+document.body.appendChild(pre);});</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (/usr/bin/chromium)")
+def test_a_column_sorts_as_numbers_only_when_every_cell_is_one(tmp_path: Path) -> None:
+    """Trial ids that read as numbers ("12345678", "1e345678") still sort as text among the
+    others; a column of percentages sorts by value both ways; blank cells stay last."""
+    ids = ["a1b2c3d4", "12345678", "0d0c727e", "1e345678", "9f00aa11"]
+    scores = ["80.6%", "3.5%", "", "100%", "9.0%"]
+    table = html_table.sortable_table(pd.DataFrame({"trial": ids, "score": scores}), "t")
+    page = tmp_path / "table.html"
+    page.write_text(
+        f"<html><head><style>{html_table.CSS}</style></head><body>{table}"
+        f"{html_table.SCRIPT}{SORT_CHECK}</body></html>",
+        encoding="utf-8",
+    )
+    by_id, up, down = dumped_check(page, 800, tmp_path / "profile", "sort-check")
+    assert by_id == sorted(ids)
+    by_value = sorted((s for s in scores if s), key=lambda s: float(s.rstrip("%")))
+    assert up == [*by_value, ""] and down == [*by_value[::-1], ""]
 
 
 def screenshot(report: Path, width: int, folder: Path, tmp_path: Path) -> Path:
