@@ -118,7 +118,8 @@ def test_a_new_space_is_one_entry(monkeypatch):
         ("cifar10",),
         define,
     )
-    assert space.baseline == {**names.BASELINE_SINGLE, "label_smoothing": 0.0}
+    single_baseline = SPACES[names.single_space("cifar10")].baseline  # the space it extends
+    assert space.baseline == {**single_baseline, "label_smoothing": 0.0}
     monkeypatch.setitem(SPACES, space.name, space)
     assert check_baseline(SPACES[space.name]).label_smoothing == 0.0
     assert "label_smoothing" in check_suggestions(SPACES[space.name])
