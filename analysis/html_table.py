@@ -31,20 +31,20 @@ vertical-align:middle}
 
 SCRIPT = """<script>(function(){
 var NUM=/^[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?(%|\\/\\d+)?$/i;
-function text(r,i){return r.cells[i].textContent.trim();}
 document.querySelectorAll('table.sortable').forEach(function(t){
  var body=t.tBodies[0],heads=t.tHead.rows[0].cells;
  Array.prototype.forEach.call(heads,function(th,i){th.addEventListener('click',function(){
   var asc=th.getAttribute('aria-sort')!=='ascending';
   Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
   th.setAttribute('aria-sort',asc?'ascending':'descending');
-  var rows=Array.prototype.slice.call(body.rows);
-  var num=rows.every(function(r){var v=text(r,i);return v===''||NUM.test(v);});
-  function key(r){var v=text(r,i);return v===''?null:num?parseFloat(v):v.toLowerCase();}
-  rows.sort(function(a,b){var x=key(a),y=key(b);
+  var rows=Array.prototype.map.call(body.rows,function(r){
+   return [r.cells[i].textContent.trim(),r];});
+  var num=rows.every(function(p){return p[0]===''||NUM.test(p[0]);});
+  rows.forEach(function(p){p[0]=p[0]===''?null:num?parseFloat(p[0]):p[0].toLowerCase();});
+  rows.sort(function(a,b){var x=a[0],y=b[0];
    if(x===null||y===null)return x===null?(y===null?0:1):-1;
    var k=x<y?-1:x>y?1:0;return asc?k:-k;});
-  rows.forEach(function(r){body.appendChild(r);});});});
+  rows.forEach(function(p){body.appendChild(p[1]);});});});
  var box=document.querySelector('input[data-filter="'+t.id+'"]');
  var count=document.querySelector('[data-count="'+t.id+'"]');
  if(box)box.addEventListener('input',function(){var q=box.value.toLowerCase(),n=0;

@@ -409,13 +409,14 @@ def dumped_check(page: Path, window: int, profile: Path, pre_id: str) -> dict:
         text=True,
         timeout=180,
     )
-    start = proc.stdout.find(f'<pre id="{pre_id}">')
+    marker = f'<pre id="{pre_id}">'
+    start = proc.stdout.find(marker)
     assert start >= 0, f"check did not run: rc={proc.returncode} {proc.stderr[-2000:]}"
-    body = proc.stdout[start + len(f'<pre id="{pre_id}">') :]
+    body = proc.stdout[start + len(marker) :]
     return json.loads(html.unescape(body[: body.index("</pre>")]))
 
 
-# clicks a table's headers in turn (the first twice): the first column's text after each click
+# clicks the first header, then the second twice: the clicked column's text after each click
 SORT_CHECK = """<script>window.addEventListener('load',function(){
 var t=document.getElementById('t'),h=t.tHead.rows[0].cells,out=[];
 [0,1,1].forEach(function(i){h[i].click();out.push(Array.prototype.map.call(t.tBodies[0].rows,
