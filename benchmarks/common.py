@@ -110,11 +110,16 @@ def loadavg() -> float:
 
 
 def emit(record: dict[str, Any]) -> None:
-    """One JSON line on stdout (rounded floats), flushed at once."""
+    """One JSON line on stdout, flushed at once.
+
+    Floats keep 6 significant digits, not a fixed number of decimals: a step of 12 ms
+    rounded to 0.1 ms would be 0.8 % off, and ratios of such values would not agree with
+    the ratios printed beside them.
+    """
 
     def clean(v: Any) -> Any:
         if isinstance(v, float | np.floating):
-            return round(float(v), 4)
+            return float(f"{float(v):.6g}")
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
