@@ -25,6 +25,7 @@ from names import OPTUNA_DB
 
 SPACE = "multi"
 TRIALS = 3  # two at once: the third starts as the first ends
+EPOCHS = int(SMALL_STUDY[SMALL_STUDY.index("--max-epochs") + 1])  # each trial's, 3
 # epochs of a few seconds: Ray's graceful stop must land before a trial caught mid-way ends
 LIMIT_TRAIN = 480
 STUDY_ARGS = (
@@ -139,14 +140,14 @@ def driver_view(folder: Path) -> list[tuple[bool, int]]:
 
 
 def moment_to_interrupt(folder: Path, watcher: Watcher) -> bool:
-    """A trial has ended, another is mid-way (1 or 2 of its 3 epochs taken in), and the watcher
+    """A trial has ended, another is mid-way (1 to `EPOCHS` - 1 epochs taken in), and the watcher
     has redrawn its page as trials appeared."""
     watcher.sample()
     trials = driver_view(folder)
     return (
         len(set(watcher.pages)) >= 2
         and any(ended for ended, _ in trials)
-        and any(not ended and 1 <= epochs < 3 for ended, epochs in trials)
+        and any(not ended and 1 <= epochs < EPOCHS for ended, epochs in trials)
     )
 
 
